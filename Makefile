@@ -1,0 +1,44 @@
+# Dream Forge developer tasks. `make check` is what runs before every commit.
+PY ?= .venv/bin/python
+VENV_STAMP := .venv/.installed
+
+.PHONY: install check lint types imports test test-fast bench fmt clean serve
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(VENV_STAMP)
+
+install: $(VENV_STAMP)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+fmt: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+types: install
+	$(PY) -m mypy dreamforge_core dreamforge_adapters dreamforge_apps
+
+imports: install
+	.venv/bin/lint-imports
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q tests/unit tests/contract
+
+check: lint types imports test
+
+bench: install
+	.venv/bin/dreamforge bench api
+
+serve: install
+	DREAMFORGE_RUNNER=fake .venv/bin/dreamforge serve
+
+clean:
+	rm -rf .venv .dreamforge .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""The deterministic fake Runner: unit tests and GPU-less deployments (`DREAMFORGE_RUNNER=fake`)."""
+
+from dreamforge_adapters.fake_runner.runner import FakeCall, FakeRunner, fake_pixels
+
+__all__ = ["FakeCall", "FakeRunner", "fake_pixels"]

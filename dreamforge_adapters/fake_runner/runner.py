@@ -1,0 +1,109 @@
+"""The deterministic Runner test double: real progress, reproducible pixels, injected failures.
+
+Tests and the `fake` runner setting (no GPU) need what a real runner promises: the same seed and
+parameters give the same image and anything else a different one, every step is reported, and
+failures arrive as the typed errors the retry rule classifies. The picture is a coarse random
+grid scaled up 8x, so it costs a few ms at 1024x1024 and compresses like an image, not noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from PIL import Image
+
+from dreamforge_core.errors import DreamForgeError
+from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, Runner, StepCallback
+
+CELL = 8
+"""Pixels per side of one random colour cell."""
+
+
+class FakeCall(NamedTuple):
+    """One `generate` call, recorded as it starts, failed calls included."""
+
+    job_id: str
+    item_index: int
+    seed: int
+    at: float  # time.monotonic()
+
+
+class FakeRunner(Runner):
+    """Failure injection, fixed at construction so a test reads as its own setup:
+
+    - `fail_calls` maps a 0-based call number to the error class that call raises;
+    - `always_fail` makes every call raise that class (after `fail_calls` is consulted);
+    - `fail_after_steps` is how many steps a failing call reports before raising, to mimic an
+      out-of-memory error in the middle of denoising (0: it fails before the first step).
+    """
+
+    def __init__(
+        self,
+        step_delay_s: float = 0.0,
+        *,
+        fail_calls: Mapping[int, type[DreamForgeError]] | None = None,
+        always_fail: type[DreamForgeError] | None = None,
+        fail_after_steps: int = 0,
+    ) -> None:
+        self._delay = step_delay_s
+        self._fail_calls = dict(fail_calls or {})
+        self._always_fail = always_fail
+        self._fail_after = fail_after_steps
+        self._lock = threading.Lock()
+        self._loaded: set[str] = set()
+        self.calls: list[FakeCall] = []
+
+    def generate(self, request: GenerationRequest, on_step: StepCallback) -> GeneratedImage:
+        with self._lock:
+            call = len(self.calls)
+            self.calls.append(
+                FakeCall(request.job_id, request.item_index, request.seed, time.monotonic())
+            )
+            first_use = request.model.id not in self._loaded
+            self._loaded.add(request.model.id)
+        failure = self._fail_calls.get(call, self._always_fail)
+        total = request.params.steps
+        for step in range(1, total + 1):
+            if failure is not None and step > self._fail_after:
+                break
+            if self._delay > 0:
+                time.sleep(self._delay)
+            on_step(step, total)
+        if failure is not None:
+            raise failure(f"fake runner: injected failure on call {call}", job_id=request.job_id)
+        width, height = request.params.width, request.params.height
+        info: tuple[tuple[str, str], ...] = ()
+        if first_use:  # a real runner reports its model load once, like this
+            info = (("model_loaded", f"fake runner: model {request.model.id} ready, no weights"),)
+        return GeneratedImage(width, height, fake_pixels(request), info)
+
+    def close(self) -> None:
+        """Nothing to release: no process, no device memory."""
+
+
+def fake_pixels(request: GenerationRequest) -> bytes:
+    """Raw RGB for the request, a pure function of the seed and every parameter that would
+    change a real image."""
+    p = request.params
+    recipe = [
+        request.model.id,
+        p.prompt,
+        p.negative_prompt,
+        p.scheduler,
+        p.steps,
+        float(p.guidance),
+        p.width,
+        p.height,
+        request.seed,
+    ]
+    digest = hashlib.sha256(json.dumps(recipe).encode()).digest()
+    rng = random.Random(int.from_bytes(digest, "big"))
+    cols, rows = -(-p.width // CELL), -(-p.height // CELL)
+    grid = Image.frombytes("RGB", (cols, rows), rng.randbytes(cols * rows * 3))
+    return grid.resize((p.width, p.height), Image.Resampling.NEAREST).tobytes()

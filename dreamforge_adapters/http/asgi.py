@@ -1,0 +1,102 @@
+"""The outermost ASGI layer: correlation ids, API-key auth and request metrics.
+
+It wraps the whole application, so unknown routes and auth failures also get the
+envelope, the correlation header and a metrics sample.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
+from dreamforge_adapters.http.services import HttpMetrics
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_VALID_CID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_ID_SEGMENT = re.compile(r"/(jobs|models|blobs)/[^/]+")
+
+
+def route_label(path: str) -> str:
+    """Bounded label set for metrics: ids collapse to a placeholder."""
+    if path.startswith("/blobs/"):
+        return "/blobs/{key}"
+    if path.startswith("/schema"):
+        return "/schema"
+    return _ID_SEGMENT.sub(lambda m: f"/{m.group(1)}/{{id}}", path)
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, api_keys: frozenset[str]) -> None:
+        self._app = app
+        self._metrics = metrics
+        self._keys = [k.encode() for k in api_keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-correlation-id", b"").decode("latin-1")
+        cid = given if _VALID_CID.match(given) else uuid.uuid4().hex
+        scope[CORRELATION_SCOPE_KEY] = cid
+        status_seen = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_seen
+            if message["type"] == "http.response.start":
+                status_seen = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-correlation-id", cid.encode()),
+                ]
+            await send(message)
+
+        try:
+            if self._keys and scope["path"].startswith("/v1") and not self._authorised(headers):
+                await self._reject(send_with_id, cid)
+            else:
+                await self._app(scope, receive, send_with_id)
+        finally:
+            self._metrics.observe_request(
+                scope["method"],
+                route_label(scope["path"]),
+                status_seen,
+                time.perf_counter() - started,
+            )
+
+    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+        value = headers.get(b"authorization", b"")
+        scheme, _, token = value.partition(b" ")
+        if scheme.lower() != b"bearer" or not token:
+            return False
+        # compare against every key so timing does not tell which one nearly matched
+        return any([hmac.compare_digest(token.strip(), key) for key in self._keys])  # noqa: C419
+
+    async def _reject(self, send: Send, cid: str) -> None:
+        status, body = envelope(
+            "unauthorized", "missing or invalid API key (send Authorization: Bearer <key>)", cid
+        )
+        self._metrics.error("unauthorized")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b"Bearer"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

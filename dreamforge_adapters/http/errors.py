@@ -1,0 +1,93 @@
+"""The one mapping from errors to the API.md envelope and HTTP status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from dreamforge_core.errors import DreamForgeError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_CODE = {
+    "invalid_input": 422,
+    "not_found": 404,
+    "idempotency_conflict": 409,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "unavailable": 503,
+    "internal": 500,
+}
+_CODE_BY_STATUS = {
+    400: "invalid_input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "idempotency_conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    503: "unavailable",
+}
+CORRELATION_SCOPE_KEY = "dreamforge.correlation_id"
+
+
+def envelope(
+    code: str,
+    message: str,
+    correlation_id: str,
+    *,
+    details: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> tuple[int, bytes]:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "correlation_id": correlation_id,
+            "job_id": job_id,
+        }
+    }
+    return STATUS_BY_CODE.get(code, 500), msgspec.json.encode(body)
+
+
+def describe(exc: Exception) -> tuple[str, str, dict[str, Any], str | None]:
+    """(code, message, details, job_id) for any exception reaching the HTTP layer."""
+    if isinstance(exc, DreamForgeError):
+        code = exc.code if exc.code in STATUS_BY_CODE else "internal"
+        return code, exc.message, exc.details, exc.job_id
+    if isinstance(exc, HTTPException):
+        code = _CODE_BY_STATUS.get(exc.status_code, "internal")
+        if exc.status_code == 413:
+            return code, "request body exceeds the size limit", {}, None
+        if code == "internal":
+            return code, "internal error", {}, None
+        return code, str(exc.detail), {}, None
+    return "internal", "internal error", {}, None
+
+
+ExceptionHandler = Callable[[Request[Any, Any, Any], Exception], Response[bytes]]
+
+
+def exception_handler(count_error: Callable[[str], None]) -> ExceptionHandler:
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+        code, message, details, job_id = describe(exc)
+        if code == "internal":
+            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        count_error(code)
+        correlation_id = str(request.scope.get(CORRELATION_SCOPE_KEY, ""))
+        status, body = envelope(code, message, correlation_id, details=details, job_id=job_id)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+    return handle

@@ -1,0 +1,101 @@
+"""`/v1/jobs` routes. Handlers call use cases directly: on the embedded store each call is a
+sub-millisecond local transaction, cheaper inline than a thread hop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+
+from dreamforge_adapters.http.openapi import CreateJobOperation, responses
+from dreamforge_adapters.http.resources import job_resource
+from dreamforge_adapters.http.services import ApiServices, HttpSettings
+from dreamforge_core.errors import FieldError, InvalidInput, UnsupportedMediaType
+from dreamforge_core.use_cases.create_job import CreateJobCommand
+
+_JSON = "application/json"
+
+
+def services(state: State) -> ApiServices:
+    return state["services"]  # type: ignore[no-any-return]
+
+
+def public_root(request: Request[Any, Any, Any]) -> str:
+    settings: HttpSettings = request.app.state["http_settings"]
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def _decode_json(request: Request[Any, Any, Any], body: bytes) -> Any:
+    content_type = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
+    if content_type != _JSON and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"send the body as {_JSON}, not {content_type!r}")
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as e:
+        raise InvalidInput.for_fields([FieldError("body", f"is not valid JSON: {e}")]) from None
+
+
+@post(
+    "/v1/jobs",
+    status_code=202,
+    operation_class=CreateJobOperation,
+    responses=responses(202, 409, 413, 415, 422),
+    summary="Create a generation job",
+    tags=["jobs"],
+)
+async def create_job(request: Request[Any, Any, Any], state: State) -> Response[dict[str, Any]]:
+    body = _decode_json(request, await request.body())
+    result = services(state).create_job(
+        CreateJobCommand(body=body, idempotency_key=request.headers.get("idempotency-key"))
+    )
+    headers = {"Location": f"/v1/jobs/{result.job.id}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(job_resource(result.job), status_code=202, headers=headers)
+
+
+@get("/v1/jobs/{job_id:str}", responses=responses(200, 404), summary="Job status", tags=["jobs"])
+async def get_job(job_id: str, state: State) -> dict[str, Any]:
+    return job_resource(services(state).jobs.job(job_id))
+
+
+@get(
+    "/v1/jobs/{job_id:str}/artifacts",
+    responses=responses(200, 404, 422),
+    summary="Artifacts with expiring URLs",
+    tags=["jobs"],
+)
+async def list_artifacts(
+    request: Request[Any, Any, Any], job_id: str, state: State, ttl: str | None = None
+) -> dict[str, Any]:
+    items = services(state).jobs.artifacts(job_id, ttl, public_root(request))
+    return {"items": items}
+
+
+@get(
+    "/v1/jobs/{job_id:str}/logs",
+    media_type="application/x-ndjson",
+    responses=responses(404, 422),
+    summary="Job events as NDJSON, oldest first",
+    tags=["jobs"],
+)
+async def job_logs(
+    job_id: str, state: State, tail: str | None = None, since_ts: str | None = None
+) -> Response[bytes]:
+    events = services(state).jobs.logs(job_id, tail, since_ts)
+    lines = b"".join(msgspec.json.encode(e.to_dict()) + b"\n" for e in events)
+    return Response(lines, media_type="application/x-ndjson")
+
+
+@get(
+    "/v1/jobs/{job_id:str}/progress",
+    responses=responses(200, 404),
+    summary="Aggregate and per-item progress",
+    tags=["jobs"],
+)
+async def job_progress(job_id: str, state: State) -> dict[str, Any]:
+    return services(state).jobs.progress(job_id)

@@ -1,0 +1,34 @@
+"""`/v1/models` routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get
+from litestar.datastructures import State
+
+from dreamforge_adapters.http.jobs import services
+from dreamforge_adapters.http.openapi import responses
+from dreamforge_core.errors import FieldError, InvalidInput
+
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+@get("/v1/models", responses=responses(200, 422), summary="Registered models", tags=["models"])
+async def list_models(state: State, include_disabled: str | None = None) -> dict[str, Any]:
+    flag = False
+    if include_disabled is not None:
+        if include_disabled.lower() not in _BOOLS:
+            raise InvalidInput.for_fields([FieldError("include_disabled", "must be true or false")])
+        flag = _BOOLS[include_disabled.lower()]
+    return {"items": [m.summary() for m in services(state).models.list(flag)]}
+
+
+@get(
+    "/v1/models/{model_id:str}",
+    responses=responses(200, 404),
+    summary="Model descriptor",
+    tags=["models"],
+)
+async def get_model(model_id: str, state: State) -> dict[str, Any]:
+    return services(state).models.get(model_id).to_dict()

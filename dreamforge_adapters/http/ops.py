@@ -1,0 +1,55 @@
+"""Operations endpoints outside /v1, and the embedded blob server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from dreamforge_adapters.http.jobs import services
+from dreamforge_adapters.http.openapi import responses
+from dreamforge_core.errors import NotFound, Unavailable
+
+
+@get("/health", summary="The process is alive", tags=["operations"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/ready",
+    responses=responses(200, 503),
+    summary="Dependencies are reachable",
+    tags=["operations"],
+)
+async def ready(state: State) -> dict[str, Any]:
+    checks: dict[str, str] = {}
+    for name, check in services(state).ready_checks.items():
+        try:
+            await asyncio.to_thread(check)
+            checks[name] = "ok"
+        except Exception as e:
+            checks[name] = str(e) or type(e).__name__
+    failing = sorted(k for k, v in checks.items() if v != "ok")
+    if failing:
+        raise Unavailable(f"not ready: {', '.join(failing)}", details={"checks": checks})
+    return {"status": "ready", "checks": checks}
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["operations"], media_type="text/plain")
+async def metrics(state: State) -> Response[bytes]:
+    body, content_type = services(state).metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@get("/blobs/{key:path}", include_in_schema=False)
+async def signed_blob(
+    key: str, state: State, expires: str = "", signature: str = ""
+) -> Response[bytes]:
+    reader = services(state).blob_reader
+    if reader is None:
+        raise NotFound("this deployment serves artifacts from object storage")
+    data, content_type = reader.read_signed(key.lstrip("/"), expires, signature)
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=60"})

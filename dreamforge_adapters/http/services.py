@@ -1,0 +1,51 @@
+"""What the HTTP layer needs, handed over by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dreamforge_core.ports.event_bus import EventBus
+from dreamforge_core.use_cases.create_job import CreateJob
+from dreamforge_core.use_cases.queries import JobQueries, ModelQueries
+
+
+class HttpMetrics(Protocol):
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None: ...
+
+    def error(self, code: str) -> None: ...
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        ...
+
+
+class SignedBlobReader(Protocol):
+    """A blob store that serves its signed URLs through this server (the embedded one)."""
+
+    def read_signed(self, key: str, expires: str, signature: str) -> tuple[bytes, str]:
+        """Returns (data, content type); raises Forbidden or NotFound."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    create_job: CreateJob
+    jobs: JobQueries
+    models: ModelQueries
+    bus: EventBus
+    metrics: HttpMetrics
+    # name → check that raises when the dependency is unreachable
+    ready_checks: Mapping[str, Callable[[], None]] = field(default_factory=dict)
+    blob_reader: SignedBlobReader | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    api_keys: frozenset[str] = frozenset()
+    max_body_bytes: int = 1024 * 1024
+    sse_keepalive_s: float = 15.0
+    public_url: str | None = None  # absolute root for URLs this server hands out
+    title: str = "Dream Forge"
+    version: str = "0.1.0"

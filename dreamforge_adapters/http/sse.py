@@ -1,0 +1,116 @@
+"""The resumable SSE stream of a job.
+
+Order of work: subscribe to live events first, then replay stored events after the client's
+Last-Event-ID, then follow live events, skipping anything already sent. The repository is the
+source of truth: a live event that skips a sequence number, or a quiet keep-alive interval,
+makes the stream read the gap from the repository, so no event is lost or sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.response import Stream
+
+from dreamforge_adapters.http.jobs import services
+from dreamforge_adapters.http.openapi import responses
+from dreamforge_adapters.http.services import ApiServices, HttpSettings
+from dreamforge_core.domain.events import Event
+from dreamforge_core.errors import FieldError, InvalidInput
+
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+def _frame(event: Event) -> bytes:
+    data = msgspec.json.encode(event.to_dict())
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, event.kind.value.encode(), data)
+
+
+def _last_event_id(request: Request[Any, Any, Any], query: str | None) -> int:
+    raw = request.headers.get("last-event-id", query)
+    if raw is None or raw == "":
+        return 0
+    if not raw.strip().isdigit():
+        raise InvalidInput.for_fields(
+            [FieldError("Last-Event-ID", "must be an event sequence number")]
+        )
+    return int(raw)
+
+
+async def _follow(
+    svc: ApiServices, job_id: str, after: int, keepalive_s: float
+) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Event] = asyncio.Queue()
+
+    def deliver(event: Event) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the client is gone
+            loop.call_soon_threadsafe(inbox.put_nowait, event)
+
+    subscription = svc.bus.subscribe(job_id, deliver)
+    last = after
+    try:
+        yield b"retry: 1000\n\n"
+
+        def catch_up() -> tuple[list[bytes], bool]:
+            nonlocal last
+            frames, ended = [], False
+            for event in svc.jobs.events_after(job_id, last):
+                frames.append(_frame(event))
+                last = event.seq
+                ended = event.is_end
+                if ended:
+                    break
+            return frames, ended
+
+        frames, ended = catch_up()
+        for frame in frames:
+            yield frame
+        while not ended:
+            try:
+                event = await asyncio.wait_for(inbox.get(), keepalive_s)
+            except TimeoutError:
+                frames, ended = catch_up()
+                for frame in frames:
+                    yield frame
+                yield b": keep-alive\n\n"
+                continue
+            if event.seq <= last:
+                continue
+            if event.seq == last + 1:
+                last = event.seq
+                ended = event.is_end
+                yield _frame(event)
+                continue
+            frames, ended = catch_up()
+            for frame in frames:
+                yield frame
+    finally:
+        subscription.close()
+
+
+@get(
+    "/v1/jobs/{job_id:str}/progress/stream",
+    media_type="text/event-stream",
+    responses=responses(404, 422),
+    summary="Live job events (SSE), resumable with Last-Event-ID",
+    tags=["jobs"],
+)
+async def job_stream(
+    request: Request[Any, Any, Any], job_id: str, state: State, last_event_id: str | None = None
+) -> Stream:
+    svc = services(state)
+    after = _last_event_id(request, last_event_id)
+    svc.jobs.job(job_id)  # 404 before the stream starts
+    settings: HttpSettings = state["http_settings"]
+    return Stream(
+        _follow(svc, job_id, after, settings.sse_keepalive_s),
+        media_type="text/event-stream",
+        headers=_HEADERS,
+    )

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from dreamforge_core.domain.events import Event
+from dreamforge_core.ports.event_bus import EventBus, Subscription
+
+log = logging.getLogger(__name__)
+
+
+class _Subscription(Subscription):
+    def __init__(self, bus: InProcessEventBus, job_id: str, callback: Callable[[Event], None]):
+        self._bus = bus
+        self.job_id = job_id
+        self.callback = callback
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+
+class InProcessEventBus(EventBus):
+    """Fans events out to callbacks registered per job, on the publisher's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, list[_Subscription]] = {}
+
+    def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            with self._lock:
+                subs = list(self._subs.get(event.job_id, ()))
+            for sub in subs:
+                try:
+                    sub.callback(event)
+                except Exception:  # one broken follower must not stop a job
+                    log.exception("event subscriber failed")
+
+    def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
+        sub = _Subscription(self, job_id, callback)
+        with self._lock:
+            self._subs.setdefault(job_id, []).append(sub)
+        return sub
+
+    def _remove(self, sub: _Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.job_id, [])
+            if sub in subs:
+                subs.remove(sub)
+            if not subs:
+                self._subs.pop(sub.job_id, None)
+
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())

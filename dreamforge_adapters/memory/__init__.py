@@ -1,0 +1,15 @@
+"""In-memory implementations of the storage ports: real, maintained fakes for unit tests."""
+
+from dreamforge_adapters.memory.blob_store import MemoryBlobStore
+from dreamforge_adapters.memory.clock import ManualClock
+from dreamforge_adapters.memory.job_repo import MemoryJobRepo
+from dreamforge_adapters.memory.model_registry import MemoryModelRegistry
+from dreamforge_adapters.memory.seeds import ScriptedSeeds
+
+__all__ = [
+    "ManualClock",
+    "MemoryBlobStore",
+    "MemoryJobRepo",
+    "MemoryModelRegistry",
+    "ScriptedSeeds",
+]

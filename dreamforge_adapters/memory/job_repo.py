@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from dreamforge_core.domain.artifact import Artifact
+from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound
+from dreamforge_core.ports.job_repo import JobRepo
+
+
+class MemoryJobRepo(JobRepo):
+    """Keeps copies, never the caller's objects, so it behaves like a real store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._keys: dict[str, str] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._artifacts: dict[str, dict[tuple[str, int], Artifact]] = {}
+
+    def create(self, job: Job, idempotency_since: datetime) -> tuple[Job, bool]:
+        with self._lock:
+            if job.id in self._jobs:
+                raise DreamForgeError(f"job {job.id} already exists")
+            key = job.idempotency_key
+            if key is not None and key in self._keys:
+                existing = self._jobs[self._keys[key]]
+                if existing.created_at >= idempotency_since:
+                    return copy.deepcopy(existing), False
+                existing.idempotency_key = None
+            self._jobs[job.id] = job
+            self._events[job.id] = []
+            self._artifacts[job.id] = {}
+            if key is not None:
+                self._keys[key] = job.id
+            self._store_changes(job)
+            return copy.deepcopy(job), True
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return copy.deepcopy(job) if job else None
+
+    def save(self, job: Job) -> list[Event]:
+        with self._lock:
+            current = self._jobs.get(job.id)
+            if current is None:
+                raise NotFound(f"no job with id {job.id!r}")
+            if current.version != job.version:
+                raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
+            job.idempotency_key = current.idempotency_key  # set at creation, released only here
+            return self._store_changes(job)
+
+    def _store_changes(self, job: Job) -> list[Event]:
+        drafts = list(job.pending_events)
+        stored = [Event.stored(job.id, job.last_seq + i + 1, d) for i, d in enumerate(drafts)]
+        for artifact in job.new_artifacts:
+            self._artifacts[job.id][(artifact.step, artifact.item_index)] = artifact
+        self._events[job.id].extend(stored)
+        job.take_events()
+        job.take_artifacts()
+        job.last_seq += len(stored)
+        job.version += 1
+        self._jobs[job.id] = copy.deepcopy(job)
+        return stored
+
+    def events(
+        self,
+        job_id: str,
+        *,
+        after_seq: int = 0,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        with self._lock:
+            found = [
+                e
+                for e in self._events.get(job_id, [])
+                if e.seq > after_seq and (since is None or e.ts >= since)
+            ]
+        return found[:limit] if limit is not None else found
+
+    def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
+        found = self.events(job_id, since=since)
+        return found[-n:] if n > 0 else []
+
+    def artifacts(self, job_id: str) -> list[Artifact]:
+        with self._lock:
+            rows = self._artifacts.get(job_id, {})
+            return sorted(rows.values(), key=lambda a: (a.step, a.item_index))
+
+    def job_ids_in(self, states: Sequence[JobState]) -> list[str]:
+        with self._lock:
+            return sorted(j.id for j in self._jobs.values() if j.state in states)
+
+    def count_by_state(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict.fromkeys((s.value for s in JobState), 0)
+            for job in self._jobs.values():
+                counts[job.state.value] += 1
+            return counts
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from dreamforge_core.ports.job_metrics import JobMetrics
+
+_FAST = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_SLOW = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class _StateCollector(Collector):
+    """Jobs by state, read from the store at scrape time so every process reports the truth."""
+
+    def __init__(
+        self, counts: Callable[[], dict[str, int]], depth: Callable[[], dict[str, int]] | None
+    ) -> None:
+        self._counts = counts
+        self._depth = depth
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        jobs = GaugeMetricFamily("dreamforge_jobs", "Jobs by state", labels=["state"])
+        for state, n in self._counts().items():
+            jobs.add_metric([state], n)
+        yield jobs
+        if self._depth is not None:
+            queue = GaugeMetricFamily("dreamforge_queue_depth", "Queue depth", labels=["queue"])
+            for name, n in self._depth().items():
+                queue.add_metric([name], n)
+            yield queue
+
+
+class PrometheusMetrics(JobMetrics):
+    """One registry per process; implements JobMetrics and the HTTP layer's metrics needs."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self._requests = Histogram(
+            "dreamforge_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            buckets=_FAST,
+            registry=r,
+        )
+        self._errors = Counter("dreamforge_errors", "Errors by class", ["code"], registry=r)
+        self._jobs = Histogram(
+            "dreamforge_job_duration_seconds",
+            "Job latency, creation to terminal state",
+            ["state"],
+            buckets=_SLOW,
+            registry=r,
+        )
+        self._items = Histogram(
+            "dreamforge_item_duration_seconds", "Latency of one image", buckets=_SLOW, registry=r
+        )
+        self._wait = Histogram(
+            "dreamforge_queue_wait_seconds",
+            "Creation to first start of a job",
+            buckets=_FAST + _SLOW[4:],
+            registry=r,
+        )
+
+    def watch_store(
+        self,
+        counts: Callable[[], dict[str, int]],
+        depth: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self.registry.register(_StateCollector(counts, depth))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._requests.labels(method, route, str(status)).observe(seconds)
+
+    def error(self, code: str) -> None:
+        self._errors.labels(code).inc()
+
+    def job_finished(self, state: str, duration_s: float) -> None:
+        self._jobs.labels(state).observe(duration_s)
+
+    def item_finished(self, duration_s: float) -> None:
+        self._items.observe(duration_s)
+
+    def queue_wait(self, seconds: float) -> None:
+        self._wait.observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,208 @@
+"""JobRepo on SQLite: every create and save is one transaction, so jobs, events and artifacts
+never disagree, and the per-job event counter moves with its event rows.
+
+Rows are encoded before the lock is taken, so the lock covers only the statements. The job
+object is changed (version, last_seq, pending lists) only after COMMIT: a failed write leaves it
+as it was, ready to be saved again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from os import PathLike
+
+from dreamforge_adapters.sqlite import codec
+from dreamforge_adapters.sqlite.database import SqliteDatabase
+from dreamforge_core.domain.artifact import Artifact
+from dreamforge_core.domain.clock import iso
+from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.errors import ConcurrentUpdate, NotFound
+from dreamforge_core.ports.job_repo import JobRepo
+
+_GET = (
+    f"SELECT {', '.join('j.' + c for c in codec.JOB_COLUMNS.split(', '))}, "
+    f"{', '.join('s.' + c for c in codec.STEP_READ_COLUMNS.split(', '))} "
+    "FROM jobs j LEFT JOIN steps s ON s.job_id = j.id WHERE j.id = ? ORDER BY s.position"
+)
+_BY_KEY = "SELECT id, created_at FROM jobs WHERE idempotency_key = ?"
+_RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = ?"
+_INSERT_JOB = f"INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+_UPDATE_JOB = (
+    "UPDATE jobs SET state = ?, attempts = ?, error = ?, updated_at = ?, started_at = ?, "
+    "finished_at = ?, next_attempt_at = ?, last_seq = ?, version = version + 1 "
+    "WHERE id = ? AND version = ?"
+)
+_EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
+_UPSERT_STEP = (
+    f"INSERT INTO steps ({codec.STEP_COLUMNS}) VALUES ({', '.join('?' * 11)}) "
+    "ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name, "
+    "state = excluded.state, attempts = excluded.attempts, last_error = excluded.last_error, "
+    "started_at = excluded.started_at, finished_at = excluded.finished_at, "
+    "items = excluded.items"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({codec.EVENT_COLUMNS}, schema_version) VALUES ({', '.join('?' * 11)})"
+)
+_UPSERT_ARTIFACT = (
+    f"INSERT OR REPLACE INTO artifacts ({codec.ARTIFACT_COLUMNS}, schema_version) "
+    f"VALUES ({', '.join('?' * 14)})"
+)
+_EVENTS = (
+    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq > ? AND ts >= ? "
+    "ORDER BY seq LIMIT ?"
+)
+_LAST_EVENTS = (
+    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = ? AND ts >= ? "
+    "ORDER BY seq DESC LIMIT ?"
+)
+_ARTIFACTS = (
+    f"SELECT {codec.ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = ? ORDER BY step, item_index"
+)
+_COUNT_BY_STATE = "SELECT state, count(*) FROM jobs GROUP BY state"
+
+
+class SqliteJobRepo(JobRepo):
+    """Jobs in a SQLite file. Give it the shared `SqliteDatabase`, or a path to own one."""
+
+    def __init__(self, database: SqliteDatabase | str | PathLike[str]) -> None:
+        self._owns_database = not isinstance(database, SqliteDatabase)
+        self.database = (
+            database if isinstance(database, SqliteDatabase) else SqliteDatabase(database)
+        )
+
+    def close(self) -> None:
+        """Closes the database if this repo opened it; a shared one is closed by its owner."""
+        if self._owns_database:
+            self.database.close()
+
+    def create(self, job: Job, idempotency_since: datetime) -> tuple[Job, bool]:
+        """Insert-or-return-existing under the write lock, so one key yields one job.
+
+        Returns the caller's job itself, now stored (the database holds its own copy, so no
+        deep copy is made on this hot path).
+        """
+        key = job.idempotency_key
+        since = iso(idempotency_since)
+        events = _stored_events(job)
+        job_row = codec.job_row(job, last_seq=job.last_seq + len(events), version=job.version + 1)
+        rows = _Rows(job, events)
+        with self.database.write() as conn:
+            if key is not None:
+                holder = conn.execute(_BY_KEY, (key,)).fetchone()
+                if holder is not None:
+                    # Fixed-width ISO text compares as time. The load cannot miss: this
+                    # transaction holds the write lock since before the key was read.
+                    if holder[1] >= since and (existing := _load(conn, holder[0])) is not None:
+                        return existing, False
+                    conn.execute(_RELEASE_KEY, (holder[0],))  # used before the window: free
+            conn.execute(_INSERT_JOB, job_row)
+            rows.write(conn)
+        _mark_stored(job, events)
+        return job, True
+
+    def get(self, job_id: str) -> Job | None:
+        with self.database.read() as conn:
+            return _load(conn, job_id)
+
+    def save(self, job: Job) -> list[Event]:
+        events = _stored_events(job)
+        changes = codec.job_changes(job, last_seq=job.last_seq + len(events))
+        rows = _Rows(job, events)
+        with self.database.write() as conn:
+            if conn.execute(_UPDATE_JOB, changes).rowcount == 0:
+                if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
+                    raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
+                raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
+            rows.write(conn)
+        _mark_stored(job, events)
+        return events
+
+    def events(
+        self,
+        job_id: str,
+        *,
+        after_seq: int = 0,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        bounds = (job_id, after_seq, iso(since) or "", -1 if limit is None else limit)
+        with self.database.read() as conn:
+            rows = conn.execute(_EVENTS, bounds).fetchall()
+        return [codec.event_from_row(r) for r in rows]
+
+    def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
+        if n <= 0:
+            return []
+        with self.database.read() as conn:
+            rows = conn.execute(_LAST_EVENTS, (job_id, iso(since) or "", n)).fetchall()
+        return [codec.event_from_row(r) for r in reversed(rows)]
+
+    def artifacts(self, job_id: str) -> list[Artifact]:
+        with self.database.read() as conn:
+            rows = conn.execute(_ARTIFACTS, (job_id,)).fetchall()
+        return [codec.artifact_from_row(r) for r in rows]
+
+    def job_ids_in(self, states: Sequence[JobState]) -> list[str]:
+        values = sorted({JobState(s).value for s in states})
+        if not values:
+            return []
+        marks = ", ".join("?" * len(values))
+        with self.database.read() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", values
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def count_by_state(self) -> dict[str, int]:
+        counts = dict.fromkeys((s.value for s in JobState), 0)
+        with self.database.read() as conn:
+            for state, count in conn.execute(_COUNT_BY_STATE):
+                counts[state] = count
+        return counts
+
+    def ping(self) -> None:
+        self.database.ping()
+
+
+def _stored_events(job: Job) -> list[Event]:
+    first = job.last_seq + 1
+    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
+
+
+class _Rows:
+    """A job's step, event and artifact rows, encoded before the lock is taken."""
+
+    __slots__ = ("artifacts", "events", "steps")
+
+    def __init__(self, job: Job, events: list[Event]) -> None:
+        self.steps = codec.step_rows(job)
+        self.events = [codec.event_row(e) for e in events]
+        self.artifacts = [codec.artifact_row(a) for a in job.new_artifacts]
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(_UPSERT_STEP, self.steps)
+        if self.events:
+            conn.executemany(_INSERT_EVENT, self.events)
+        if self.artifacts:
+            conn.executemany(_UPSERT_ARTIFACT, self.artifacts)
+
+
+def _mark_stored(job: Job, events: list[Event]) -> None:
+    """What the caller's object must look like once its changes are committed."""
+    job.take_events()
+    job.take_artifacts()
+    job.last_seq += len(events)
+    job.version += 1
+
+
+def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
+    # One statement, so job and steps come from one snapshot even while another process writes.
+    rows = conn.execute(_GET, (job_id,)).fetchall()
+    if not rows:
+        return None
+    width = codec.JOB_WIDTH
+    steps = [codec.step_from_row(r[width:]) for r in rows if r[width] is not None]
+    return codec.job_from_row(rows[0], steps)

@@ -1,0 +1,213 @@
+"""The `dreamforge` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dreamforge_apps import __version__
+from dreamforge_apps.settings import Settings
+
+
+def _settings() -> Settings:
+    from dreamforge_apps.logging_setup import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@click.group()
+@click.version_option(__version__, prog_name="dreamforge")
+def main() -> None:
+    """Dream Forge: a self-hosted text-to-image job service."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--allow-insecure-bind",
+    is_flag=True,
+    help="Listen beyond loopback without API keys (not for shared networks).",
+)
+def serve(host: str, port: int, allow_insecure_bind: bool) -> None:
+    """Run API and worker in one process with no infrastructure (SQLite, local files)."""
+    from dreamforge_apps.embedded import ConfigurationError
+    from dreamforge_apps.serve import UnsafeBind, serve_embedded
+
+    settings = _settings()
+    if allow_insecure_bind:
+        settings.allow_insecure_bind = True
+    try:
+        serve_embedded(settings, host, port)
+    except (UnsafeBind, ConfigurationError) as e:
+        raise click.ClickException(str(e)) from e
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def api(host: str, port: int) -> None:
+    """Run the API service of the production stack (Postgres, Redis, S3)."""
+    raise click.ClickException(
+        "the production stack (dreamforge api/worker) is not part of this "
+        "build yet; use `dreamforge serve`"
+    )
+
+
+@main.command()
+def worker() -> None:
+    """Run a GPU worker of the production stack."""
+    raise click.ClickException(
+        "the production stack (dreamforge api/worker) is not part of this "
+        "build yet; use `dreamforge serve`"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+def migrate() -> None:
+    """Apply schema migrations to the configured database."""
+    from dreamforge_adapters.sqlite import SqliteDatabase
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = SqliteDatabase(settings.data_dir / "dreamforge.sqlite3")
+    database.close()
+    click.echo(f"schema up to date: {settings.data_dir / 'dreamforge.sqlite3'}")
+
+
+@main.group()
+def model() -> None:
+    """The model registry."""
+
+
+@model.command("list")
+@click.option("--all", "include_disabled", is_flag=True, help="Include disabled models.")
+def model_list(include_disabled: bool) -> None:
+    """List registered models."""
+    from dreamforge_adapters.sqlite import SqliteDatabase, SqliteModelRegistry
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = SqliteDatabase(settings.data_dir / "dreamforge.sqlite3")
+    try:
+        models = SqliteModelRegistry(database).list(include_disabled=include_disabled)
+    finally:
+        database.close()
+    if not models:
+        click.echo("no models registered")
+    for m in models:
+        flags = ("installed" if m.installed else "missing") + ("" if m.enabled else ", disabled")
+        click.echo(
+            f"{m.id}\t{m.kind}\t{m.version}\t{flags}\t{m.short_hash or '-'}\t"
+            f"{m.local_path or m.source_uri or ''}"
+        )
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--negative", "negative_prompt", default=None, help="Negative prompt.")
+@click.option("--seed", type=int, default=None)
+@click.option("--width", type=int, default=None)
+@click.option("--height", type=int, default=None)
+@click.option("--steps", type=int, default=None)
+@click.option("--guidance", type=float, default=None)
+@click.option("--scheduler", default=None)
+@click.option("--preset", default=None)
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default=None)
+@click.option("--model", "model_id", default=None, help="Model id (default: the server's).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Download the images here instead of printing their URLs.",
+)
+@click.option(
+    "--server", envvar="DREAMFORGE_SERVER", default="http://127.0.0.1:8000", show_default=True
+)
+@click.option("--api-key", envvar="DREAMFORGE_API_KEY", default=None)
+def generate(
+    prompt: str,
+    count: int,
+    negative_prompt: str | None,
+    seed: int | None,
+    width: int | None,
+    height: int | None,
+    steps: int | None,
+    guidance: float | None,
+    scheduler: str | None,
+    preset: str | None,
+    fmt: str | None,
+    model_id: str | None,
+    out: Path | None,
+    server: str,
+    api_key: str | None,
+) -> None:
+    """Generate images on a running server, showing progress from its event stream."""
+    from dreamforge_apps.generate_cmd import run_generate
+
+    params = {
+        "prompt": prompt,
+        "count": count,
+        "negative_prompt": negative_prompt,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "steps": steps,
+        "guidance": guidance,
+        "scheduler": scheduler,
+        "preset": preset,
+        "format": fmt,
+    }
+    sys.exit(
+        run_generate(
+            server, api_key, {k: v for k, v in params.items() if v is not None}, model_id, out
+        )
+    )
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures."""
+
+
+@bench.command("api")
+@click.option("--url", default=None, help="Measure a running server instead of starting one.")
+@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--first-progress-samples", default=50, show_default=True)
+@click.option(
+    "--worker-step-delay",
+    "step_delays",
+    type=float,
+    multiple=True,
+    default=(0.02, 0.0),
+    show_default=True,
+    help="Fake runner seconds per step; one embedded run per value.",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_api(
+    url: str | None,
+    total: int,
+    concurrency: int,
+    first_progress_samples: int,
+    step_delays: tuple[float, ...],
+    json_out: Path | None,
+) -> None:
+    """Job creations/s, POST /v1/jobs p50/p99, submit-to-first-progress latency."""
+    from dreamforge_apps.bench_api import run_bench_api
+
+    run_bench_api(url, total, concurrency, first_progress_samples, step_delays, json_out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""A small client of the HTTP API, used by `dreamforge generate` and the tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    id: int | None
+    event: str
+    data: dict[str, Any]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", {})
+        super().__init__(f"{status} {error.get('code')}: {error.get('message')}")
+        self.status = status
+        self.body = body
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
+    """Yields complete events; comment lines (keep-alives) and `retry:` are skipped."""
+    event_id: int | None = None
+    name = "message"
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield SseEvent(event_id, name, json.loads("\n".join(data)))
+            event_id, name, data = None, "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                event_id = int(value)
+            elif field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)
+
+
+class DreamForgeClient:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        body: dict[str, Any] = response.json()
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def create_job(
+        self,
+        params: dict[str, Any],
+        *,
+        model_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"params": params}
+        if model_id:
+            body["model_id"] = model_id
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json(self.http.post("/v1/jobs", json=body, headers=headers))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._json(self.http.get(f"/v1/jobs/{job_id}"))
+
+    def artifacts(self, job_id: str, ttl: int | None = None) -> list[dict[str, Any]]:
+        params = {"ttl": ttl} if ttl else {}
+        items: list[dict[str, Any]] = self._json(
+            self.http.get(f"/v1/jobs/{job_id}/artifacts", params=params)
+        )["items"]
+        return items
+
+    def stream(self, job_id: str, last_event_id: int | None = None) -> Iterator[SseEvent]:
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else {}
+        with self.http.stream(
+            "GET",
+            f"/v1/jobs/{job_id}/progress/stream",
+            headers=headers,
+            timeout=httpx.Timeout(10.0, read=None),
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, response.json())
+            yield from parse_sse(response.iter_lines())
+
+    def download(self, url: str) -> bytes:
+        response = httpx.get(url, timeout=60.0)
+        response.raise_for_status()
+        return response.content

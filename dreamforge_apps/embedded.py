@@ -1,0 +1,155 @@
+"""The embedded deployment: API and worker in one process on SQLite, local files and
+in-process queue and events. No infrastructure needed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from dreamforge_adapters.fake_runner import FakeRunner
+from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
+from dreamforge_adapters.http.asgi import ASGIApp
+from dreamforge_adapters.imaging import PillowImageEncoder
+from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
+from dreamforge_adapters.localfs import LocalBlobStore
+from dreamforge_adapters.localfs.blob_store import load_or_create_signing_key
+from dreamforge_adapters.prometheus import PrometheusMetrics
+from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
+from dreamforge_adapters.system import RandomSeeds, SystemClock
+from dreamforge_apps import __version__
+from dreamforge_apps.models import FAKE_MODEL_ID, fake_model
+from dreamforge_apps.settings import Settings
+from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.ports.model_registry import ModelRegistry
+from dreamforge_core.ports.runner import Runner
+from dreamforge_core.use_cases.create_job import CreateJob
+from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionPorts
+from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
+from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(Exception):
+    """Raised when the settings cannot produce a working deployment."""
+
+
+def build_runner(settings: Settings) -> Runner:
+    if settings.runner == "fake":
+        return FakeRunner(step_delay_s=settings.fake_step_delay_s)
+    raise ConfigurationError(
+        "DREAMFORGE_RUNNER=sdxl: the diffusers runner is not part of this build yet; "
+        "set DREAMFORGE_RUNNER=fake to run the deterministic test double"
+    )
+
+
+def default_model_id(settings: Settings, registry: ModelRegistry) -> str | None:
+    if settings.default_model:
+        return settings.default_model
+    if settings.runner == "fake":
+        return FAKE_MODEL_ID
+    installed = [m for m in registry.list() if m.installed and m.kind != "fake"]
+    return installed[0].id if installed else None
+
+
+@dataclass
+class EmbeddedDeployment:
+    app: ASGIApp
+    queue: InProcessJobQueue
+    database: SqliteDatabase
+    runner: Runner
+    execute: ExecuteJob
+    recover: RecoverJobs
+
+    def start_worker(self) -> int:
+        """Requeues what an earlier process left unfinished, then starts the worker thread."""
+        recovered = self.recover()
+        self.queue.start(self.execute)
+        if recovered:
+            log.info("resumed %d unfinished job(s)", recovered)
+        return recovered
+
+    def close(self) -> None:
+        self.queue.stop()
+        self.runner.close()
+        self.database.close()
+
+
+def build_embedded(settings: Settings) -> EmbeddedDeployment:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    runner = build_runner(settings)
+    database = SqliteDatabase(data_dir / "dreamforge.sqlite3")
+    repo = SqliteJobRepo(database)
+    registry = SqliteModelRegistry(database)
+    clock = SystemClock()
+    if settings.runner == "fake" and registry.get(FAKE_MODEL_ID) is None:
+        registry.upsert(fake_model(clock.now()))
+    signing_key = (
+        settings.url_signing_key.encode()
+        if settings.url_signing_key
+        else load_or_create_signing_key(data_dir / "url-signing.key")
+    )
+    blobs = LocalBlobStore(data_dir / "blobs", signing_key)
+    bus = InProcessEventBus()
+    queue = InProcessJobQueue(workers=1)
+    metrics = PrometheusMetrics()
+    metrics.watch_store(repo.count_by_state, queue.depth)
+    retry = RetryPolicy(
+        settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
+    )
+    execute = ExecuteJob(
+        ExecutionPorts(
+            repo=repo,
+            queue=queue,
+            bus=bus,
+            registry=registry,
+            runner=runner,
+            encoder=PillowImageEncoder(),
+            blobs=blobs,
+            clock=clock,
+            seeds=RandomSeeds(),
+            metrics=metrics,
+        ),
+        retry,
+        generator=f"Dream Forge {__version__}",
+        progress_interval_s=settings.progress_interval_s,
+    )
+    create = CreateJob(
+        repo,
+        queue,
+        registry,
+        clock,
+        default_model_id=default_model_id(settings, registry),
+        idempotency_window_s=settings.idempotency_window_s,
+    )
+
+    def worker_alive() -> None:
+        if not queue.alive:
+            raise RuntimeError("worker thread is not running")
+
+    services = ApiServices(
+        create_job=create,
+        jobs=JobQueries(
+            repo, blobs, ArtifactLimits(settings.artifact_ttl_s, settings.artifact_ttl_max_s)
+        ),
+        models=ModelQueries(registry),
+        bus=bus,
+        metrics=metrics,
+        ready_checks={"database": repo.ping, "storage": blobs.ping, "worker": worker_alive},
+        blob_reader=blobs,
+    )
+    http = HttpSettings(
+        api_keys=settings.api_key_set,
+        public_url=settings.public_url,
+        sse_keepalive_s=settings.sse_keepalive_s,
+        version=__version__,
+    )
+    return EmbeddedDeployment(
+        app=build_app(services, http),
+        queue=queue,
+        database=database,
+        runner=runner,
+        execute=execute,
+        recover=RecoverJobs(repo, queue, bus, clock, retry),
+    )

@@ -1,0 +1,67 @@
+"""`dreamforge generate`: submit a job to a running server, follow it, collect the images."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dreamforge_apps.client import ApiError, DreamForgeClient
+
+
+def _bar(progress: float, width: int = 30) -> str:
+    filled = round(progress * width)
+    return "[" + "#" * filled + "-" * (width - filled) + f"] {progress * 100:5.1f}%"
+
+
+def run_generate(
+    server: str, api_key: str | None, params: dict[str, Any], model_id: str | None, out: Path | None
+) -> int:
+    client = DreamForgeClient(server, api_key)
+    try:
+        job = client.create_job(params, model_id=model_id)
+        click.echo(f"job {job['id']} queued ({job['count']} image(s))", err=True)
+        state = job["state"]
+        for event in client.stream(job["id"]):
+            if event.event == "progress":
+                click.echo(f"\r{_bar(event.data['progress'])}", nl=False, err=True)
+            elif event.event == "log" and event.data.get("level") in ("warning", "error"):
+                click.echo(f"\n{event.data['level']}: {event.data['message']}", err=True)
+            elif event.event == "state" and event.data.get("code") == "retry_scheduled":
+                click.echo(f"\n{event.data['message']}", err=True)
+            elif event.event == "end":
+                state = event.data["state"]
+        click.echo(
+            f"\r{_bar(1.0 if state == 'succeeded' else client.job(job['id'])['progress'])}",
+            err=True,
+        )
+        final = client.job(job["id"])
+        for artifact in client.artifacts(job["id"]):
+            if out is None:
+                click.echo(artifact["url"])
+                continue
+            out.mkdir(parents=True, exist_ok=True)
+            target = out / artifact["key"].rsplit("/", 1)[-1]
+            target.write_bytes(client.download(artifact["url"]))
+            click.echo(str(target))
+        if final["state"] != "succeeded":
+            error = final.get("error") or {}
+            click.echo(
+                f"job {final['state']}: {error.get('code')}: {error.get('message')}", err=True
+            )
+            return 1
+        return 0
+    except ApiError as e:
+        click.echo(f"error: {e}", err=True)
+        details = e.body.get("error", {}).get("details")
+        if details:
+            click.echo(f"details: {details}", err=True)
+        return 2
+    finally:
+        client.close()
+
+
+def exit_with(code: int) -> None:
+    sys.exit(code)

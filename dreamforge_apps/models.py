@@ -1,0 +1,30 @@
+"""Models every deployment knows without a download."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.params import ModelLimits
+
+FAKE_MODEL_ID = "fake-sdxl"
+
+
+def fake_model(now: datetime) -> ModelDescriptor:
+    """The model the fake runner serves: SDXL-shaped limits, no weights, a fixed hash."""
+    return ModelDescriptor(
+        id=FAKE_MODEL_ID,
+        name="fake-sdxl",
+        kind="fake",
+        version="1",
+        created_at=now,
+        updated_at=now,
+        checkpoint_hash=hashlib.sha256(b"dreamforge fake runner v1").hexdigest(),
+        source_uri="builtin:fake",
+        installed=True,
+        enabled=True,
+        limits=ModelLimits(min_size=64),
+        capabilities=["generate"],
+        provenance={"source": "builtin", "note": "deterministic test double, no weights"},
+    )

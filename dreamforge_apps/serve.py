@@ -1,0 +1,72 @@
+"""`dreamforge serve`: the embedded deployment behind uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+
+import uvicorn
+
+from dreamforge_apps.embedded import build_embedded
+from dreamforge_apps.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class UnsafeBind(Exception):
+    """Raised when asked to listen beyond loopback with no API key configured."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, settings: Settings) -> None:
+    if is_loopback(host) or settings.api_key_set or settings.allow_insecure_bind:
+        return
+    raise UnsafeBind(
+        f"refusing to listen on {host} without API keys: set DREAMFORGE_API_KEYS, "
+        "or pass --allow-insecure-bind (DREAMFORGE_ALLOW_INSECURE_BIND=true) to expose an "
+        "unauthenticated server on purpose"
+    )
+
+
+def uvicorn_config(app: object, host: str, port: int, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=3,
+        server_header=False,
+    )
+
+
+def serve_embedded(settings: Settings, host: str, port: int) -> None:
+    check_bind(host, settings)
+    # The worker thread shares the interpreter with the event loop; a short switch interval
+    # keeps request latency low while an image is being encoded.
+    sys.setswitchinterval(0.001)
+    deployment = build_embedded(settings)
+    try:
+        deployment.start_worker()
+        server = uvicorn.Server(uvicorn_config(deployment.app, host, port, settings))
+        log.info(
+            "Dream Forge listening on http://%s:%d (embedded, runner=%s)",
+            host,
+            port,
+            settings.runner,
+        )
+        server.run()
+    finally:
+        deployment.close()

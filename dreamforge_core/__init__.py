@@ -1,0 +1,1 @@
+"""Dream Forge core: entities, rules, ports and use cases. Standard library only."""

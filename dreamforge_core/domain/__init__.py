@@ -1,0 +1,1 @@
+"""Entities and rules of the job domain."""

@@ -1,0 +1,86 @@
+"""Events: the job's history. Each has a per-job sequence number, which is the SSE id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from dreamforge_core.domain.clock import iso
+
+
+class EventKind(StrEnum):
+    """The SSE event names of API.md."""
+
+    STATE = "state"
+    PROGRESS = "progress"
+    LOG = "log"
+    ARTIFACT = "artifact"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event recorded by the domain and not yet stored (it has no sequence number)."""
+
+    kind: EventKind
+    code: str
+    message: str
+    ts: datetime
+    level: str = "info"
+    step_id: str | None = None
+    item_index: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A stored event."""
+
+    job_id: str
+    seq: int
+    kind: EventKind
+    code: str
+    message: str
+    ts: datetime
+    level: str = "info"
+    step_id: str | None = None
+    item_index: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def stored(cls, job_id: str, seq: int, draft: EventDraft) -> Event:
+        return cls(
+            job_id=job_id,
+            seq=seq,
+            kind=draft.kind,
+            code=draft.code,
+            message=draft.message,
+            ts=draft.ts,
+            level=draft.level,
+            step_id=draft.step_id,
+            item_index=draft.item_index,
+            data=draft.data,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The NDJSON log line and SSE `data:` payload: fixed fields, then the event's data."""
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "ts": iso(self.ts),
+            "level": self.level,
+            "event": self.kind.value,
+            "code": self.code,
+            "message": self.message,
+            "job_id": self.job_id,
+            "step_id": self.step_id,
+            "item_index": self.item_index,
+        }
+        for key, value in self.data.items():
+            out.setdefault(key, value)
+        return out
+
+    @property
+    def is_end(self) -> bool:
+        return self.kind is EventKind.END

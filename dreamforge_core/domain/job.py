@@ -1,0 +1,454 @@
+"""The Job aggregate: a job, its steps and its batch items, with every transition as a method.
+
+Each transition checks the lifecycle, stamps the time and records an event draft in
+`pending_events`; the repository stores job and events in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from dreamforge_core.domain.artifact import DEFAULT_USER, Artifact
+from dreamforge_core.domain.clock import iso, new_id
+from dreamforge_core.domain.events import EventDraft, EventKind
+from dreamforge_core.domain.params import GenerateParams
+from dreamforge_core.domain.progress import item_progress, job_progress, stage_weights
+from dreamforge_core.errors import InvalidTransition
+
+SCHEMA_VERSION = 1
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+class ItemState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class Item:
+    """One image of a batch. Its seed is set when it starts, never before."""
+
+    index: int
+    state: ItemState = ItemState.PENDING
+    seed: int | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    id: str
+    name: str
+    state: JobState = JobState.QUEUED
+    attempts: int = 0
+    last_error: ErrorInfo | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    items: list[Item] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "last_error": self.last_error.to_dict() if self.last_error else None,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+        }
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    type: str
+    provider: str
+    model_id: str
+    params: GenerateParams
+    created_at: datetime
+    updated_at: datetime
+    steps: list[Step]
+    state: JobState = JobState.QUEUED
+    attempts: int = 0
+    error: ErrorInfo | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    user: str = DEFAULT_USER
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+    last_seq: int = 0
+    version: int = 0
+    schema_version: int = SCHEMA_VERSION
+    pending_events: list[EventDraft] = field(default_factory=list)
+    new_artifacts: list[Artifact] = field(default_factory=list)
+
+    # --- creation -------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        params: GenerateParams,
+        model_id: str,
+        provider: str,
+        now: datetime,
+        job_type: str = "generate",
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+        user: str = DEFAULT_USER,
+    ) -> Job:
+        step = Step(
+            id=new_id(), name="generate", items=[Item(index=i) for i in range(params.count)]
+        )
+        job = cls(
+            id=new_id(),
+            type=job_type,
+            provider=provider,
+            model_id=model_id,
+            params=params,
+            created_at=now,
+            updated_at=now,
+            steps=[step],
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            user=user,
+        )
+        job._record(
+            EventKind.STATE,
+            "job_created",
+            f"job queued: {params.count} image(s)",
+            now,
+            data={"state": "queued", "count": params.count},
+        )
+        if params.seed is not None and not params.seed_honoured:
+            job._record(
+                EventKind.LOG,
+                "seed_ignored",
+                f"seed {params.seed} ignored: with count > 1 every image gets a fresh random seed",
+                now,
+                level="warning",
+                data={"seed": params.seed},
+            )
+        return job
+
+    # --- derived --------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return self.params.count
+
+    @property
+    def step(self) -> Step:
+        """The generate step, the only step of a `generate` job."""
+        return self.steps[0]
+
+    @property
+    def items(self) -> list[Item]:
+        return self.step.items
+
+    @property
+    def progress(self) -> float:
+        return job_progress(self.type, self.items)
+
+    def next_item(self) -> Item | None:
+        """The first unfinished item: a retry resumes the batch here."""
+        return next((i for i in self.items if i.state is not ItemState.SUCCEEDED), None)
+
+    # --- transitions ----------------------------------------------------------------------
+
+    def start(self, now: datetime) -> None:
+        self._require(JobState.QUEUED, "start")
+        self.state = JobState.RUNNING
+        self.attempts += 1
+        self.started_at = self.started_at or now
+        self.next_attempt_at = None
+        self.step.state = JobState.RUNNING
+        self.step.attempts += 1
+        self.step.started_at = self.step.started_at or now
+        self._record(
+            EventKind.STATE,
+            "job_started",
+            f"attempt {self.attempts} started",
+            now,
+            step_id=self.step.id,
+            data={"state": "running", "attempt": self.attempts},
+        )
+
+    def start_item(self, index: int, seed: int, now: datetime) -> None:
+        self._require(JobState.RUNNING, "start an item of")
+        item = self.items[index]
+        if item.state is ItemState.SUCCEEDED:
+            raise InvalidTransition(f"item {index} of job {self.id} already succeeded")
+        item.state = ItemState.RUNNING
+        item.seed = seed
+        item.stages = {}
+        item.started_at = now
+        self._record(
+            EventKind.LOG,
+            "item_started",
+            f"image {index + 1}/{self.count} started",
+            now,
+            step_id=self.step.id,
+            item_index=index,
+            data={"seed": seed},
+        )
+
+    def advance_item(
+        self, index: int, stage: str, fraction: float, now: datetime, **detail: Any
+    ) -> None:
+        """Moves an item's stage forward; earlier stages count as done."""
+        self._require(JobState.RUNNING, "advance")
+        item = self.items[index]
+        if item.state is not ItemState.RUNNING:
+            raise InvalidTransition(f"item {index} of job {self.id} is not running")
+        for name in stage_weights(self.type):
+            if name == stage:
+                break
+            item.stages[name] = 1.0
+        item.stages[stage] = max(item.stages.get(stage, 0.0), min(1.0, fraction))
+        self._record_progress(item, stage, now, detail)
+
+    def finish_item(self, index: int, artifact: Artifact, now: datetime) -> None:
+        self._require(JobState.RUNNING, "finish an item of")
+        item = self.items[index]
+        if item.state is not ItemState.RUNNING:
+            raise InvalidTransition(f"item {index} of job {self.id} is not running")
+        item.state = ItemState.SUCCEEDED
+        item.stages = dict.fromkeys(stage_weights(self.type), 1.0)
+        item.finished_at = now
+        self.new_artifacts.append(artifact)
+        self._record(
+            EventKind.ARTIFACT,
+            "artifact_stored",
+            f"image {index + 1} stored",
+            now,
+            step_id=self.step.id,
+            item_index=index,
+            data={"artifact": artifact.to_dict()},
+        )
+        self._record_progress(item, "store", now, {})
+        self._record(
+            EventKind.LOG,
+            "item_succeeded",
+            f"image {index + 1}/{self.count} done",
+            now,
+            step_id=self.step.id,
+            item_index=index,
+            data={"seed": item.seed},
+        )
+
+    def succeed(self, now: datetime) -> None:
+        self._require(JobState.RUNNING, "succeed")
+        unfinished = [i.index for i in self.items if i.state is not ItemState.SUCCEEDED]
+        if unfinished:
+            raise InvalidTransition(f"job {self.id} has unfinished items {unfinished}")
+        self.state = self.step.state = JobState.SUCCEEDED
+        self.finished_at = self.step.finished_at = now
+        self._record(
+            EventKind.STATE,
+            "job_succeeded",
+            "job succeeded",
+            now,
+            step_id=self.step.id,
+            data={"state": "succeeded", "progress": 1.0},
+        )
+        self._record_end(now)
+
+    def schedule_retry(self, error: ErrorInfo, now: datetime, retry_at: datetime) -> None:
+        """A transient failure: back to the queue; finished items keep their artifacts."""
+        self._require(JobState.RUNNING, "retry")
+        self._abandon_running_items(ItemState.PENDING)
+        self.state = self.step.state = JobState.QUEUED
+        self.step.last_error = error
+        self.next_attempt_at = retry_at
+        delay = (retry_at - now).total_seconds()
+        self._record(
+            EventKind.STATE,
+            "retry_scheduled",
+            f"attempt {self.attempts} failed ({error.code}: {error.message}); "
+            f"retrying in {delay:.1f}s",
+            now,
+            level="warning",
+            step_id=self.step.id,
+            data={
+                "state": "queued",
+                "error": error.to_dict(),
+                "retry_at": iso(retry_at),
+                "attempt": self.attempts,
+            },
+        )
+
+    def fail(self, error: ErrorInfo, now: datetime) -> None:
+        self._require(JobState.RUNNING, "fail")
+        self._abandon_running_items(ItemState.FAILED)
+        self.state = self.step.state = JobState.FAILED
+        self.error = self.step.last_error = error
+        self.finished_at = self.step.finished_at = now
+        self.next_attempt_at = None
+        self._record(
+            EventKind.STATE,
+            "job_failed",
+            f"job failed: {error.code}: {error.message}",
+            now,
+            level="error",
+            step_id=self.step.id,
+            data={"state": "failed", "error": error.to_dict()},
+        )
+        self._record_end(now)
+
+    def requeue_interrupted(self, now: datetime) -> None:
+        """The process running this job died; run the rest again from the first unfinished item."""
+        self._require(JobState.RUNNING, "requeue")
+        self._abandon_running_items(ItemState.PENDING)
+        self.state = self.step.state = JobState.QUEUED
+        self.next_attempt_at = None
+        self._record(
+            EventKind.STATE,
+            "job_requeued",
+            "the worker stopped while running this job; it was queued again",
+            now,
+            level="warning",
+            step_id=self.step.id,
+            data={"state": "queued"},
+        )
+
+    # --- events ---------------------------------------------------------------------------
+
+    def take_events(self) -> list[EventDraft]:
+        drafts, self.pending_events = self.pending_events, []
+        return drafts
+
+    def take_artifacts(self) -> list[Artifact]:
+        artifacts, self.new_artifacts = self.new_artifacts, []
+        return artifacts
+
+    def note(
+        self,
+        code: str,
+        message: str,
+        now: datetime,
+        *,
+        level: str = "info",
+        item_index: int | None = None,
+        **data: Any,
+    ) -> None:
+        """Records a log event that changes no state (model loaded, memory figures, …)."""
+        self._record(
+            EventKind.LOG,
+            code,
+            message,
+            now,
+            level=level,
+            step_id=self.step.id,
+            item_index=item_index,
+            data=data,
+        )
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _require(self, state: JobState, action: str) -> None:
+        if self.state is not state:
+            raise InvalidTransition(f"cannot {action} job {self.id} in state {self.state}")
+
+    def _abandon_running_items(self, to: ItemState) -> None:
+        for item in self.items:
+            if item.state is ItemState.RUNNING:
+                item.state = to
+                item.stages = {}
+
+    def _record_progress(
+        self, item: Item, stage: str, now: datetime, detail: dict[str, Any]
+    ) -> None:
+        self.updated_at = now
+        self._record(
+            EventKind.PROGRESS,
+            "item_progress",
+            f"image {item.index + 1}: {stage}",
+            now,
+            step_id=self.step.id,
+            item_index=item.index,
+            data={
+                "stage": stage,
+                "item_progress": round(item_progress(self.type, item.stages), 6),
+                "progress": round(self.progress, 6),
+                **detail,
+            },
+        )
+
+    def _record_end(self, now: datetime) -> None:
+        self._record(
+            EventKind.END, "end", f"job {self.state}", now, data={"state": self.state.value}
+        )
+
+    def _record(
+        self,
+        kind: EventKind,
+        code: str,
+        message: str,
+        now: datetime,
+        *,
+        level: str = "info",
+        step_id: str | None = None,
+        item_index: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.updated_at = now
+        self.pending_events.append(
+            EventDraft(
+                kind=kind,
+                code=code,
+                message=message,
+                ts=now,
+                level=level,
+                step_id=step_id,
+                item_index=item_index,
+                data=data or {},
+            )
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Job resource of API.md (without `links`, which the HTTP layer adds)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "provider": self.provider,
+            "model_id": self.model_id,
+            "state": self.state.value,
+            "params": self.params.to_dict(),
+            "count": self.count,
+            "progress": round(self.progress, 6),
+            "attempts": self.attempts,
+            "error": self.error.to_dict() if self.error else None,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "steps": [s.to_dict() for s in self.steps],
+            "schema_version": self.schema_version,
+        }

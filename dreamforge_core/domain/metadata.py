@@ -1,0 +1,80 @@
+"""What each image carries about how it was made (FR-022), in the forms other tools read.
+
+`a1111_parameters` is the AUTOMATIC1111 `parameters` text that CivitAI and most image tools
+parse; `as_fields` the individual values Dream Forge writes beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+# AUTOMATIC1111's sampler names, and the schedule type where it differs from the default.
+A1111_SAMPLERS: dict[str, tuple[str, str | None]] = {
+    "euler": ("Euler", None),
+    "euler_a": ("Euler a", None),
+    "dpmpp_2m": ("DPM++ 2M", None),
+    "dpmpp_2m_karras": ("DPM++ 2M", "Karras"),
+    "dpmpp_2m_sde": ("DPM++ 2M SDE", None),
+    "ddim": ("DDIM", None),
+    "unipc": ("UniPC", None),
+    "heun": ("Heun", None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMetadata:
+    prompt: str
+    negative_prompt: str
+    seed: int
+    scheduler: str
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    model_name: str
+    checkpoint_hash: str | None
+    generator: str
+
+    def as_fields(self) -> dict[str, str]:
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": str(self.seed),
+            "scheduler": self.scheduler,
+            "steps": str(self.steps),
+            "guidance": _number(self.guidance),
+            "width": str(self.width),
+            "height": str(self.height),
+            "model": self.model_name,
+            "checkpoint_hash": self.checkpoint_hash or "",
+            "generator": self.generator,
+        }
+
+    def a1111_parameters(self) -> str:
+        sampler, schedule = A1111_SAMPLERS.get(self.scheduler, (self.scheduler, None))
+        pairs: list[tuple[str, str]] = [("Steps", str(self.steps)), ("Sampler", sampler)]
+        if schedule:
+            pairs.append(("Schedule type", schedule))
+        pairs += [
+            ("CFG scale", _number(self.guidance)),
+            ("Seed", str(self.seed)),
+            ("Size", f"{self.width}x{self.height}"),
+        ]
+        if self.checkpoint_hash:
+            pairs.append(("Model hash", self.checkpoint_hash[:10]))
+        pairs += [("Model", self.model_name), ("Version", self.generator)]
+        lines = [self.prompt]
+        if self.negative_prompt:
+            lines.append(f"Negative prompt: {self.negative_prompt}")
+        lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in pairs))
+        return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _quote(value: str) -> str:
+    """A1111 JSON-quotes values that would break its `k: v, k: v` line."""
+    return json.dumps(value) if any(ch in value for ch in ",:\n") else value

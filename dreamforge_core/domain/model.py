@@ -1,0 +1,65 @@
+"""Model descriptors: what the registry knows about one installed (or known) model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dreamforge_core.domain.clock import iso
+from dreamforge_core.domain.params import ModelLimits, parameters_schema
+from dreamforge_core.domain.presets import DEFAULT_PRESETS
+
+MODEL_SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class ModelDescriptor:
+    id: str
+    name: str
+    kind: str  # sdxl-checkpoint, sdxl-diffusers, fake, …
+    version: str
+    created_at: datetime
+    updated_at: datetime
+    checkpoint_hash: str | None = None  # full sha256 of the weights file
+    source_uri: str | None = None
+    local_path: str | None = None
+    installed: bool = False
+    enabled: bool = True
+    limits: ModelLimits = field(default_factory=ModelLimits)
+    capabilities: list[str] = field(default_factory=lambda: ["generate"])
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = MODEL_SCHEMA_VERSION
+
+    @property
+    def short_hash(self) -> str | None:
+        """The 10-hex form AUTOMATIC1111 writes as `Model hash`."""
+        return self.checkpoint_hash[:10] if self.checkpoint_hash else None
+
+    @property
+    def parameters_schema(self) -> dict[str, Any]:
+        return parameters_schema(self.limits, DEFAULT_PRESETS)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "version": self.version,
+            "installed": self.installed,
+            "enabled": self.enabled,
+            "parameters_schema": self.parameters_schema,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "checkpoint_hash": self.checkpoint_hash,
+            "source_uri": self.source_uri,
+            "local_path": self.local_path,
+            "capabilities": list(self.capabilities),
+            "provenance": dict(self.provenance),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "schema_version": self.schema_version,
+        }

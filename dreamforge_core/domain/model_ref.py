@@ -1,0 +1,66 @@
+"""Model references (FR-092).
+
+`hf:<repo>[@<rev>][#<file|pattern>]` and `civitai:<id|slug>[@<version>]`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dreamforge_core.errors import FieldError, InvalidInput
+
+_HF_REPO = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", re.ASCII)
+_CIVITAI_ID = re.compile(r"[A-Za-z0-9][\w-]*", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    source: str  # "hf" or "civitai"
+    name: str  # repo id, or CivitAI model id / slug
+    version: str | None = None  # revision for hf, version id for civitai
+    selector: str | None = None  # file name or glob pattern (hf only)
+
+    def __str__(self) -> str:
+        text = f"{self.source}:{self.name}"
+        if self.version:
+            text += f"@{self.version}"
+        if self.selector:
+            text += f"#{self.selector}"
+        return text
+
+    @property
+    def revision(self) -> str:
+        return self.version or "main"
+
+
+def _bad(ref: str, why: str) -> InvalidInput:
+    return InvalidInput.for_fields([FieldError("ref", f"{ref!r}: {why}")])
+
+
+def parse_model_ref(ref: str) -> ModelRef:
+    """Parses a reference; raises InvalidInput naming what is wrong."""
+    source, sep, rest = ref.strip().partition(":")
+    if not sep or not rest:
+        raise _bad(ref, "expected hf:<repo>[@rev][#file] or civitai:<id|slug>[@version]")
+    if source == "hf":
+        body, _, selector = rest.partition("#")
+        name, _, version = body.partition("@")
+        if not _HF_REPO.fullmatch(name):
+            raise _bad(ref, "repository must look like owner/name")
+        if "@" in body and not version:
+            raise _bad(ref, "empty revision after @")
+        if "#" in rest and not selector:
+            raise _bad(ref, "empty file pattern after #")
+        return ModelRef("hf", name, version or None, selector or None)
+    if source == "civitai":
+        if "#" in rest:
+            raise _bad(ref, "civitai references take no #file part")
+        name, _, version = rest.partition("@")
+        if not _CIVITAI_ID.fullmatch(name):
+            raise _bad(ref, "model must be a numeric id or a slug")
+        if "@" in rest and not _DIGITS.fullmatch(version):
+            raise _bad(ref, "version must be a numeric id")
+        return ModelRef("civitai", name, version or None)
+    raise _bad(ref, f"unknown source {source!r} (known: hf, civitai)")

@@ -1,0 +1,288 @@
+"""Generation parameters: the validation rules shared by the HTTP layer and `parameters_schema`.
+
+Validation collects every broken rule before failing, so a client fixes a request in one round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dreamforge_core.domain.presets import Preset
+from dreamforge_core.errors import FieldError, InvalidInput
+
+MAX_PROMPT_CHARS = 10_000
+MAX_COUNT = 100
+MAX_SEED = 2**32 - 1
+FORMATS = ("png", "jpg")
+SCHEDULERS = (
+    "euler",
+    "euler_a",
+    "dpmpp_2m",
+    "dpmpp_2m_karras",
+    "dpmpp_2m_sde",
+    "ddim",
+    "unipc",
+    "heun",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLimits:
+    """What one model accepts, and what it uses when a request is silent."""
+
+    min_size: int = 256
+    max_size: int = 2048
+    size_multiple: int = 8
+    min_steps: int = 1
+    max_steps: int = 150
+    min_guidance: float = 0.0
+    max_guidance: float = 30.0
+    schedulers: tuple[str, ...] = SCHEDULERS
+    default_width: int = 1024
+    default_height: int = 1024
+    default_steps: int = 30
+    default_guidance: float = 6.0
+    default_scheduler: str = "dpmpp_2m_karras"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateParams:
+    """Normalised parameters of a `generate` job: every value present and within bounds."""
+
+    prompt: str
+    negative_prompt: str = ""
+    seed: int | None = None
+    width: int = 1024
+    height: int = 1024
+    steps: int = 30
+    guidance: float = 6.0
+    scheduler: str = "dpmpp_2m_karras"
+    format: str = "png"
+    embed_metadata: bool = True
+    count: int = 1
+    preset: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": self.seed,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "scheduler": self.scheduler,
+            "format": self.format,
+            "embed_metadata": self.embed_metadata,
+            "count": self.count,
+            "preset": self.preset,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerateParams:
+        """Rebuilds stored, already validated parameters."""
+        return cls(**{k: data[k] for k in _FIELDS if k in data})
+
+    @property
+    def seed_honoured(self) -> bool:
+        """A given seed is used only for a single image (FR-008)."""
+        return self.seed is not None and self.count == 1
+
+
+_FIELDS = tuple(GenerateParams.__dataclass_fields__)
+
+
+@dataclass(slots=True)
+class _Collector:
+    errors: list[FieldError] = field(default_factory=list)
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.append(FieldError(f"params.{name}", message))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int_in(c: _Collector, raw: Mapping[str, Any], name: str, lo: int, hi: int) -> int | None:
+    if name not in raw:
+        return None
+    value = raw[name]
+    if not _is_int(value):
+        c.add(name, "must be an integer")
+        return None
+    if not lo <= value <= hi:
+        c.add(name, f"must be between {lo} and {hi}")
+        return None
+    return int(value)
+
+
+def _size(c: _Collector, raw: Mapping[str, Any], name: str, limits: ModelLimits) -> int | None:
+    value = _int_in(c, raw, name, limits.min_size, limits.max_size)
+    if value is not None and value % limits.size_multiple:
+        c.add(name, f"must be a multiple of {limits.size_multiple}")
+        return None
+    return value
+
+
+def _text(c: _Collector, raw: Mapping[str, Any], name: str, required: bool) -> str | None:
+    if name not in raw:
+        if required:
+            c.add(name, "is required")
+        return None
+    value = raw[name]
+    if not isinstance(value, str):
+        c.add(name, "must be a string")
+        return None
+    if required and not value.strip():
+        c.add(name, "must not be empty")
+        return None
+    if len(value) > MAX_PROMPT_CHARS:
+        c.add(name, f"must be at most {MAX_PROMPT_CHARS} characters")
+        return None
+    return value
+
+
+def _choice(
+    c: _Collector, raw: Mapping[str, Any], name: str, options: tuple[str, ...]
+) -> str | None:
+    if name not in raw:
+        return None
+    value = raw[name]
+    if not isinstance(value, str) or value not in options:
+        c.add(name, f"must be one of {', '.join(options)}")
+        return None
+    return value
+
+
+def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]) -> GenerateParams:
+    """Checks raw `params` against the model's limits and fills defaults.
+
+    Rules: unknown fields are rejected; a named preset supplies values the request leaves out;
+    explicit values win over the preset; the model's defaults fill the rest.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidInput.for_fields([FieldError("params", "must be an object")])
+    c = _Collector()
+    for name in raw:
+        if name not in _FIELDS:
+            c.add(str(name), "is not a known parameter")
+    prompt = _text(c, raw, "prompt", required=True)
+    negative = _text(c, raw, "negative_prompt", required=False)
+    seed = None
+    if raw.get("seed") is not None:
+        seed = _int_in(c, raw, "seed", 0, MAX_SEED)
+    width = _size(c, raw, "width", limits)
+    height = _size(c, raw, "height", limits)
+    steps = _int_in(c, raw, "steps", limits.min_steps, limits.max_steps)
+    guidance: float | None = None
+    if "guidance" in raw:
+        value = raw["guidance"]
+        if not _is_number(value):
+            c.add("guidance", "must be a number")
+        elif not limits.min_guidance <= value <= limits.max_guidance:
+            c.add("guidance", f"must be between {limits.min_guidance} and {limits.max_guidance}")
+        else:
+            guidance = float(value)
+    scheduler = _choice(c, raw, "scheduler", limits.schedulers)
+    fmt = _choice(c, raw, "format", FORMATS)
+    embed = raw.get("embed_metadata", True)
+    if not isinstance(embed, bool):
+        c.add("embed_metadata", "must be true or false")
+        embed = True
+    count = _int_in(c, raw, "count", 1, MAX_COUNT)
+    preset: Preset | None = None
+    preset_name = raw.get("preset")
+    if preset_name is not None:
+        if not isinstance(preset_name, str) or preset_name not in presets:
+            c.add("preset", f"must be one of {', '.join(sorted(presets)) or '(none defined)'}")
+        else:
+            preset = presets[preset_name]
+    if c.errors:
+        raise InvalidInput.for_fields(c.errors)
+
+    base = GenerateParams(
+        prompt=prompt or "",
+        width=limits.default_width,
+        height=limits.default_height,
+        steps=limits.default_steps,
+        guidance=limits.default_guidance,
+        scheduler=limits.default_scheduler,
+    )
+    if preset is not None:
+        base = preset.apply(base, limits)
+    return replace(
+        base,
+        negative_prompt=negative if negative is not None else base.negative_prompt,
+        seed=seed,
+        width=width or base.width,
+        height=height or base.height,
+        steps=steps or base.steps,
+        guidance=guidance if guidance is not None else base.guidance,
+        scheduler=scheduler or base.scheduler,
+        format=fmt or base.format,
+        embed_metadata=embed,
+        count=count or base.count,
+        preset=preset.name if preset else None,
+    )
+
+
+def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dict[str, Any]:
+    """JSON Schema of `params` for one model, built from the same limits validation uses."""
+    size = {
+        "type": "integer",
+        "minimum": limits.min_size,
+        "maximum": limits.max_size,
+        "multipleOf": limits.size_multiple,
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_PROMPT_CHARS,
+                "pattern": "\\S",
+            },
+            "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS, "default": ""},
+            "seed": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": MAX_SEED,
+                "description": "Honoured only when count is 1; otherwise each image gets a "
+                "fresh random seed drawn as it starts.",
+            },
+            "width": {**size, "default": limits.default_width},
+            "height": {**size, "default": limits.default_height},
+            "steps": {
+                "type": "integer",
+                "minimum": limits.min_steps,
+                "maximum": limits.max_steps,
+                "default": limits.default_steps,
+            },
+            "guidance": {
+                "type": "number",
+                "minimum": limits.min_guidance,
+                "maximum": limits.max_guidance,
+                "default": limits.default_guidance,
+            },
+            "scheduler": {
+                "type": "string",
+                "enum": list(limits.schedulers),
+                "default": limits.default_scheduler,
+            },
+            "format": {"type": "string", "enum": list(FORMATS), "default": "png"},
+            "embed_metadata": {"type": "boolean", "default": True},
+            "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
+            "preset": {"type": ["string", "null"], "enum": [*sorted(presets), None]},
+        },
+    }

@@ -1,0 +1,139 @@
+"""One error root with stable codes; adapters translate vendor errors into these.
+
+The HTTP layer maps each code to a status; the retry rule decides by code whether a
+failure is worth another attempt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DreamForgeError(Exception):
+    """Raised for any failure the service knows how to name."""
+
+    code = "internal"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.job_id = job_id
+
+
+class InvalidInput(DreamForgeError):
+    """Raised when a request body, path or query value breaks a rule."""
+
+    code = "invalid_input"
+
+    @classmethod
+    def for_fields(cls, errors: list[FieldError]) -> InvalidInput:
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return cls(
+            f"invalid request: {summary}",
+            details={"errors": [{"field": e.field, "message": e.message} for e in errors]},
+        )
+
+
+class FieldError:
+    """One offending field and what is wrong with it."""
+
+    __slots__ = ("field", "message")
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"FieldError({self.field!r}, {self.message!r})"
+
+
+class NotFound(DreamForgeError):
+    """Raised when a job, model or artifact does not exist."""
+
+    code = "not_found"
+
+
+class IdempotencyConflict(DreamForgeError):
+    """Raised when an Idempotency-Key is reused with a different request body."""
+
+    code = "idempotency_conflict"
+
+
+class Unauthorized(DreamForgeError):
+    """Raised when a request lacks a valid API key."""
+
+    code = "unauthorized"
+
+
+class Forbidden(DreamForgeError):
+    """Raised when a signed URL is expired or altered."""
+
+    code = "forbidden"
+
+
+class PayloadTooLarge(DreamForgeError):
+    """Raised when a request body exceeds the size limit."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DreamForgeError):
+    """Raised when a request body is not JSON."""
+
+    code = "unsupported_media_type"
+
+
+class Unavailable(DreamForgeError):
+    """Raised when a dependency (database, queue, storage) cannot be reached."""
+
+    code = "unavailable"
+
+
+class InvalidTransition(DreamForgeError):
+    """Raised when a job or step is asked to move to a state its lifecycle forbids."""
+
+    code = "internal"
+
+
+class ConcurrentUpdate(DreamForgeError):
+    """Raised when a job was changed by someone else since it was read."""
+
+    code = "conflict"
+
+
+# Failures while executing a job. Their codes are what a failed job reports.
+
+
+class ExecutionError(DreamForgeError):
+    """Raised when generating an item fails."""
+
+
+class OutOfMemory(ExecutionError):
+    """Raised when the accelerator runs out of memory; not retried at the same settings."""
+
+    code = "oom"
+
+
+class StepTimeout(ExecutionError):
+    """Raised when a step exceeds its hard timeout."""
+
+    code = "timeout"
+
+
+class ProviderError(ExecutionError):
+    """Raised when the runner crashes or misbehaves."""
+
+    code = "provider_error"
+
+
+class StorageError(ExecutionError):
+    """Raised when an artifact cannot be stored."""
+
+    code = "storage_error"

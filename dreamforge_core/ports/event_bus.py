@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from dreamforge_core.domain.events import Event
+
+
+class Subscription(Protocol):
+    def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    """Live delivery of stored events to whoever follows a job (SSE streams).
+
+    Delivery is best effort: a follower that misses an event finds it in the JobRepo, which
+    is the source of truth. Callbacks run on the publisher's thread and must not block.
+    """
+
+    def publish(self, events: Sequence[Event]) -> None: ...
+
+    def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription: ...

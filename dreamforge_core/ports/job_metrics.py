@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class JobMetrics(Protocol):
+    """What execution reports to monitoring (Prometheus in the service)."""
+
+    def job_finished(self, state: str, duration_s: float) -> None: ...
+
+    def item_finished(self, duration_s: float) -> None: ...
+
+    def queue_wait(self, seconds: float) -> None: ...
+
+    def error(self, code: str) -> None: ...

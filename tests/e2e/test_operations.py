@@ -1,0 +1,90 @@
+"""Health, readiness, metrics, OpenAPI, models, auth and the bind guard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+
+from tests.e2e.conftest import ServerProcess
+
+
+def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/ready").json()
+    assert ready["checks"] == {"database": "ok", "storage": "ok", "worker": "ok"}
+    httpx.post(f"{server.url}/v1/jobs", json={"params": {"prompt": "p", "count": 0}})
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'dreamforge_jobs{state="queued"}' in metrics
+    assert "dreamforge_http_request_duration_seconds_bucket" in metrics
+    assert 'dreamforge_errors_total{code="invalid_input"}' in metrics
+    schema = httpx.get(f"{server.url}/schema/openapi.json").json()
+    body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert "params" in body["schema"]["properties"]
+    assert body["examples"]
+    for path in (
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/artifacts",
+        "/v1/jobs/{job_id}/logs",
+        "/v1/jobs/{job_id}/progress",
+        "/v1/jobs/{job_id}/progress/stream",
+        "/v1/models",
+        "/v1/models/{model_id}",
+    ):
+        assert path in schema["paths"], path
+    assert httpx.get(f"{server.url}/schema").status_code == 200
+
+
+def test_models_list_and_descriptor(server: ServerProcess) -> None:
+    items = httpx.get(f"{server.url}/v1/models").json()["items"]
+    assert items
+    assert {
+        "id",
+        "name",
+        "kind",
+        "version",
+        "installed",
+        "enabled",
+        "parameters_schema",
+    } <= set(items[0])
+    model = httpx.get(f"{server.url}/v1/models/{items[0]['id']}").json()
+    assert len(model["checkpoint_hash"]) == 64
+    assert model["parameters_schema"]["properties"]["count"]["maximum"] == 100
+    job = httpx.post(
+        f"{server.url}/v1/jobs", json={"model_id": model["id"], "params": {"prompt": "p"}}
+    ).json()
+    assert job["model_id"] == model["id"]
+
+
+def test_api_keys_close_v1_but_not_operations(make_server: object) -> None:
+    server: ServerProcess = make_server(DREAMFORGE_API_KEYS="k1,k2")  # type: ignore[operator]
+    server.start()
+    denied = httpx.get(f"{server.url}/v1/models")
+    assert denied.status_code == 401
+    assert denied.json()["error"]["code"] == "unauthorized"
+    assert (
+        httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
+    assert (
+        httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer k2"}).status_code
+        == 200
+    )
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_refuses_public_bind_without_keys(tmp_path: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dreamforge_apps.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "DREAMFORGE_RUNNER": "fake",
+            "DREAMFORGE_DATA_DIR": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    assert result.returncode != 0
+    assert "API keys" in result.stderr

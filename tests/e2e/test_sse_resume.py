@@ -1,0 +1,40 @@
+"""SSE: a reconnect with Last-Event-ID continues without gap or duplicate."""
+
+from __future__ import annotations
+
+import httpx
+
+from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.conftest import ServerProcess
+
+
+def test_reconnect_mid_job_continues_without_gap_or_duplicate(make_server: object) -> None:
+    server: ServerProcess = make_server(DREAMFORGE_FAKE_STEP_DELAY_S="0.02")  # type: ignore[operator]
+    server.start()
+    client = DreamForgeClient(server.url)
+    job = client.create_job({"prompt": "p", "count": 3, "width": 64, "height": 64, "steps": 10})
+
+    first: list[int] = []
+    for event in client.stream(job["id"]):
+        first.append(event.id or 0)
+        if event.event == "progress" and event.data["item_index"] == 1:
+            break  # drop the connection mid-job
+    assert client.job(job["id"])["state"] == "running"
+
+    rest = [(e.id, e.event) for e in client.stream(job["id"], last_event_id=first[-1])]
+    ids = first + [i for i, _ in rest]
+    assert ids == list(range(1, len(ids) + 1))
+    assert rest[-1][1] == "end"
+    logs = httpx.get(f"{server.url}/v1/jobs/{job['id']}/logs").text.splitlines()
+    assert len(logs) == len(ids)
+    client.close()
+
+
+def test_stream_of_a_finished_job_replays_and_ends(client: DreamForgeClient) -> None:
+    job = client.create_job({"prompt": "p", "width": 64, "height": 64, "steps": 2})
+    everything = list(client.stream(job["id"]))
+    replay = list(client.stream(job["id"]))
+    assert [e.id for e in replay] == [e.id for e in everything]
+    tail = list(client.stream(job["id"], last_event_id=everything[-3].id))
+    assert [e.id for e in tail] == [e.id for e in everything[-2:]]
+    assert tail[-1].event == "end"

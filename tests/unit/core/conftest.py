@@ -1,0 +1,261 @@
+"""Wiring for core use-case tests: the in-memory fakes plus tiny runner/encoder doubles.
+
+`Harness` is one composition of CreateJob and ExecuteJob over the fakes; tests drive it and
+assert on what the repo, queue, blob store and runner saw.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
+from dreamforge_adapters.memory import (
+    ManualClock,
+    MemoryBlobStore,
+    MemoryJobRepo,
+    MemoryModelRegistry,
+    ScriptedSeeds,
+)
+from dreamforge_adapters.system import NoMetrics
+from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.job import Job
+from dreamforge_core.domain.metadata import ImageMetadata
+from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, StepCallback
+from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
+from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionPorts
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+MODEL_ID = "epicrealism-xl"
+CHECKPOINT_HASH = "0123456789abcdef" * 4
+IDEMPOTENCY_WINDOW_S = 3600.0
+
+# Small images and few steps keep each generated item cheap.
+SMALL = {"width": 256, "height": 256, "steps": 3}
+
+
+def make_model(**overrides: Any) -> ModelDescriptor:
+    values: dict[str, Any] = {
+        "id": MODEL_ID,
+        "name": "EpicRealism XL",
+        "kind": "fake",
+        "version": "1",
+        "created_at": T0,
+        "updated_at": T0,
+        "checkpoint_hash": CHECKPOINT_HASH,
+        "installed": True,
+    }
+    values.update(overrides)
+    return ModelDescriptor(**values)
+
+
+class StubRunner:
+    """Calls on_step once per denoising step and returns black pixels of the asked size.
+
+    `fail_on(index, exc, times)` makes the next `times` generations of that item raise `exc`
+    (times=None: every time). Every call is logged, so tests can see what was regenerated.
+    """
+
+    def __init__(self, log: list[tuple[str, int]] | None = None) -> None:
+        self.calls: list[GenerationRequest] = []
+        self.log = log
+        self.before_generate: Callable[[GenerationRequest], None] | None = None
+        self._failures: dict[int, list[Any]] = {}
+
+    def fail_on(self, index: int, exc: BaseException, times: int | None = 1) -> None:
+        self._failures[index] = [exc, times]
+
+    def generate(self, request: GenerationRequest, on_step: StepCallback) -> GeneratedImage:
+        self.calls.append(request)
+        if self.log is not None:
+            self.log.append(("generate", request.item_index))
+        if self.before_generate is not None:
+            self.before_generate(request)
+        failure = self._failures.get(request.item_index)
+        if failure is not None:
+            exc, times = failure
+            if times is None or times > 0:
+                if times is not None:
+                    failure[1] = times - 1
+                raise exc
+        total = request.params.steps
+        for done in range(1, total + 1):
+            on_step(done, total)
+        width, height = request.params.width, request.params.height
+        return GeneratedImage(width, height, bytes(width * height * 3))
+
+    def close(self) -> None:
+        return None
+
+    @property
+    def indices(self) -> list[int]:
+        return [c.item_index for c in self.calls]
+
+
+class StubEncoder:
+    """Returns bytes that depend on the seed, so every artifact has its own sha256."""
+
+    def __init__(self) -> None:
+        self.metadata: list[ImageMetadata | None] = []
+
+    def encode(self, image: GeneratedImage, fmt: str, metadata: ImageMetadata | None) -> bytes:
+        self.metadata.append(metadata)
+        text = metadata.a1111_parameters() if metadata else ""
+        return f"{fmt}:{image.width}x{image.height}:{text}".encode()
+
+
+class RecordingQueue(InProcessJobQueue):
+    """The in-process queue, remembering every enqueue with its delay."""
+
+    def __init__(self, handler: Callable[[str], None]) -> None:
+        super().__init__(handler)
+        self.enqueued: list[tuple[str, float]] = []
+
+    def enqueue(self, job_id: str, delay_s: float = 0.0) -> None:
+        self.enqueued.append((job_id, delay_s))
+        super().enqueue(job_id, delay_s)
+
+    def restart(self) -> None:
+        """Forgets every message, as the in-process queue does when its process restarts."""
+        with self._cond:
+            self._heap.clear()
+        self.enqueued.clear()
+
+    def pending(self) -> int:
+        depth = self.depth()
+        return depth["ready"] + depth["delayed"]
+
+
+@dataclass
+class Harness:
+    repo: MemoryJobRepo
+    queue: RecordingQueue
+    bus: InProcessEventBus
+    registry: MemoryModelRegistry
+    blobs: MemoryBlobStore
+    clock: ManualClock
+    seeds: ScriptedSeeds
+    runner: StubRunner
+    encoder: StubEncoder
+    retry: RetryPolicy
+    create_job: CreateJob
+    execute_job: ExecuteJob
+
+    def create(self, key: str | None = None, body: Any = None, **params: Any) -> CreateJobResult:
+        """Creates a job; `params` go into a body of small defaults unless `body` is given."""
+        if body is None:
+            body = {"params": {"prompt": "a lighthouse at dusk", **SMALL, **params}}
+        return self.create_job(CreateJobCommand(body=body, idempotency_key=key))
+
+    def execute(self, job_id: str) -> None:
+        self.execute_job(job_id)
+
+    def job(self, job_id: str) -> Job:
+        job = self.repo.get(job_id)
+        assert job is not None
+        return job
+
+    def events(self, job_id: str) -> list[Event]:
+        return self.repo.events(job_id)
+
+    def codes(self, job_id: str) -> list[str]:
+        return [e.code for e in self.events(job_id)]
+
+    def settle(self, max_wait_s: float = 5.0) -> None:
+        """Delivers until the queue is empty, moving the manual clock past each retry time.
+
+        Retry delays are real (small) delays in the in-process queue, so this waits for them.
+        """
+        deadline = time.monotonic() + max_wait_s
+        while True:
+            self.queue.run_due()
+            if self.queue.pending() == 0:
+                return
+            assert time.monotonic() < deadline, "queue did not drain"
+            self.clock.advance(3600)
+            time.sleep(0.002)
+
+    def job_count(self) -> int:
+        return sum(self.repo.count_by_state().values())
+
+
+def build_harness(
+    *,
+    seeds: ScriptedSeeds | None = None,
+    runner: StubRunner | None = None,
+    blobs: MemoryBlobStore | None = None,
+    retry: RetryPolicy | None = None,
+    models: Iterable[ModelDescriptor] | None = None,
+    default_model_id: str | None = MODEL_ID,
+) -> Harness:
+    def deliver(job_id: str) -> None:
+        execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
+
+    repo = MemoryJobRepo()
+    queue = RecordingQueue(deliver)
+    bus = InProcessEventBus()
+    registry = MemoryModelRegistry(list(models) if models is not None else [make_model()])
+    blob_store = blobs or MemoryBlobStore()
+    clock = ManualClock(T0)
+    seed_source = seeds or ScriptedSeeds(itertools.count(1000))
+    stub_runner = runner or StubRunner()
+    encoder = StubEncoder()
+    # Small real delays: the in-process queue waits on the monotonic clock, not the manual one.
+    policy = retry or RetryPolicy(max_attempts=3, base_delay_s=0.02, max_delay_s=0.08)
+    create_job = CreateJob(
+        repo,
+        queue,
+        registry,
+        clock,
+        default_model_id=default_model_id,
+        idempotency_window_s=IDEMPOTENCY_WINDOW_S,
+    )
+    ports = ExecutionPorts(
+        repo=repo,
+        queue=queue,
+        bus=bus,
+        registry=registry,
+        runner=stub_runner,
+        encoder=encoder,
+        blobs=blob_store,
+        clock=clock,
+        seeds=seed_source,
+        metrics=NoMetrics(),
+    )
+    execute_job = ExecuteJob(ports, policy, generator="dreamforge-test", progress_interval_s=0.0)
+    return Harness(
+        repo=repo,
+        queue=queue,
+        bus=bus,
+        registry=registry,
+        blobs=blob_store,
+        clock=clock,
+        seeds=seed_source,
+        runner=stub_runner,
+        encoder=encoder,
+        retry=policy,
+        create_job=create_job,
+        execute_job=execute_job,
+    )
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return build_harness()
+
+
+HarnessFactory = Callable[..., Harness]
+
+
+@pytest.fixture(scope="session")
+def make_harness() -> HarnessFactory:
+    """A factory, for tests that need their own wiring or one harness per hypothesis example."""
+    return build_harness

@@ -1,0 +1,226 @@
+"""Batches and seeds (FR-007, FR-008, FR-014, FR-033): ExecuteJob over the in-memory fakes."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dreamforge_adapters.memory import ScriptedSeeds
+from dreamforge_core.domain.events import Event, EventKind
+from dreamforge_core.domain.job import ItemState, JobState
+
+from .conftest import CHECKPOINT_HASH, SMALL, Harness, HarnessFactory, StubRunner
+
+KEY = re.compile(
+    r"^dreamforge/default/jobs/(?P<job>[0-9a-f]{26})/generate/"
+    r"\d{8}T\d{12}Z_(?P<index>\d+)_(?P<w>\d+)x(?P<h>\d+)_(?P<seed>\d+)\.(?P<ext>png|jpg)$"
+)
+
+
+class KeyboardInterruptLike(BaseException):
+    """Stops the worker the way a signal would: not an Exception, so nothing catches it."""
+
+
+def run_batch(harness: Harness, count: int, **params: Any) -> str:
+    job_id = harness.create(count=count, **params).job.id
+    assert harness.queue.run_due() == 1
+    return job_id
+
+
+def test_a_batch_of_n_yields_n_artifacts_with_distinct_seeds(harness: Harness) -> None:
+    job_id = run_batch(harness, 5)
+    job = harness.job(job_id)
+    assert job.state is JobState.SUCCEEDED
+    artifacts = harness.repo.artifacts(job_id)
+    assert [a.item_index for a in artifacts] == [0, 1, 2, 3, 4]
+    assert [a.seed for a in artifacts] == harness.seeds.drawn  # one draw per item, in order
+    assert len({a.seed for a in artifacts}) == 5
+    assert [i.seed for i in job.items] == harness.seeds.drawn
+    assert len({a.key for a in artifacts}) == 5
+    assert sorted(harness.blobs.blobs) == sorted(a.key for a in artifacts)
+    assert job.progress == pytest.approx(1.0)
+    assert job.attempts == 1
+
+
+def test_artifacts_are_keyed_by_index_size_and_seed(harness: Harness) -> None:
+    job_id = run_batch(harness, 2, format="jpg")
+    for artifact in harness.repo.artifacts(job_id):
+        match = KEY.match(artifact.key)
+        assert match, artifact.key
+        assert match["job"] == job_id
+        assert int(match["index"]) == artifact.item_index
+        assert (int(match["w"]), int(match["h"])) == (SMALL["width"], SMALL["height"])
+        assert int(match["seed"]) == artifact.seed
+        assert match["ext"] == "jpg"
+        assert artifact.content_type == "image/jpeg"
+        data, content_type = harness.blobs.blobs[artifact.key]
+        assert content_type == "image/jpeg"
+        assert artifact.size_bytes == len(data)
+
+
+def test_seeds_are_drawn_as_each_item_starts_never_before(make_harness: HarnessFactory) -> None:
+    """The ordered log shows draw k, item k started, generate k, then draw k+1 …"""
+    log: list[tuple[str, int]] = []
+    job_ids: list[str] = []
+    holder: dict[str, Harness] = {}
+    seeds_list = [70, 71, 72, 73]
+    stored_at_draw: list[list[int]] = []
+
+    def on_draw(seed: int) -> None:
+        log.append(("draw", seeds_list.index(seed)))
+        stored = holder["h"].repo.artifacts(job_ids[0])
+        stored_at_draw.append([a.item_index for a in stored])
+
+    def on_event(event: Event) -> None:
+        if event.code == "item_started":
+            log.append(("started", event.item_index or 0))
+
+    h = make_harness(seeds=ScriptedSeeds(seeds_list, on_draw=on_draw), runner=StubRunner(log))
+    holder["h"] = h
+    job_ids.append(h.create(count=4).job.id)
+    h.bus.subscribe(job_ids[0], on_event)
+    h.queue.run_due()
+
+    expected = [(what, k) for k in range(4) for what in ("draw", "started", "generate")]
+    assert log == expected
+    # When seed k is drawn, every earlier item is already finished and its artifact stored.
+    assert stored_at_draw == [[], [0], [0, 1], [0, 1, 2]]
+    assert [c.seed for c in h.runner.calls] == seeds_list
+    assert h.job(job_ids[0]).state is JobState.SUCCEEDED
+
+
+def test_an_item_never_started_has_no_seed(harness: Harness) -> None:
+    harness.runner.fail_on(1, KeyboardInterruptLike(), times=None)
+    job_id = harness.create(count=4).job.id
+    with pytest.raises(KeyboardInterruptLike):
+        harness.queue.run_due()
+    job = harness.job(job_id)
+    assert len(harness.seeds.drawn) == 2  # items 0 and 1 only
+    assert [i.seed for i in job.items[2:]] == [None, None]
+
+
+def test_a_given_seed_is_used_for_a_single_image(harness: Harness) -> None:
+    job_id = run_batch(harness, 1, seed=1234)
+    assert harness.seeds.drawn == []
+    assert [c.seed for c in harness.runner.calls] == [1234]
+    assert [a.seed for a in harness.repo.artifacts(job_id)] == [1234]
+    assert "seed_ignored" not in harness.codes(job_id)
+
+
+def test_a_given_seed_is_ignored_for_several_images_with_a_warning(harness: Harness) -> None:
+    result = harness.create(count=3, seed=1234)
+    warnings = [e for e in harness.events(result.job.id) if e.code == "seed_ignored"]
+    assert len(warnings) == 1
+    assert warnings[0].level == "warning"
+    assert warnings[0].data["seed"] == 1234
+    harness.queue.run_due()
+    seeds = [a.seed for a in harness.repo.artifacts(result.job.id)]
+    assert seeds == harness.seeds.drawn
+    assert len(seeds) == 3
+    assert 1234 not in seeds
+    assert result.job.params.seed == 1234  # the request is kept as sent
+
+
+def test_per_item_events_carry_the_item_index(harness: Harness) -> None:
+    job_id = run_batch(harness, 3)
+    per_item = {"item_started", "item_progress", "artifact_stored", "item_succeeded"}
+    events = harness.events(job_id)
+    for event in events:
+        if event.code in per_item:
+            assert event.item_index in (0, 1, 2), event
+        elif event.code in {"job_created", "job_started", "job_succeeded", "end"}:
+            assert event.item_index is None
+    stored = [e for e in events if e.kind is EventKind.ARTIFACT]
+    assert [e.item_index for e in stored] == [0, 1, 2]
+    assert [e.data["artifact"]["item_index"] for e in stored] == [0, 1, 2]
+
+
+def test_progress_events_climb_to_one_as_the_mean_of_items(harness: Harness) -> None:
+    job_id = run_batch(harness, 4)
+    progress = [e.data["progress"] for e in harness.events(job_id) if e.code == "item_progress"]
+    assert progress == sorted(progress)
+    assert progress[-1] == pytest.approx(1.0)
+    # After item k is stored the job is (k+1)/4 done: items count evenly.
+    done = [
+        e.data["progress"]
+        for e in harness.events(job_id)
+        if e.code == "item_progress" and e.data["stage"] == "store"
+    ]
+    assert done == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    denoise = [e for e in harness.events(job_id) if e.code == "item_progress" and e.item_index == 0]
+    assert [e.data.get("step") for e in denoise[: SMALL["steps"]]] == [1, 2, 3]
+
+
+def test_events_are_numbered_without_gaps_and_end_last(harness: Harness) -> None:
+    job_id = run_batch(harness, 2)
+    events = harness.events(job_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].code == "end"
+    assert events[-1].kind is EventKind.END
+    assert events[-2].code == "job_succeeded"
+
+
+def test_live_events_follow_the_stored_ones(harness: Harness) -> None:
+    result = harness.create(count=2)
+    seen: list[Event] = []
+    harness.bus.subscribe(result.job.id, seen.append)
+    harness.queue.run_due()
+    stored = harness.events(result.job.id)
+    assert seen == stored[1:]  # all but job_created, stored before the subscription
+
+
+def test_the_encoder_gets_the_item_metadata_unless_disabled(harness: Harness) -> None:
+    run_batch(harness, 2, negative_prompt="blur", guidance=5.5)
+    first, second = harness.encoder.metadata
+    assert first is not None
+    assert second is not None
+    assert (first.seed, second.seed) == tuple(harness.seeds.drawn)
+    assert first.negative_prompt == "blur"
+    assert first.guidance == 5.5
+    assert first.checkpoint_hash == CHECKPOINT_HASH
+    assert first.generator == "dreamforge-test"
+    harness.encoder.metadata.clear()
+    run_batch(harness, 2, embed_metadata=False)
+    assert harness.encoder.metadata == [None, None]
+
+
+def test_items_run_one_after_another(harness: Harness) -> None:
+    starts: list[int] = []
+
+    def check(request: object) -> None:
+        job = harness.job(job_id[0])
+        running = [i.index for i in job.items if i.state is ItemState.RUNNING]
+        starts.append(len(running))
+
+    job_id = [harness.create(count=3).job.id]
+    harness.runner.before_generate = check
+    harness.queue.run_due()
+    assert starts == [1, 1, 1]
+
+
+@settings(max_examples=15, deadline=None)
+@given(count=st.integers(1, 20), seed=st.one_of(st.none(), st.integers(0, 2**32 - 1)))
+def test_any_batch_size_yields_one_artifact_per_item(
+    make_harness: HarnessFactory, count: int, seed: int | None
+) -> None:
+    h = make_harness(seeds=ScriptedSeeds(itertools.count(5_000)))
+    result = h.create(count=count, seed=seed, steps=1)
+    h.queue.run_due()
+    job = h.job(result.job.id)
+    artifacts = h.repo.artifacts(job.id)
+    assert job.state is JobState.SUCCEEDED
+    assert [a.item_index for a in artifacts] == list(range(count))
+    assert len(h.runner.calls) == count
+    if seed is not None and count == 1:
+        assert [a.seed for a in artifacts] == [seed]
+        assert h.seeds.drawn == []
+    else:
+        assert [a.seed for a in artifacts] == h.seeds.drawn
+        assert len(set(h.seeds.drawn)) == count
+    assert ("seed_ignored" in h.codes(job.id)) is (seed is not None and count > 1)
+    assert h.codes(job.id).count("item_succeeded") == count

@@ -1,0 +1,164 @@
+"""The fake runner keeps a real runner's promises: reproducible pixels, every step reported, and
+the typed failures a test asks for."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dreamforge_adapters.fake_runner import FakeRunner
+from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.params import GenerateParams
+from dreamforge_core.errors import DreamForgeError, OutOfMemory, ProviderError, StepTimeout
+from dreamforge_core.ports.runner import GenerationRequest
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+MODEL = ModelDescriptor(
+    id="fake-model",
+    name="fake",
+    kind="fake",
+    version="1",
+    created_at=NOW,
+    updated_at=NOW,
+    installed=True,
+)
+PARAMS = GenerateParams(prompt="a lighthouse at dusk", width=64, height=48, steps=4)
+
+
+def _request(seed: int = 7, index: int = 0, **params: Any) -> GenerationRequest:
+    return GenerationRequest("job-1", index, MODEL, replace(PARAMS, **params), seed)
+
+
+def _ignore(done: int, total: int) -> None:
+    pass
+
+
+def test_same_seed_and_params_give_identical_pixels() -> None:
+    first = FakeRunner().generate(_request(), _ignore)
+    second = FakeRunner().generate(_request(), _ignore)
+
+    assert first.pixels == second.pixels
+    assert (first.width, first.height) == (64, 48)
+    assert len(first.pixels) == 64 * 48 * 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 8},
+        {"scheduler": "euler"},
+        {"prompt": "a lighthouse at dawn"},
+        {"negative_prompt": "fog"},
+        {"steps": 5},
+        {"guidance": 7.0},
+    ],
+)
+def test_any_change_gives_different_pixels(change: dict[str, Any]) -> None:
+    runner = FakeRunner()
+    seed = change.get("seed", 7)
+    params = {k: v for k, v in change.items() if k != "seed"}
+
+    base = runner.generate(_request(), _ignore)
+    changed = runner.generate(_request(seed, **params), _ignore)
+
+    assert base.pixels != changed.pixels
+
+
+def test_a_different_model_gives_different_pixels() -> None:
+    runner = FakeRunner()
+    other = GenerationRequest("job-1", 0, replace(MODEL, id="other"), PARAMS, 7)
+
+    assert runner.generate(_request(), _ignore).pixels != runner.generate(other, _ignore).pixels
+
+
+def test_sizes_that_are_not_a_multiple_of_the_cell_work() -> None:
+    image = FakeRunner().generate(_request(width=30, height=17), _ignore)
+
+    assert (image.width, image.height, len(image.pixels)) == (30, 17, 30 * 17 * 3)
+
+
+def test_on_step_is_called_once_per_step_in_order() -> None:
+    seen: list[tuple[int, int]] = []
+
+    FakeRunner().generate(_request(steps=5), lambda done, total: seen.append((done, total)))
+
+    assert seen == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+
+def test_model_load_is_noted_on_first_use_only() -> None:
+    runner = FakeRunner()
+
+    first = runner.generate(_request(), _ignore)
+    second = runner.generate(_request(index=1), _ignore)
+
+    assert [code for code, _ in first.info] == ["model_loaded"]
+    assert second.info == ()
+
+
+def test_calls_are_recorded_with_their_seed_and_time() -> None:
+    runner = FakeRunner()
+
+    runner.generate(_request(11, index=0), _ignore)
+    runner.generate(_request(12, index=1), _ignore)
+
+    assert [(c.job_id, c.item_index, c.seed) for c in runner.calls] == [
+        ("job-1", 0, 11),
+        ("job-1", 1, 12),
+    ]
+    assert runner.calls[0].at <= runner.calls[1].at
+
+
+@pytest.mark.parametrize("error", [ProviderError, StepTimeout, OutOfMemory])
+def test_failure_plan_fails_the_configured_call(error: type[DreamForgeError]) -> None:
+    runner = FakeRunner(fail_calls={1: error})
+
+    runner.generate(_request(), _ignore)
+    with pytest.raises(error) as caught:
+        runner.generate(_request(index=1), _ignore)
+    runner.generate(_request(index=2), _ignore)
+
+    assert caught.value.job_id == "job-1"
+    assert len(runner.calls) == 3
+
+
+def test_always_fail_fails_every_call() -> None:
+    runner = FakeRunner(always_fail=OutOfMemory)
+
+    for index in range(3):
+        with pytest.raises(OutOfMemory):
+            runner.generate(_request(index=index), _ignore)
+
+
+def test_a_failure_after_some_steps_reports_them_first() -> None:
+    seen: list[int] = []
+    runner = FakeRunner(fail_calls={0: OutOfMemory}, fail_after_steps=2)
+
+    with pytest.raises(OutOfMemory):
+        runner.generate(_request(steps=4), lambda done, total: seen.append(done))
+
+    assert seen == [1, 2]
+
+
+def test_a_failure_before_any_step_reports_none() -> None:
+    seen: list[int] = []
+
+    with pytest.raises(ProviderError):
+        FakeRunner(always_fail=ProviderError).generate(_request(), lambda d, t: seen.append(d))
+
+    assert seen == []
+
+
+def test_a_full_size_image_is_cheap_to_make() -> None:
+    # Speed is checked by measurement, not by a timed assertion; this keeps the size path honest.
+    image = FakeRunner().generate(_request(width=1024, height=1024, steps=1), _ignore)
+
+    assert len(image.pixels) == 1024 * 1024 * 3
+
+
+def test_close_is_harmless() -> None:
+    runner = FakeRunner()
+    runner.close()
+    runner.close()
