@@ -7,7 +7,7 @@ VENV_STAMP := .venv/.installed
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,worker]'
 	touch $(VENV_STAMP)
 
 install: $(VENV_STAMP)
@@ -36,9 +36,10 @@ check: lint types imports test
 
 bench: install
 	.venv/bin/dreamforge bench api
+	.venv/bin/dreamforge bench generate
 
 serve: install
-	DREAMFORGE_RUNNER=fake .venv/bin/dreamforge serve
+	.venv/bin/dreamforge serve
 
 clean:
 	rm -rf .venv .dreamforge .pytest_cache .mypy_cache .ruff_cache .hypothesis

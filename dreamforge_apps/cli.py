@@ -112,6 +112,34 @@ def model_list(include_disabled: bool) -> None:
         )
 
 
+@model.command("create-demo")
+def model_create_demo() -> None:
+    """Build and register a tiny random SDXL-shaped demo model, offline.
+
+    Both forms are made: a diffusers folder (demo-sdxl-tiny) and a single-file checkpoint
+    (demo-sdxl-tiny-single). They run the real diffusers pipeline; their images are noise.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from dreamforge_adapters.sdxl.demo_model import create_demo
+    from dreamforge_adapters.sqlite import SqliteDatabase, SqliteModelRegistry
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    models = create_demo(settings.models_dir.resolve())
+    database = SqliteDatabase(settings.data_dir / "dreamforge.sqlite3")
+    try:
+        registry = SqliteModelRegistry(database)
+        for m in models:
+            registry.upsert(m)
+    finally:
+        database.close()
+    for m in models:
+        click.echo(f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash} at {m.local_path}")
+    click.echo("The demo model has random weights: its images are noise.")
+
+
 @main.command()
 @click.argument("prompt")
 @click.option("--count", default=1, show_default=True, type=click.IntRange(1, 100))
@@ -207,6 +235,21 @@ def bench_api(
     from dreamforge_apps.bench_api import run_bench_api
 
     run_bench_api(url, total, concurrency, first_progress_samples, step_delays, json_out)
+
+
+@bench.command("generate")
+@click.option("--size", default=128, show_default=True, help="Image width and height.")
+@click.option("--steps", default=20, show_default=True)
+@click.option("--count", default=10, show_default=True)
+@click.option("--scheduler", default="dpmpp_2m_karras", show_default=True)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_generate(
+    size: int, steps: int, count: int, scheduler: str, json_out: Path | None
+) -> None:
+    """Raw diffusers against the full service path on the demo model, in one run."""
+    from dreamforge_apps.bench_generate import run_bench_generate
+
+    run_bench_generate(size, steps, count, scheduler, json_out)
 
 
 if __name__ == "__main__":

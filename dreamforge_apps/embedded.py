@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dreamforge_adapters.fake_runner import FakeRunner
 from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
 from dreamforge_adapters.http.asgi import ASGIApp
 from dreamforge_adapters.imaging import PillowImageEncoder
@@ -18,12 +17,12 @@ from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteMode
 from dreamforge_adapters.system import RandomSeeds, SystemClock
 from dreamforge_apps import __version__
 from dreamforge_apps.models import FAKE_MODEL_ID, fake_model
+from dreamforge_apps.runners import build_runner, default_model_id
 from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.use_cases.create_job import CreateJob
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionPorts
+from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 
@@ -32,24 +31,6 @@ log = logging.getLogger(__name__)
 
 class ConfigurationError(Exception):
     """Raised when the settings cannot produce a working deployment."""
-
-
-def build_runner(settings: Settings) -> Runner:
-    if settings.runner == "fake":
-        return FakeRunner(step_delay_s=settings.fake_step_delay_s)
-    raise ConfigurationError(
-        "DREAMFORGE_RUNNER=sdxl: the diffusers runner is not part of this build yet; "
-        "set DREAMFORGE_RUNNER=fake to run the deterministic test double"
-    )
-
-
-def default_model_id(settings: Settings, registry: ModelRegistry) -> str | None:
-    if settings.default_model:
-        return settings.default_model
-    if settings.runner == "fake":
-        return FAKE_MODEL_ID
-    installed = [m for m in registry.list() if m.installed and m.kind != "fake"]
-    return installed[0].id if installed else None
 
 
 @dataclass
@@ -64,6 +45,9 @@ class EmbeddedDeployment:
     def start_worker(self) -> int:
         """Requeues what an earlier process left unfinished, then starts the worker thread."""
         recovered = self.recover()
+        warm_up = getattr(self.runner, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
         self.queue.start(self.execute)
         if recovered:
             log.info("resumed %d unfinished job(s)", recovered)
@@ -113,7 +97,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         ),
         retry,
         generator=f"Dream Forge {__version__}",
-        progress_interval_s=settings.progress_interval_s,
+        limits=ExecutionLimits(settings.step_timeout_s, settings.progress_interval_s),
     )
     create = CreateJob(
         repo,

@@ -54,6 +54,14 @@ def uvicorn_config(app: object, host: str, port: int, settings: Settings) -> uvi
 
 def serve_embedded(settings: Settings, host: str, port: int) -> None:
     check_bind(host, settings)
+    for name in ("database_url", "redis_url", "s3_endpoint"):
+        if getattr(settings, name):
+            log.warning(
+                "DREAMFORGE_%s is set, but `dreamforge serve` is the embedded "
+                "deployment: it keeps jobs in SQLite and artifacts in the data "
+                "directory",
+                name.upper(),
+            )
     # The worker thread shares the interpreter with the event loop; a short switch interval
     # keeps request latency low while an image is being encoded.
     sys.setswitchinterval(0.001)

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     allow_insecure_bind: bool = Field(
         False, description="Allow a non-loopback bind without API keys"
     )
+    runner_threads: int | None = Field(
+        None, ge=1, description="Torch threads in the runner process (default: torch's choice)"
+    )
+    runner_test_hooks: bool = Field(
+        False,
+        description="Honour the runner's test prompt markers ([[oom]], [[crash]], [[slow:S]])",
+    )
+    compile_cache_dir: Path | None = Field(
+        None, description="Persistent torch.compile cache (default: DATA_DIR/compile-cache)"
+    )
 
     @property
     def api_key_set(self) -> frozenset[str]:

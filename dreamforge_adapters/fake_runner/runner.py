@@ -18,8 +18,15 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from dreamforge_core.errors import DreamForgeError
-from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, Runner, StepCallback
+from dreamforge_core.errors import DreamForgeError, StepTimeout
+from dreamforge_core.ports.runner import (
+    NOTE_MODEL_CACHED,
+    NOTE_MODEL_LOADED,
+    GeneratedImage,
+    GenerationRequest,
+    Runner,
+    RunnerListener,
+)
 
 CELL = 8
 """Pixels per side of one random colour cell."""
@@ -59,7 +66,7 @@ class FakeRunner(Runner):
         self._loaded: set[str] = set()
         self.calls: list[FakeCall] = []
 
-    def generate(self, request: GenerationRequest, on_step: StepCallback) -> GeneratedImage:
+    def generate(self, request: GenerationRequest, listener: RunnerListener) -> GeneratedImage:
         with self._lock:
             call = len(self.calls)
             self.calls.append(
@@ -67,21 +74,34 @@ class FakeRunner(Runner):
             )
             first_use = request.model.id not in self._loaded
             self._loaded.add(request.model.id)
+        model_id = request.model.id
+        if first_use:  # a real runner reports its model load once, then cache hits, like this
+            listener.note(
+                NOTE_MODEL_LOADED,
+                f"fake runner: model {model_id} ready, no weights",
+                {"model_id": model_id, "seconds": 0.0},
+            )
+        else:
+            listener.note(
+                NOTE_MODEL_CACHED, f"model {model_id} already loaded", {"model_id": model_id}
+            )
         failure = self._fail_calls.get(call, self._always_fail)
         total = request.params.steps
+        deadline = None if request.timeout_s is None else time.monotonic() + request.timeout_s
         for step in range(1, total + 1):
             if failure is not None and step > self._fail_after:
                 break
             if self._delay > 0:
                 time.sleep(self._delay)
-            on_step(step, total)
+            if deadline is not None and time.monotonic() > deadline:
+                raise StepTimeout(
+                    f"fake runner: step timed out at step {step}/{total}", job_id=request.job_id
+                )
+            listener.step(step, total)
         if failure is not None:
             raise failure(f"fake runner: injected failure on call {call}", job_id=request.job_id)
         width, height = request.params.width, request.params.height
-        info: tuple[tuple[str, str], ...] = ()
-        if first_use:  # a real runner reports its model load once, like this
-            info = (("model_loaded", f"fake runner: model {request.model.id} ready, no weights"),)
-        return GeneratedImage(width, height, fake_pixels(request), info)
+        return GeneratedImage(width, height, fake_pixels(request))
 
     def close(self) -> None:
         """Nothing to release: no process, no device memory."""

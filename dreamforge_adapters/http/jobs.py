@@ -3,11 +3,12 @@ sub-millisecond local transaction, cheaper inline than a thread hop."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import Parameter
 
 from dreamforge_adapters.http.openapi import CreateJobOperation, responses
 from dreamforge_adapters.http.resources import job_resource
@@ -47,10 +48,21 @@ def _decode_json(request: Request[Any, Any, Any], body: bytes) -> Any:
     summary="Create a generation job",
     tags=["jobs"],
 )
-async def create_job(request: Request[Any, Any, Any], state: State) -> Response[dict[str, Any]]:
+async def create_job(
+    request: Request[Any, Any, Any],
+    state: State,
+    idempotency_key: Annotated[
+        str | None,
+        Parameter(
+            header="Idempotency-Key",
+            description="1..255 printable ASCII characters; a "
+            "repeat within the window returns the original job",
+        ),
+    ] = None,
+) -> Response[dict[str, Any]]:
     body = _decode_json(request, await request.body())
     result = services(state).create_job(
-        CreateJobCommand(body=body, idempotency_key=request.headers.get("idempotency-key"))
+        CreateJobCommand(body=body, idempotency_key=idempotency_key)
     )
     headers = {"Location": f"/v1/jobs/{result.job.id}"}
     if result.replayed:
@@ -87,7 +99,7 @@ async def job_logs(
     job_id: str, state: State, tail: str | None = None, since_ts: str | None = None
 ) -> Response[bytes]:
     events = services(state).jobs.logs(job_id, tail, since_ts)
-    lines = b"".join(msgspec.json.encode(e.to_dict()) + b"\n" for e in events)
+    lines = b"".join(msgspec.json.encode(e.to_dict(), enc_hook=str) + b"\n" for e in events)
     return Response(lines, media_type="application/x-ndjson")
 
 

@@ -56,7 +56,13 @@ EXAMPLE_JOB = {
             "finished_at": None,
         }
     ],
-    "links": {"self": "/v1/jobs/0194b2c3d4e5f60718293a4b5c"},
+    "links": {
+        "self": "/v1/jobs/0194b2c3d4e5f60718293a4b5c",
+        "artifacts": "/v1/jobs/0194b2c3d4e5f60718293a4b5c/artifacts",
+        "logs": "/v1/jobs/0194b2c3d4e5f60718293a4b5c/logs",
+        "progress": "/v1/jobs/0194b2c3d4e5f60718293a4b5c/progress",
+        "stream": "/v1/jobs/0194b2c3d4e5f60718293a4b5c/progress/stream",
+    },
     "schema_version": 1,
 }
 EXAMPLE_ERROR = {
@@ -116,9 +122,10 @@ class CreateJobOperation(Operation):
         self.parameters = [*(self.parameters or [])]
 
 
-def responses(*codes: int) -> dict[int, ResponseSpec]:
+def responses(*codes: int, authenticated: bool = True) -> dict[int, ResponseSpec]:
+    """Documented responses; every /v1 route may also answer 401 when API keys are set."""
     out: dict[int, ResponseSpec] = {}
-    for code in codes:
+    for code in (*codes, 401) if authenticated else codes:
         if code < 300:
             example = EXAMPLE_JOB
         else:

@@ -20,7 +20,7 @@ async def health() -> dict[str, str]:
 
 @get(
     "/ready",
-    responses=responses(200, 503),
+    responses=responses(200, 503, authenticated=False),
     summary="Dependencies are reachable",
     tags=["operations"],
 )

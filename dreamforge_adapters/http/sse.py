@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, get
+from litestar import get
 from litestar.datastructures import State
+from litestar.params import Parameter
 from litestar.response import Stream
 
 from dreamforge_adapters.http.jobs import services
@@ -28,12 +29,12 @@ _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection"
 
 
 def _frame(event: Event) -> bytes:
-    data = msgspec.json.encode(event.to_dict())
+    data = msgspec.json.encode(event.to_dict(), enc_hook=str)
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, event.kind.value.encode(), data)
 
 
-def _last_event_id(request: Request[Any, Any, Any], query: str | None) -> int:
-    raw = request.headers.get("last-event-id", query)
+def _last_event_id(header: str | None, query: str | None) -> int:
+    raw = header if header is not None else query
     if raw is None or raw == "":
         return 0
     if not raw.strip().isdigit():
@@ -72,6 +73,12 @@ async def _follow(
         frames, ended = catch_up()
         for frame in frames:
             yield frame
+        if not ended and svc.jobs.job(job_id).state.terminal:
+            # Resumed at or past `end`: a finished job has stored all its events.
+            frames, ended = catch_up()
+            for frame in frames:
+                yield frame
+            return
         while not ended:
             try:
                 event = await asyncio.wait_for(inbox.get(), keepalive_s)
@@ -103,10 +110,16 @@ async def _follow(
     tags=["jobs"],
 )
 async def job_stream(
-    request: Request[Any, Any, Any], job_id: str, state: State, last_event_id: str | None = None
+    job_id: str,
+    state: State,
+    last_event_id: str | None = None,
+    last_event_id_header: Annotated[
+        str | None,
+        Parameter(header="Last-Event-ID", description="Resume after this event sequence number"),
+    ] = None,
 ) -> Stream:
     svc = services(state)
-    after = _last_event_id(request, last_event_id)
+    after = _last_event_id(last_event_id_header, last_event_id)
     svc.jobs.job(job_id)  # 404 before the stream starts
     settings: HttpSettings = state["http_settings"]
     return Stream(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -65,6 +65,26 @@ class PrometheusMetrics(JobMetrics):
             registry=r,
         )
 
+        self._load = Histogram(
+            "dreamforge_model_load_seconds",
+            "Time to load a model into the runner",
+            buckets=_SLOW,
+            registry=r,
+        )
+        self._memory = Gauge(
+            "dreamforge_runner_memory_bytes",
+            "Memory of the last item: accelerator (kind=cuda) or runner process (kind=process)",
+            ["kind", "phase"],
+            registry=r,
+        )
+        self._peak = Histogram(
+            "dreamforge_runner_peak_memory_bytes",
+            "Peak memory per item",
+            ["kind"],
+            buckets=tuple(2.0**n for n in range(24, 38)),
+            registry=r,
+        )
+
     def watch_store(
         self,
         counts: Callable[[], dict[str, int]],
@@ -87,5 +107,15 @@ class PrometheusMetrics(JobMetrics):
     def queue_wait(self, seconds: float) -> None:
         self._wait.observe(seconds)
 
+    def model_loaded(self, seconds: float) -> None:
+        self._load.observe(seconds)
+
+    def memory(self, kind: str, start_bytes: int, peak_bytes: int, end_bytes: int) -> None:
+        self._memory.labels(kind, "start").set(start_bytes)
+        self._memory.labels(kind, "end").set(end_bytes)
+        self._memory.labels(kind, "peak").set(peak_bytes)
+        self._peak.labels(kind).observe(peak_bytes)
+
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        # the HTTP layer adds the charset of text types itself
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")

@@ -35,5 +35,11 @@ class NoMetrics(JobMetrics):
     def error(self, code: str) -> None:
         return None
 
+    def model_loaded(self, seconds: float) -> None:
+        return None
+
+    def memory(self, kind: str, start_bytes: int, peak_bytes: int, end_bytes: int) -> None:
+        return None
+
 
 __all__ = ["NoMetrics", "RandomSeeds", "SystemClock"]

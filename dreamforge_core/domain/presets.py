@@ -6,13 +6,13 @@ limits so a preset never produces a request the model would reject.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+import json
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dreamforge_core.domain.params import GenerateParams, ModelLimits
-
-PRESETS_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,8 @@ class Preset:
     steps: int | None = None
     guidance: float | None = None
     scheduler: str | None = None
+    gpu_class: str = "any"
+    runtime: dict[str, Any] = field(default_factory=dict)  # how the runner loads and runs
 
     def apply(self, params: GenerateParams, limits: ModelLimits) -> GenerateParams:
         def clamp(value: int | None, lo: int, hi: int, current: int) -> int:
@@ -42,11 +44,27 @@ class Preset:
         )
 
 
-DEFAULT_PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset("quality", "Full SDXL resolution, 30 steps", 1024, 1024, 30, 6.0, "dpmpp_2m_karras"),
-        Preset("balanced", "Full resolution, 20 steps", 1024, 1024, 20, 5.5, "dpmpp_2m_karras"),
-        Preset("draft", "Quick look at 768 px, 12 steps", 768, 768, 12, 5.0, "euler_a"),
-    )
-}
+def load_presets(text: str) -> tuple[int, dict[str, Preset]]:
+    """Parses a presets file: `{"version": N, "presets": [{name, gpu_class, description,
+    params: {width, height, steps, guidance, scheduler}, runtime: {...}}]}`."""
+    data = json.loads(text)
+    presets = {}
+    for entry in data["presets"]:
+        params = entry.get("params", {})
+        presets[entry["name"]] = Preset(
+            name=entry["name"],
+            description=entry.get("description", ""),
+            width=params.get("width"),
+            height=params.get("height"),
+            steps=params.get("steps"),
+            guidance=params.get("guidance"),
+            scheduler=params.get("scheduler"),
+            gpu_class=entry.get("gpu_class", "any"),
+            runtime=dict(entry.get("runtime", {})),
+        )
+    return int(data["version"]), presets
+
+
+PRESETS_VERSION, DEFAULT_PRESETS = load_presets(
+    resources.files("dreamforge_core.domain").joinpath("presets.json").read_text("utf-8")
+)

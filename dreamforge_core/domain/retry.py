@@ -11,7 +11,7 @@ RETRYABLE_CODES = frozenset({"timeout", "provider_error", "storage_error", "unav
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Bounded attempts with exponential backoff and full jitter.
+    """Bounded attempts with exponential backoff and equal jitter.
 
     Rules: `invalid_input`, `oom` and `internal` are never retried (the same request fails the
     same way; OOM needs other settings); other classes are retried until `max_attempts`

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.params import GenerateParams
 
-StepCallback = Callable[[int, int], None]
-"""Called with (steps done, total steps) after each denoising step."""
+
+class RunnerListener(Protocol):
+    """What a runner reports while it works; the job records it as events."""
+
+    def step(self, done: int, total: int) -> None:
+        """Called after each denoising step."""
+        ...
+
+    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        """A fact worth a job log event: model loaded or cached, memory figures, cleanup."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +27,8 @@ class GenerationRequest:
     model: ModelDescriptor
     params: GenerateParams
     seed: int
+    timeout_s: float | None = None  # time left in the step; past it the runner raises StepTimeout
+    runtime: Mapping[str, Any] = field(default_factory=dict)  # preset runtime options
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +38,19 @@ class GeneratedImage:
     width: int
     height: int
     pixels: bytes
-    info: tuple[tuple[str, str], ...] = ()  # runner notes for the job log (load time, memory…)
 
 
 class Runner(Protocol):
-    """Turns one batch item into pixels. Raises OutOfMemory, StepTimeout or ProviderError."""
+    """Turns one batch item into pixels. Raises OutOfMemory, StepTimeout, ProviderError or
+    InvalidInput (a model it cannot load)."""
 
-    def generate(self, request: GenerationRequest, on_step: StepCallback) -> GeneratedImage: ...
+    def generate(self, request: GenerationRequest, listener: RunnerListener) -> GeneratedImage: ...
 
     def close(self) -> None: ...
+
+
+# Note codes a runner may report, which the service also turns into metrics.
+NOTE_MODEL_LOADED = "model_loaded"  # data: model_id, seconds
+NOTE_MODEL_CACHED = "model_cache_hit"  # data: model_id
+NOTE_MEMORY = "memory"  # data: kind ("cuda" | "process"), start_bytes, peak_bytes, end_bytes
+NOTE_CLEANUP = "runner_cleanup"  # data: reason, action, and the memory figures when known

@@ -1,20 +1,26 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key, job_prefix
 from dreamforge_core.domain.clock import new_id
-from dreamforge_core.domain.job import ErrorInfo, Job, JobState
+from dreamforge_core.domain.job import ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import (
     ConcurrentUpdate,
     DreamForgeError,
     InvalidInput,
+    StepTimeout,
     StorageError,
 )
 from dreamforge_core.ports.blob_store import BlobStore
@@ -25,7 +31,13 @@ from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
-from dreamforge_core.ports.runner import GenerationRequest, Runner
+from dreamforge_core.ports.runner import (
+    NOTE_MEMORY,
+    NOTE_MODEL_LOADED,
+    GeneratedImage,
+    GenerationRequest,
+    Runner,
+)
 from dreamforge_core.ports.seed_source import SeedSource
 
 # Codes whose failure marks a poisoned message: it goes to the dead-letter queue.
@@ -46,6 +58,12 @@ class ExecutionPorts:
     metrics: JobMetrics
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutionLimits:
+    step_timeout_s: float = 1800.0
+    progress_interval_s: float = 0.1  # at most one stored progress event per item this often
+
+
 class ExecuteJob:
     """Runs one delivery of a job id.
 
@@ -57,6 +75,10 @@ class ExecuteJob:
     - items run in order from the first unfinished one; each item's seed is drawn immediately
       before it starts (a given seed is used only when count is 1); finished items keep their
       artifacts, and blobs a crashed attempt left without an artifact row are deleted;
+    - encoding, hashing and storing item N overlap the generation of item N+1, so the runner
+      never waits on storage; a failure of either fails the attempt;
+    - the generate step of one attempt has `step_timeout_s` in all; past it the item fails
+      with `timeout`;
     - a failure is classified by its code: transient classes are retried with backoff until
       the attempts run out, then the job fails; a failed job whose cause was unexpected
       (`internal`), or whose transient retries ran out, is dead-lettered.
@@ -68,12 +90,14 @@ class ExecuteJob:
         retry: RetryPolicy,
         *,
         generator: str,
-        progress_interval_s: float = 0.1,
+        limits: ExecutionLimits | None = None,
+        presets: Mapping[str, Preset] = DEFAULT_PRESETS,
     ) -> None:
         self._p = ports
         self._retry = retry
         self._generator = generator
-        self._interval = progress_interval_s
+        self._limits = limits or ExecutionLimits()
+        self._presets = presets
 
     def __call__(self, job_id: str) -> None:
         p = self._p
@@ -84,55 +108,125 @@ class ExecuteJob:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
             p.queue.enqueue(job_id, (job.next_attempt_at - now).total_seconds())
             return
+        run = _Attempt(self, job)
         try:
             job.start(now)
-            self._save(job)
+            run.save()
         except ConcurrentUpdate:
             return
         if job.attempts == 1:
             p.metrics.queue_wait((now - job.created_at).total_seconds())
         try:
-            model = p.registry.get(job.model_id)
-            if model is None or not model.installed:
-                raise InvalidInput(f"model {job.model_id!r} is not installed", job_id=job.id)
-            if job.attempts > 1:
-                self._delete_orphans(job)
-            while (item := job.next_item()) is not None:
-                self._run_item(job, model, item.index)
-            job.succeed(p.clock.now())
-            self._save(job)
-            p.metrics.job_finished("succeeded", self._duration(job))
+            run.execute()
         except ConcurrentUpdate:
             return  # another worker took the job over; it owns the outcome now
         except DreamForgeError as e:
-            self._fail_or_retry(job, e)
+            self._fail_or_retry(run, e)
         except Exception as e:  # an unexpected bug must fail the job, not loop forever
-            self._fail_or_retry(job, DreamForgeError(f"unexpected error: {e!r}", job_id=job.id))
+            self._fail_or_retry(run, DreamForgeError(f"unexpected error: {e!r}", job_id=job.id))
+        finally:
+            run.close()
 
-    def _run_item(self, job: Job, model: ModelDescriptor, index: int) -> None:
-        p = self._p
+    def _fail_or_retry(self, run: _Attempt, error: DreamForgeError) -> None:
+        p, job = self._p, run.job
+        with run.lock:
+            now = p.clock.now()
+            info = ErrorInfo(error.code, error.message)
+            p.metrics.error(error.code)
+            if self._retry.should_retry(error.code, job.attempts):
+                delay = self._retry.delay_s(job.attempts)
+                job.schedule_retry(info, now, now + timedelta(seconds=delay))
+                run.save()
+                p.queue.enqueue(job.id, delay)
+                return
+            job.fail(info, now)
+            run.save()
+        p.metrics.job_finished("failed", _duration(job))
+        if error.code in _POISON or self._retry.should_retry(error.code, 0):
+            p.queue.dead_letter(job.id, f"{info.code}: {info.message}")
+
+
+class _Attempt:
+    """One attempt at a claimed job: the runner on this thread, finishing on another."""
+
+    def __init__(self, owner: ExecuteJob, job: Job) -> None:
+        self.owner = owner
+        self.p = owner._p
+        self.job = job
+        self.lock = threading.RLock()  # guards the job object: two threads change it
+        self.started = time.monotonic()
+        self._finisher: ThreadPoolExecutor | None = None
+
+    def save(self) -> None:
+        with self.lock:
+            events = self.p.repo.save(self.job)
+        self.p.bus.publish(events)
+
+    def close(self) -> None:
+        if self._finisher is not None:
+            self._finisher.shutdown(wait=True)
+
+    def execute(self) -> None:
+        p, job = self.p, self.job
+        model = p.registry.get(job.model_id)
+        if model is None or not model.installed:
+            raise InvalidInput(f"model {job.model_id!r} is not installed", job_id=job.id)
+        if job.attempts > 1:
+            self._delete_orphans()
+        todo = [i.index for i in job.items if i.state is not ItemState.SUCCEEDED]
+        pending: Future[None] | None = None
+        try:
+            for index in todo:
+                seed, began, image = self._generate(model, index)
+                if pending is not None:
+                    pending.result()  # item N-1 is stored before item N is
+                pending = self._finishing().submit(self._finish, model, index, seed, began, image)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None and not pending.done():
+                pending.exception()  # never leave a thread writing the job behind
+        with self.lock:
+            job.succeed(p.clock.now())
+            self.save()
+        p.metrics.job_finished("succeeded", _duration(job))
+
+    def _finishing(self) -> ThreadPoolExecutor:
+        if self._finisher is None:
+            self._finisher = ThreadPoolExecutor(1, thread_name_prefix="dreamforge-finish")
+        return self._finisher
+
+    def _generate(self, model: ModelDescriptor, index: int) -> tuple[int, float, GeneratedImage]:
+        p, job, limits = self.p, self.job, self.owner._limits
+        remaining = limits.step_timeout_s - (time.monotonic() - self.started)
+        if remaining <= 0:
+            raise StepTimeout(
+                f"the step ran past its {limits.step_timeout_s:g}s timeout", job_id=job.id
+            )
         params = job.params
         seed = params.seed if params.seed is not None and params.seed_honoured else p.seeds.draw()
-        started = p.clock.now()
         began = time.monotonic()
-        job.start_item(index, seed, started)
-        self._save(job)
-        last_emit = 0.0
+        with self.lock:
+            job.start_item(index, seed, p.clock.now())
+            self.save()
+        preset = self.owner._presets.get(params.preset or "")
+        request = GenerationRequest(
+            job.id,
+            index,
+            model,
+            params,
+            seed,
+            timeout_s=remaining,
+            runtime=preset.runtime if preset else {},
+        )
+        image = p.runner.generate(request, _Listener(self, index))
+        return seed, began, image
 
-        def on_step(done: int, total: int) -> None:
-            nonlocal last_emit
-            tick = time.monotonic()
-            if done < total and tick - last_emit < self._interval:
-                return
-            last_emit = tick
-            job.advance_item(
-                index, "denoise", done / total, p.clock.now(), step=done, total_steps=total
-            )
-            self._save(job)
-
-        image = p.runner.generate(GenerationRequest(job.id, index, model, params, seed), on_step)
-        for code, message in image.info:
-            job.note(code, message, p.clock.now(), item_index=index)
+    def _finish(
+        self, model: ModelDescriptor, index: int, seed: int, began: float, image: GeneratedImage
+    ) -> None:
+        p, job = self.p, self.job
+        params = job.params
         metadata = None
         if params.embed_metadata:
             metadata = ImageMetadata(
@@ -146,15 +240,17 @@ class ExecuteJob:
                 height=image.height,
                 model_name=model.name,
                 checkpoint_hash=model.checkpoint_hash,
-                generator=self._generator,
+                generator=self.owner._generator,
             )
         data = p.encoder.encode(image, params.format, metadata)
-        job.advance_item(index, "encode", 1.0, p.clock.now())
+        with self.lock:
+            job.advance_item(index, "encode", 1.0, p.clock.now())
+            started_at = job.items[index].started_at or p.clock.now()
         key = artifact_key(
             user=job.user,
             job_id=job.id,
             step=job.step.name,
-            ts=started,
+            ts=started_at,
             item_index=index,
             width=image.width,
             height=image.height,
@@ -183,39 +279,54 @@ class ExecuteJob:
             sha256=hashlib.sha256(data).hexdigest(),
             created_at=p.clock.now(),
         )
-        job.finish_item(index, artifact, artifact.created_at)
-        self._save(job)
+        with self.lock:
+            job.finish_item(index, artifact, artifact.created_at)
+            self.save()
         p.metrics.item_finished(time.monotonic() - began)
 
-    def _fail_or_retry(self, job: Job, error: DreamForgeError) -> None:
-        p = self._p
-        now = p.clock.now()
-        info = ErrorInfo(error.code, error.message)
-        p.metrics.error(error.code)
-        if self._retry.should_retry(error.code, job.attempts):
-            delay = self._retry.delay_s(job.attempts)
-            job.schedule_retry(info, now, now + timedelta(seconds=delay))
-            self._save(job)
-            p.queue.enqueue(job.id, delay)
-            return
-        job.fail(info, now)
-        self._save(job)
-        p.metrics.job_finished("failed", self._duration(job))
-        if error.code in _POISON or self._retry.should_retry(error.code, 0):
-            p.queue.dead_letter(job.id, f"{info.code}: {info.message}")
-
-    def _delete_orphans(self, job: Job) -> None:
+    def _delete_orphans(self) -> None:
         """Blobs stored by an attempt that died before recording their artifact row."""
-        kept = {a.key for a in self._p.repo.artifacts(job.id)}
-        for key in self._p.blobs.list_keys(job_prefix(job.user, job.id)):
+        kept = {a.key for a in self.p.repo.artifacts(self.job.id)}
+        for key in self.p.blobs.list_keys(job_prefix(self.job.user, self.job.id)):
             if key not in kept:
-                self._p.blobs.delete(key)
+                self.p.blobs.delete(key)
 
-    def _save(self, job: Job) -> None:
-        events = self._p.repo.save(job)
-        self._p.bus.publish(events)
 
-    @staticmethod
-    def _duration(job: Job) -> float:
-        end = job.finished_at or job.updated_at
-        return (end - job.created_at).total_seconds()
+class _Listener:
+    """Turns runner reports into job events (throttled progress) and metrics."""
+
+    def __init__(self, attempt: _Attempt, index: int) -> None:
+        self._a = attempt
+        self._index = index
+        self._last_emit = 0.0
+
+    def step(self, done: int, total: int) -> None:
+        tick = time.monotonic()
+        if done < total and tick - self._last_emit < self._a.owner._limits.progress_interval_s:
+            return
+        self._last_emit = tick
+        a = self._a
+        with a.lock:
+            a.job.advance_item(
+                self._index, "denoise", done / total, a.p.clock.now(), step=done, total_steps=total
+            )
+            a.save()
+
+    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        a = self._a
+        if code == NOTE_MODEL_LOADED:
+            a.p.metrics.model_loaded(float(data.get("seconds", 0.0)))
+        elif code == NOTE_MEMORY:
+            a.p.metrics.memory(
+                str(data.get("kind")),
+                int(data.get("start_bytes", 0)),
+                int(data.get("peak_bytes", 0)),
+                int(data.get("end_bytes", 0)),
+            )
+        with a.lock:
+            a.job.note(code, message, a.p.clock.now(), item_index=self._index, **dict(data))
+
+
+def _duration(job: Job) -> float:
+    end = job.finished_at or job.updated_at
+    return (end - job.created_at).total_seconds()

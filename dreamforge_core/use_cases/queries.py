@@ -60,7 +60,7 @@ class JobQueries:
     def job(self, job_id: str) -> Job:
         job = self._repo.get(job_id)
         if job is None:
-            raise NotFound(f"no job with id {job_id!r}", details={"job_id": job_id})
+            raise NotFound(f"no job with id {job_id!r}", details={"job_id": job_id}, job_id=job_id)
         return job
 
     def artifacts(self, job_id: str, ttl: str | None, base_url: str) -> list[dict[str, Any]]:

@@ -38,3 +38,5 @@ def test_stream_of_a_finished_job_replays_and_ends(client: DreamForgeClient) -> 
     tail = list(client.stream(job["id"], last_event_id=everything[-3].id))
     assert [e.id for e in tail] == [e.id for e in everything[-2:]]
     assert tail[-1].event == "end"
+    # Resuming at the end of a finished job ends at once, with nothing to send.
+    assert list(client.stream(job["id"], last_event_id=everything[-1].id)) == []

@@ -3,6 +3,7 @@ the typed failures a test asks for."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +33,21 @@ def _request(seed: int = 7, index: int = 0, **params: Any) -> GenerationRequest:
     return GenerationRequest("job-1", index, MODEL, replace(PARAMS, **params), seed)
 
 
-def _ignore(done: int, total: int) -> None:
-    pass
+class Recorder:
+    """A RunnerListener that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, int]] = []
+        self.notes: list[str] = []
+
+    def step(self, done: int, total: int) -> None:
+        self.steps.append((done, total))
+
+    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        self.notes.append(code)
+
+
+_ignore = Recorder()
 
 
 def test_same_seed_and_params_give_identical_pixels() -> None:
@@ -81,21 +95,29 @@ def test_sizes_that_are_not_a_multiple_of_the_cell_work() -> None:
 
 
 def test_on_step_is_called_once_per_step_in_order() -> None:
-    seen: list[tuple[int, int]] = []
+    seen = Recorder()
 
-    FakeRunner().generate(_request(steps=5), lambda done, total: seen.append((done, total)))
+    FakeRunner().generate(_request(steps=5), seen)
 
-    assert seen == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    assert seen.steps == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
 
 
 def test_model_load_is_noted_on_first_use_only() -> None:
     runner = FakeRunner()
+    first, second = Recorder(), Recorder()
 
-    first = runner.generate(_request(), _ignore)
-    second = runner.generate(_request(index=1), _ignore)
+    runner.generate(_request(), first)
+    runner.generate(_request(index=1), second)
 
-    assert [code for code, _ in first.info] == ["model_loaded"]
-    assert second.info == ()
+    assert first.notes == ["model_loaded"]
+    assert second.notes == ["model_cache_hit"]
+
+
+def test_a_step_timeout_shorter_than_the_work_raises_timeout() -> None:
+    request = replace(_request(steps=10), timeout_s=0.05)
+
+    with pytest.raises(StepTimeout):
+        FakeRunner(step_delay_s=0.02).generate(request, Recorder())
 
 
 def test_calls_are_recorded_with_their_seed_and_time() -> None:
@@ -133,22 +155,22 @@ def test_always_fail_fails_every_call() -> None:
 
 
 def test_a_failure_after_some_steps_reports_them_first() -> None:
-    seen: list[int] = []
+    seen = Recorder()
     runner = FakeRunner(fail_calls={0: OutOfMemory}, fail_after_steps=2)
 
     with pytest.raises(OutOfMemory):
-        runner.generate(_request(steps=4), lambda done, total: seen.append(done))
+        runner.generate(_request(steps=4), seen)
 
-    assert seen == [1, 2]
+    assert seen.steps == [(1, 4), (2, 4)]
 
 
 def test_a_failure_before_any_step_reports_none() -> None:
-    seen: list[int] = []
+    seen = Recorder()
 
     with pytest.raises(ProviderError):
-        FakeRunner(always_fail=ProviderError).generate(_request(), lambda d, t: seen.append(d))
+        FakeRunner(always_fail=ProviderError).generate(_request(), seen)
 
-    assert seen == []
+    assert seen.steps == []
 
 
 def test_a_full_size_image_is_cheap_to_make() -> None:

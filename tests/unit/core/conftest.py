@@ -29,9 +29,9 @@ from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, StepCallback
+from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionPorts
+from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL_ID = "epicrealism-xl"
@@ -58,7 +58,7 @@ def make_model(**overrides: Any) -> ModelDescriptor:
 
 
 class StubRunner:
-    """Calls on_step once per denoising step and returns black pixels of the asked size.
+    """Reports each denoising step and returns black pixels of the asked size.
 
     `fail_on(index, exc, times)` makes the next `times` generations of that item raise `exc`
     (times=None: every time). Every call is logged, so tests can see what was regenerated.
@@ -73,7 +73,7 @@ class StubRunner:
     def fail_on(self, index: int, exc: BaseException, times: int | None = 1) -> None:
         self._failures[index] = [exc, times]
 
-    def generate(self, request: GenerationRequest, on_step: StepCallback) -> GeneratedImage:
+    def generate(self, request: GenerationRequest, listener: RunnerListener) -> GeneratedImage:
         self.calls.append(request)
         if self.log is not None:
             self.log.append(("generate", request.item_index))
@@ -88,7 +88,7 @@ class StubRunner:
                 raise exc
         total = request.params.steps
         for done in range(1, total + 1):
-            on_step(done, total)
+            listener.step(done, total)
         width, height = request.params.width, request.params.height
         return GeneratedImage(width, height, bytes(width * height * 3))
 
@@ -230,7 +230,12 @@ def build_harness(
         seeds=seed_source,
         metrics=NoMetrics(),
     )
-    execute_job = ExecuteJob(ports, policy, generator="dreamforge-test", progress_interval_s=0.0)
+    execute_job = ExecuteJob(
+        ports,
+        policy,
+        generator="dreamforge-test",
+        limits=ExecutionLimits(progress_interval_s=0.0),
+    )
     return Harness(
         repo=repo,
         queue=queue,

@@ -1,0 +1,210 @@
+"""Loading SDXL pipelines from disk and keeping the last few in memory.
+
+Loading costs seconds to minutes; keeping the pipeline lets every job after the first on a
+model start at once. Only options that change the loaded object (precision, memory layout,
+compilation, offload) are part of the cache key; the VAE tiling and slicing switches are
+flipped on the cached object per request. Models load only from local paths: a single-file
+checkpoint needs its config folder, because without one diffusers guesses the type and asks
+the hub.
+
+Only the child process imports this module (it imports torch and diffusers).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import StableDiffusionXLPipeline
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from dreamforge_adapters.sdxl.protocol import ModelSpec
+
+# diffusers is partly untyped; these two are used through `Any` to keep mypy's checks here.
+_Pipeline: Any = StableDiffusionXLPipeline
+_Sdpa: Any = AttnProcessor2_0
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+_COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default")
+
+
+class ModelLoadError(Exception):
+    """Raised when a model's files are missing, malformed or described wrongly."""
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """The preset's runtime options as they take effect on `device`.
+
+    GPU-only options (half precision, offload, compilation) are dropped on CPU: half
+    precision is slow or unsupported there, offload has nowhere to offload to, and
+    compiling a UNet with inductor on CPU costs minutes for no gain worth having.
+    """
+
+    dtype: torch.dtype
+    channels_last: bool
+    compile_mode: str | None
+    cpu_offload: bool
+    vae_tiling: bool
+    vae_slicing: bool
+
+    @classmethod
+    def from_runtime(cls, runtime: Mapping[str, Any], device: str) -> RuntimeOptions:
+        on_cuda = device == "cuda"
+        name = runtime.get("dtype") or "auto"
+        if name != "auto" and name not in _DTYPES:
+            raise ModelLoadError(f"unknown dtype {name!r}")
+        dtype = torch.float32
+        if on_cuda:
+            dtype = torch.float16 if name == "auto" else _DTYPES[name]
+        mode = runtime.get("compile_mode") or "max-autotune-no-cudagraphs"
+        if mode not in _COMPILE_MODES:
+            raise ModelLoadError(f"unknown compile mode {mode!r}")
+        return cls(
+            dtype=dtype,
+            channels_last=bool(runtime.get("channels_last")),
+            compile_mode=mode if on_cuda and runtime.get("compile") else None,
+            cpu_offload=on_cuda and bool(runtime.get("cpu_offload")),
+            vae_tiling=bool(runtime.get("vae_tiling")),
+            vae_slicing=bool(runtime.get("vae_slicing")),
+        )
+
+    def load_key(self) -> tuple[Any, ...]:
+        return (str(self.dtype), self.channels_last, self.compile_mode, self.cpu_offload)
+
+
+def _check_files(spec: ModelSpec) -> None:
+    """Fails fast, before a cached model is evicted, when the files are plainly not there."""
+    path = Path(spec["local_path"])
+    if spec["kind"] == "sdxl-diffusers":
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(f"not a diffusers model folder: {path}")
+    elif spec["kind"] == "sdxl-checkpoint":
+        config = spec.get("config_path")
+        if not path.is_file():
+            raise ModelLoadError(f"checkpoint file not found: {path}")
+        if not config or not (Path(config) / "model_index.json").is_file():
+            raise ModelLoadError(f"checkpoint needs a local config folder, got {config!r}")
+    else:
+        raise ModelLoadError(f"unsupported model kind {spec['kind']!r}")
+
+
+def _read(spec: ModelSpec, dtype: torch.dtype) -> Any:
+    """Reads the pipeline from local files; every failure here is the model's fault."""
+    path = spec["local_path"]
+    try:
+        if spec["kind"] == "sdxl-checkpoint":
+            return _Pipeline.from_single_file(
+                path, config=spec["config_path"], local_files_only=True, dtype=dtype
+            )
+        return _Pipeline.from_pretrained(path, local_files_only=True, dtype=dtype)
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as e:
+        raise ModelLoadError(f"cannot load model {spec['id']!r}: {e!r}") from e
+
+
+def _use_sdpa(module: Any) -> None:
+    """Makes sure every attention layer uses PyTorch's fused scaled-dot-product attention."""
+    processors = getattr(module, "attn_processors", {})
+    if any(not isinstance(p, AttnProcessor2_0) for p in processors.values()):
+        module.set_attn_processor(_Sdpa())
+
+
+def _prepare(pipe: Any, options: RuntimeOptions, device: str) -> Any:
+    _use_sdpa(pipe.unet)
+    _use_sdpa(pipe.vae)
+    if options.channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+    if options.cpu_offload:
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(device)
+    if options.compile_mode:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.fx_graph_cache = True  # with TORCHINDUCTOR_CACHE_DIR: survives restarts
+        pipe.unet = torch.compile(pipe.unet, mode=options.compile_mode)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _apply_switches(pipe: Any, options: RuntimeOptions) -> None:
+    vae = pipe.vae
+    if options.vae_tiling:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+    if options.vae_slicing:
+        vae.enable_slicing()
+    else:
+        vae.disable_slicing()
+
+
+def free_memory(device: str) -> None:
+    """Returns the caching allocator's free blocks; leaked tensors stay (only exit frees them)."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+class PipelineCache:
+    """Least-recently-used pipelines, at most `max_pipelines` of them.
+
+    The oldest is dropped *before* a new one loads, so two models never need to fit at once.
+    """
+
+    def __init__(self, max_pipelines: int = 1, device: str | None = None) -> None:
+        self.max_pipelines = max(1, max_pipelines)
+        self.device = device or default_device()
+        self._pipes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._pipes)
+
+    def load(self, spec: ModelSpec, runtime: Mapping[str, Any]) -> tuple[Any, float, bool]:
+        """The pipeline for `spec`, the seconds it took, and whether it came from the cache.
+
+        Raises ModelLoadError for a model that cannot be read, torch.OutOfMemoryError when it
+        does not fit.
+        """
+        started = time.perf_counter()
+        options = RuntimeOptions.from_runtime(runtime, self.device)
+        key = (
+            spec["id"],
+            spec["kind"],
+            spec["local_path"],
+            spec.get("config_path"),
+            spec.get("checkpoint_hash"),
+            *options.load_key(),
+        )
+        pipe = self._pipes.get(key)
+        cached = pipe is not None
+        if pipe is not None:
+            self._pipes.move_to_end(key)
+        else:
+            _check_files(spec)
+            while len(self._pipes) >= self.max_pipelines:
+                self._evict_oldest()
+            pipe = _prepare(_read(spec, options.dtype), options, self.device)
+            self._pipes[key] = pipe
+        _apply_switches(pipe, options)
+        return pipe, time.perf_counter() - started, cached
+
+    def clear(self) -> None:
+        while self._pipes:
+            self._evict_oldest()
+
+    def _evict_oldest(self) -> None:
+        _, pipe = self._pipes.popitem(last=False)
+        del pipe
+        free_memory(self.device)

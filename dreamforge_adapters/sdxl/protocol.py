@@ -1,0 +1,73 @@
+"""Messages between the supervising parent (`supervisor.py`) and the child (`child.py`).
+
+They travel as plain dicts over a `multiprocessing` Pipe (pickled). The parent sends one
+request at a time and reads messages until `done` or `error`.
+
+Parent → child:
+  {"op": "generate", "model": ModelSpec, "params": dict (GenerateParams.to_dict()),
+   "seed": int, "runtime": dict, "hooks": dict}
+  {"op": "shutdown"}
+
+Child → parent:
+  {"type": "ready", "device": "cuda"|"cpu", "torch": str, "diffusers": str}   once, at start
+  {"type": "loaded", "model_id": str, "seconds": float, "cached": bool}     per request
+  {"type": "step", "done": int, "total": int}                                per denoising step
+  {"type": "done", "width": int, "height": int, "pixels": bytes,
+   "seconds": float, "memory": Memory}
+  {"type": "error", "code": "oom"|"invalid_input"|"provider_error", "message": str,
+   "memory": Memory}
+
+ModelSpec: {"id", "kind" ("sdxl-diffusers" | "sdxl-checkpoint"), "local_path" (a diffusers
+folder, or a .safetensors file), "config_path" (a diffusers folder whose configs and
+tokenizers describe a single-file checkpoint; None for folders), "checkpoint_hash"}.
+
+Memory: {"kind": "cuda" | "process", "start_bytes": int, "peak_bytes": int, "end_bytes": int}.
+On CUDA the figures are torch's allocated bytes (peak from max_memory_allocated, end after
+emptying the cache); without CUDA they are the child's resident set size (peak = VmHWM) and
+say so with kind "process".
+
+Counting and timing: `step.done` counts the requested steps 1..steps exactly once each, whatever
+the sampler calls internally (heun calls back 2N-1 times for N steps). `loaded.seconds` is the
+load alone; `done.seconds` the generation alone. An unknown op gets an `invalid_input` error.
+An empty negative prompt reaches diffusers as None (SDXL's zero embedding, as with no
+negative prompt at all).
+
+Child options (the second argument of `child_main`): {"threads": int | None,
+"pipeline_cache_size": int, "compile_cache_dir": str | None, "env": {name: value}}.
+
+runtime (from the preset): {"dtype": "auto"|"float16"|"bfloat16"|"float32",
+"channels_last": bool, "compile": bool, "vae_tiling": bool, "vae_slicing": bool,
+"cpu_offload": bool, "compile_mode": str}. Unknown keys are ignored. torch.compile is lazy:
+the first item after a load compiles the UNet, so a compile preset's first item is slow.
+
+hooks (tests only; empty unless the operator enabled test hooks): prompt markers act in the
+child: "[[oom]]" raises a simulated CUDA out-of-memory error at the first step,
+"[[crash]]" ends the child with os._exit at the first step, "[[slow:S]]" sleeps S seconds
+per step. hooks = {"enabled": True}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+
+class ModelSpec(TypedDict):
+    id: str
+    kind: str
+    local_path: str
+    config_path: str | None
+    checkpoint_hash: str | None
+
+
+class Memory(TypedDict):
+    kind: Literal["cuda", "process"]
+    start_bytes: int
+    peak_bytes: int
+    end_bytes: int
+
+
+GenerateMessage = dict[str, Any]
+ChildMessage = dict[str, Any]
+
+SHUTDOWN: dict[str, str] = {"op": "shutdown"}
+ERROR_CODES = ("oom", "invalid_input", "provider_error")

@@ -1,0 +1,227 @@
+"""The real SDXL runner on the tiny demo model, over HTTP against `dreamforge serve`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embedded_metadata
+from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.conftest import ServerProcess, wait_for_state
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "demo_sdxl_tiny.json"
+SMALL = {"width": 64, "height": 64, "steps": 6}
+SDXL_ENV = {
+    "DREAMFORGE_RUNNER": "sdxl",
+    "DREAMFORGE_RUNNER_TEST_HOOKS": "true",
+    "DREAMFORGE_RUNNER_THREADS": "1",
+    "DREAMFORGE_RETRY_BASE_DELAY_S": "0.2",
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+def create_demo(data_dir: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "dreamforge_apps.cli", "model", "create-demo"],
+        env={**os.environ, "DREAMFORGE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def sdxl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("sdxl") / "data"
+    create_demo(data_dir)
+    server = ServerProcess(data_dir, SDXL_ENV)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sdxl(sdxl_server: ServerProcess) -> Iterator[DreamForgeClient]:
+    client = DreamForgeClient(sdxl_server.url, timeout=120)
+    yield client
+    client.close()
+
+
+def run(client: DreamForgeClient, **params: object) -> tuple[dict, list[dict]]:  # type: ignore[type-arg]
+    model_id = params.pop("model_id", None)
+    job = client.create_job(
+        {"prompt": "a lighthouse at dawn", **SMALL, **params},
+        model_id=str(model_id) if model_id else None,
+    )
+    events = [e.data for e in client.stream(job["id"])]
+    return client.job(job["id"]), events
+
+
+def pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB").tobytes()
+
+
+def images(client: DreamForgeClient, job_id: str) -> list[tuple[dict, bytes]]:  # type: ignore[type-arg]
+    return [(a, httpx.get(a["url"]).content) for a in client.artifacts(job_id)]
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_a_batch_carries_each_seed_and_the_checkpoint_hash(
+    sdxl: DreamForgeClient, fmt: str
+) -> None:
+    job, _ = run(sdxl, count=3, format=fmt)
+    assert job["state"] == "succeeded", job
+    model = sdxl.http.get(f"/v1/models/{job['model_id']}").json()
+    found = images(sdxl, job["id"])
+    assert len(found) == 3
+    seeds = set()
+    for artifact, data in found:
+        meta = read_embedded_metadata(data)
+        a1111 = parse_a1111_parameters(meta["parameters"])
+        assert a1111["Seed"] == str(artifact["seed"])
+        assert a1111["Model hash"] == model["checkpoint_hash"][:10]
+        assert meta["checkpoint_hash"] == model["checkpoint_hash"]
+        assert a1111["Steps"] == "6"
+        seeds.add(artifact["seed"])
+    assert len(seeds) == 3
+
+
+def test_same_seed_same_pixels_other_scheduler_other_pixels(sdxl: DreamForgeClient) -> None:
+    runs = [
+        run(sdxl, seed=1234)[0],
+        run(sdxl, seed=1234)[0],
+        run(sdxl, seed=1234, scheduler="euler_a")[0],
+    ]
+    first, again, other = (pixels(images(sdxl, j["id"])[0][1]) for j in runs)
+    assert first == again
+    assert first != other
+
+
+def test_single_file_checkpoint_gives_the_folder_pixels(sdxl: DreamForgeClient) -> None:
+    folder, _ = run(sdxl, seed=99, model_id="demo-sdxl-tiny")
+    single, _ = run(sdxl, seed=99, model_id="demo-sdxl-tiny-single")
+    assert single["state"] == "succeeded", single
+    assert pixels(images(sdxl, folder["id"])[0][1]) == pixels(images(sdxl, single["id"])[0][1])
+
+
+def test_second_job_on_a_model_finds_it_warm(sdxl: DreamForgeClient) -> None:
+    run(sdxl)
+    _, events = run(sdxl)
+    codes = [e["code"] for e in events]
+    assert "model_cache_hit" in codes
+    assert "model_loaded" not in codes
+    memory = [e for e in events if e["code"] == "memory"]
+    assert memory
+    assert memory[0]["kind"] == "process"
+    assert memory[0]["peak_bytes"] >= memory[0]["end_bytes"] > 0
+
+
+def test_simulated_oom_fails_the_job_with_cleanup_and_the_next_job_runs(
+    sdxl: DreamForgeClient,
+) -> None:
+    job, events = run(sdxl, prompt="[[oom]] a lighthouse")
+    assert job["state"] == "failed"
+    assert job["error"]["code"] == "oom"
+    assert job["attempts"] == 1  # not retried at the same settings
+    cleanup = [e for e in events if e["code"] == "runner_cleanup"]
+    assert cleanup
+    assert "rss_before_kill_bytes" in cleanup[0]
+    after, _ = run(sdxl)
+    assert after["state"] == "succeeded"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_killing_the_runner_mid_item_is_retried_and_the_job_completes(
+    sdxl_server: ServerProcess,
+    sdxl: DreamForgeClient,
+) -> None:
+    job = sdxl.create_job({"prompt": "[[slow:0.2]] a lighthouse", **SMALL, "count": 3})
+    killed = False
+    for event in sdxl.stream(job["id"]):
+        if not killed and event.event == "progress" and event.data["item_index"] == 1:
+            assert sdxl_server.proc is not None
+            runners = [
+                p
+                for p in _children(sdxl_server.proc.pid)
+                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+            ]
+            assert len(runners) == 1
+            os.kill(runners[0], signal.SIGKILL)
+            killed = True
+    final = wait_for_state(sdxl, job["id"], {"succeeded", "failed"})
+    assert final["state"] == "succeeded", final
+    assert final["attempts"] == 2
+    assert sorted(a["item_index"] for a in sdxl.artifacts(job["id"])) == [0, 1, 2]
+    logs = [
+        json.loads(line) for line in sdxl.http.get(f"/v1/jobs/{job['id']}/logs").text.splitlines()
+    ]
+    retry = [e for e in logs if e["code"] == "retry_scheduled"]
+    assert retry
+    assert retry[0]["error"]["code"] == "provider_error"
+    assert any(e["code"] == "runner_cleanup" for e in logs)
+
+
+def test_golden_seeded_images_have_not_drifted(sdxl: DreamForgeClient) -> None:
+    golden = json.loads(GOLDEN.read_text())
+    for case in golden["cases"]:
+        job, _ = run(sdxl, **case["params"])
+        digest = hashlib.sha256(pixels(images(sdxl, job["id"])[0][1])).hexdigest()
+        assert digest == case["rgb_sha256"], case["params"]
+
+
+def test_step_timeout_fails_the_job_kills_the_runner_and_the_next_job_succeeds(
+    make_server: object,
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "timeout"
+    create_demo(data_dir)
+    server: ServerProcess = make_server(
+        "timeout",
+        **SDXL_ENV,  # type: ignore[operator]
+        DREAMFORGE_STEP_TIMEOUT_S="20",
+        DREAMFORGE_MAX_ATTEMPTS="1",
+    )
+    server.data_dir = data_dir
+    server.env["DREAMFORGE_DATA_DIR"] = str(data_dir)
+    server.start()
+    client = DreamForgeClient(server.url, timeout=120)
+    assert run(client)[0]["state"] == "succeeded"  # warm: the runner is up and the model loaded
+    assert server.proc is not None
+    before = _children(server.proc.pid)
+
+    job, events = run(client, prompt="[[slow:2]] a lighthouse", steps=15)
+    assert job["state"] == "failed"
+    assert job["error"]["code"] == "timeout"
+    cleanup = [e for e in events if e["code"] == "runner_cleanup"]
+    assert cleanup
+    assert cleanup[0]["pid"] in before
+    deadline = time.monotonic() + 10
+    while cleanup[0]["pid"] in _children(server.proc.pid):
+        assert time.monotonic() < deadline, "the timed-out runner process is still there"
+        time.sleep(0.1)
+    assert run(client)[0]["state"] == "succeeded"
+    client.close()

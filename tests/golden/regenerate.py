@@ -1,0 +1,61 @@
+"""Rewrites demo_sdxl_tiny.json: run it only when a change to the pixels is intended.
+
+python -m tests.golden.regenerate
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.conftest import ServerProcess
+from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, create_demo, pixels
+
+CASES = [
+    {"seed": 1},
+    {"seed": 42, "scheduler": "euler_a"},
+    {"seed": 4294967295, "scheduler": "dpmpp_2m", "guidance": 3.5},
+    {"seed": 7, "width": 128, "height": 64, "steps": 10, "negative_prompt": "blurry"},
+]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        create_demo(data_dir)
+        server = ServerProcess(data_dir, SDXL_ENV)
+        server.start()
+        client = DreamForgeClient(server.url, timeout=120)
+        try:
+            cases = []
+            for params in CASES:
+                full = {"prompt": "a lighthouse at dawn", **SMALL, **params}
+                job = client.create_job(full)
+                list(client.stream(job["id"]))
+                [artifact] = client.artifacts(job["id"])
+                digest = hashlib.sha256(pixels(httpx.get(artifact["url"]).content)).hexdigest()
+                cases.append({"params": params, "rgb_sha256": digest})
+        finally:
+            client.close()
+            server.stop()
+    GOLDEN.write_text(
+        json.dumps(
+            {
+                "model": "demo-sdxl-tiny (dreamforge model create-demo)",
+                "note": "sha256 of the decoded RGB pixels; prompt 'a lighthouse at dawn' and the "
+                "test's SMALL parameters unless a case overrides them",
+                "cases": cases,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""The SDXL child process, driven over its pipe exactly as the supervisor drives it.
+
+One spawned child serves most tests (start-up costs seconds: torch and diffusers imports);
+tests that end a child start their own. The model is the tiny random SDXL demo model, so
+everything runs offline on CPU in well under a second per image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from dreamforge_adapters.sdxl.child import child_main
+from dreamforge_adapters.sdxl.demo_checkpoint import build_demo_single_file
+from dreamforge_adapters.sdxl.demo_model import build_demo_diffusers
+from dreamforge_adapters.sdxl.protocol import ModelSpec
+
+SCHEDULERS = (
+    "euler",
+    "euler_a",
+    "dpmpp_2m",
+    "dpmpp_2m_karras",
+    "dpmpp_2m_sde",
+    "ddim",
+    "unipc",
+    "heun",
+)
+Spec = dict[str, Any]
+WAIT_S = 120  # one message; generous for a loaded CI machine, never reached when healthy
+
+
+class Child:
+    """A spawned `child_main` and the parent's end of its pipe."""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child_conn = ctx.Pipe()
+        self.process = ctx.Process(
+            target=child_main, args=(child_conn, {"threads": 2, **(options or {})}), daemon=True
+        )
+        self.process.start()
+        child_conn.close()
+        self.ready = self.receive()
+
+    def receive(self) -> dict[str, Any]:
+        if not self.conn.poll(WAIT_S):
+            raise AssertionError(f"no message from the child within {WAIT_S} s")
+        message: dict[str, Any] = self.conn.recv()
+        return message
+
+    def request(self, spec: dict[str, Any], **params: Any) -> list[dict[str, Any]]:
+        """Sends one generate message; returns every reply up to `done` or `error`."""
+        seed = params.pop("seed", 1)
+        hooks = params.pop("hooks", {})
+        runtime = params.pop("runtime", {"dtype": "auto"})
+        self.conn.send(
+            {
+                "op": "generate",
+                "model": spec,
+                "params": {
+                    "prompt": "a photo of a cat",
+                    "negative_prompt": "",
+                    "width": 64,
+                    "height": 64,
+                    "steps": 3,
+                    "guidance": 5.0,
+                    "scheduler": "euler",
+                    **params,
+                },
+                "seed": seed,
+                "runtime": runtime,
+                "hooks": hooks,
+            }
+        )
+        replies = [self.receive()]
+        while replies[-1]["type"] not in ("done", "error"):
+            replies.append(self.receive())
+        return replies
+
+    def pixels(self, spec: dict[str, Any], **params: Any) -> bytes:
+        last = self.request(spec, **params)[-1]
+        assert last["type"] == "done", last
+        pixels: bytes = last["pixels"]
+        return pixels
+
+    def stop(self) -> int | None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self.conn.send({"op": "shutdown"})
+            self.process.join(30)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(10)
+        self.conn.close()
+        return self.process.exitcode
+
+
+def _spec(model_id: str, kind: str, path: Path, config: Path | None = None) -> Spec:
+    return {
+        "id": model_id,
+        "kind": kind,
+        "local_path": str(path),
+        "config_path": str(config) if config else None,
+        "checkpoint_hash": None,
+    }
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Spec]:
+    root = tmp_path_factory.mktemp("models")
+    folder = build_demo_diffusers(root / "tiny")
+    single = build_demo_single_file(folder, root / "single" / "tiny.safetensors")
+    return {
+        "folder": _spec("tiny", "sdxl-diffusers", folder),
+        "single": _spec("tiny-single", "sdxl-checkpoint", single, folder),
+    }
+
+
+@pytest.fixture(scope="module")
+def child(models: dict[str, Spec]) -> Iterator[Child]:
+    running = Child()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def tiny(models: dict[str, Spec]) -> Spec:
+    return models["folder"]
+
+
+def test_the_child_announces_itself_ready_on_cpu(child: Child) -> None:
+    ready = child.ready
+    assert ready["type"] == "ready"
+    assert ready["device"] == "cpu"
+    assert ready["torch"].startswith("2.")
+    assert ready["diffusers"]
+
+
+def test_a_model_loads_once_then_comes_from_the_cache(child: Child, tiny: Spec) -> None:
+    # Runtime options that change the loaded object are part of the key: a fresh key loads.
+    runtime = {"dtype": "auto", "channels_last": True}
+    first = child.request(tiny, runtime=runtime)
+    second = child.request(tiny, runtime=runtime)
+    assert first[0]["type"] == "loaded"
+    assert first[0]["model_id"] == "tiny"
+    assert first[0]["cached"] is False
+    assert second[0]["type"] == "loaded"
+    assert second[0]["cached"] is True
+    assert second[0]["seconds"] < first[0]["seconds"]
+    assert first[-1]["pixels"] == second[-1]["pixels"]
+
+
+def test_steps_are_reported_in_order_then_the_raw_image(child: Child, tiny: Spec) -> None:
+    replies = child.request(tiny, steps=5, width=64, height=128)
+    steps = [m for m in replies if m["type"] == "step"]
+    assert [(m["done"], m["total"]) for m in steps] == [(i, 5) for i in range(1, 6)]
+    done = replies[-1]
+    assert done["type"] == "done"
+    assert (done["width"], done["height"]) == (64, 128)
+    assert isinstance(done["pixels"], bytes)
+    assert len(done["pixels"]) == 64 * 128 * 3
+    assert len(set(done["pixels"])) > 1  # an image, not a blank
+    assert done["seconds"] > 0
+
+
+def test_memory_figures_are_the_process_rss_without_cuda(child: Child, tiny: Spec) -> None:
+    memory = child.request(tiny)[-1]["memory"]
+    assert memory["kind"] == "process"
+    assert memory["start_bytes"] > 0
+    assert memory["end_bytes"] > 0
+    assert memory["peak_bytes"] >= max(memory["start_bytes"], memory["end_bytes"])
+
+
+def test_the_same_seed_gives_identical_pixels(child: Child, tiny: Spec) -> None:
+    assert child.pixels(tiny, seed=7) == child.pixels(tiny, seed=7)
+    assert child.pixels(tiny, seed=7) != child.pixels(tiny, seed=8)
+
+
+def test_the_scheduler_changes_the_image_and_does_not_leak(child: Child, tiny: Spec) -> None:
+    euler = child.pixels(tiny, scheduler="euler")
+    karras = child.pixels(tiny, scheduler="dpmpp_2m_karras")
+    assert karras != euler
+    assert child.pixels(tiny, scheduler="euler") == euler
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_scheduler_runs_all_its_steps(child: Child, tiny: Spec, scheduler: str) -> None:
+    replies = child.request(tiny, scheduler=scheduler, steps=4)
+    assert [m["done"] for m in replies if m["type"] == "step"] == [1, 2, 3, 4]
+    assert replies[-1]["type"] == "done"
+    assert len(replies[-1]["pixels"]) == 64 * 64 * 3
+
+
+def test_the_single_file_checkpoint_gives_the_folders_image(
+    child: Child, models: dict[str, Spec]
+) -> None:
+    replies = child.request(models["single"])
+    assert replies[0]["type"] == "loaded"
+    assert replies[0]["model_id"] == "tiny-single"
+    assert replies[-1]["pixels"] == child.pixels(models["folder"])
+
+
+def test_a_simulated_oom_is_classified_and_the_child_serves_on(child: Child, tiny: Spec) -> None:
+    error = child.request(tiny, prompt="a cat [[oom]]", hooks={"enabled": True})[-1]
+    assert error["type"] == "error"
+    assert error["code"] == "oom"
+    assert "out of memory" in error["message"]
+    assert error["memory"]["kind"] == "process"
+    assert child.request(tiny)[-1]["type"] == "done"
+
+
+def test_markers_do_nothing_unless_hooks_are_enabled(child: Child, tiny: Spec) -> None:
+    assert child.request(tiny, prompt="a cat [[oom]] [[crash]]")[-1]["type"] == "done"
+
+
+def test_the_slow_marker_sleeps_at_every_step(child: Child, tiny: Spec) -> None:
+    done = child.request(tiny, prompt="[[slow:0.2]]", steps=2, hooks={"enabled": True})[-1]
+    assert done["type"] == "done"
+    assert done["seconds"] >= 0.4
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"local_path": "/no/such/model"}, "not a diffusers model folder"),
+        ({"kind": "sdxl-checkpoint", "local_path": "/no/such.safetensors"}, "not found"),
+        ({"kind": "unknown-kind"}, "unsupported model kind"),
+    ],
+)
+def test_a_model_that_cannot_load_is_invalid_input(
+    child: Child, tiny: Spec, change: Spec, expected: str
+) -> None:
+    replies = child.request({**tiny, **change})
+    assert [m["type"] for m in replies] == ["error"]
+    assert replies[0]["code"] == "invalid_input"
+    assert expected in replies[0]["message"]
+    assert child.request(tiny)[-1]["type"] == "done"
+
+
+def test_a_broken_model_folder_is_invalid_input(child: Child, tmp_path: Path) -> None:
+    (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionXLPipeline"}')
+    error = child.request(_spec("broken", "sdxl-diffusers", tmp_path))[-1]
+    assert error["code"] == "invalid_input"
+
+
+def test_an_unknown_scheduler_is_invalid_input(child: Child, tiny: Spec) -> None:
+    error = child.request(tiny, scheduler="lms")[-1]
+    assert error["code"] == "invalid_input"
+    assert "lms" in error["message"]
+
+
+def test_shutdown_and_a_closed_pipe_both_end_the_child_cleanly() -> None:
+    asked, orphaned = Child({"threads": 1}), Child({"threads": 1})
+    assert asked.stop() == 0
+    orphaned.conn.close()
+    orphaned.process.join(30)
+    assert orphaned.process.exitcode == 0
+
+
+def test_the_crash_marker_ends_the_child_abruptly(tiny: Spec) -> None:
+    child = Child({"threads": 1})
+    child.conn.send(
+        {
+            "op": "generate",
+            "model": tiny,
+            "params": {
+                "prompt": "[[crash]]",
+                "width": 64,
+                "height": 64,
+                "steps": 2,
+                "guidance": 5.0,
+                "scheduler": "euler",
+            },
+            "seed": 1,
+            "runtime": {},
+            "hooks": {"enabled": True},
+        }
+    )
+    child.process.join(WAIT_S)
+    assert child.process.exitcode == 3
+    child.conn.close()
+
+
+def test_vae_switches_apply_without_reloading_the_model(child: Child, tiny: Spec) -> None:
+    child.request(tiny)
+    replies = child.request(tiny, runtime={"vae_tiling": True, "vae_slicing": True})
+    assert replies[0]["cached"] is True
+    assert replies[-1]["type"] == "done"
+
+
+# --- the child's building blocks, in this process ------------------------------------------
+
+
+def test_scheduler_names_fix_the_sampler_whatever_the_base(models: dict[str, Spec]) -> None:
+    from dreamforge_adapters.sdxl.schedulers import make_scheduler
+
+    config = Path(models["folder"]["local_path"]) / "scheduler" / "scheduler_config.json"
+    base = json.loads(config.read_text())
+    karras = make_scheduler("dpmpp_2m_karras", base)
+    assert karras.config.use_karras_sigmas is True
+    assert make_scheduler("dpmpp_2m_sde", base).config.algorithm_type == "sde-dpmsolver++"
+    assert make_scheduler("euler", karras.config).config.use_karras_sigmas is False
+    assert make_scheduler("euler", base) is not make_scheduler("euler", base)
+    with pytest.raises(ValueError, match="lms"):
+        make_scheduler("lms", base)
+
+
+def test_runtime_options_drop_what_only_a_gpu_can_use() -> None:
+    import torch
+
+    from dreamforge_adapters.sdxl.pipelines import ModelLoadError, RuntimeOptions
+
+    wanted = {"dtype": "auto", "compile": True, "cpu_offload": True, "channels_last": True}
+    cpu = RuntimeOptions.from_runtime(wanted, "cpu")
+    assert (cpu.dtype, cpu.compile_mode, cpu.cpu_offload) == (torch.float32, None, False)
+    assert cpu.channels_last is True
+    cuda = RuntimeOptions.from_runtime(wanted, "cuda")
+    assert (cuda.dtype, cuda.compile_mode) == (torch.float16, "max-autotune-no-cudagraphs")
+    assert cuda.cpu_offload is True
+    assert RuntimeOptions.from_runtime({"dtype": "bfloat16"}, "cuda").dtype == torch.bfloat16
+    assert RuntimeOptions.from_runtime({"dtype": "float16"}, "cpu").dtype == torch.float32
+    with pytest.raises(ModelLoadError):
+        RuntimeOptions.from_runtime({"dtype": "int8"}, "cuda")
+
+
+def test_the_cache_keeps_the_most_recent_pipelines(models: dict[str, Spec]) -> None:
+    from dreamforge_adapters.sdxl.pipelines import PipelineCache
+
+    tiny, single = cast(ModelSpec, models["folder"]), cast(ModelSpec, models["single"])
+    other = {"dtype": "auto", "channels_last": True}
+    cache = PipelineCache(max_pipelines=2, device="cpu")
+    assert [cache.load(tiny, {})[2], cache.load(tiny, other)[2]] == [False, False]
+    assert [cache.load(tiny, {})[2], cache.load(tiny, other)[2]] == [True, True]
+    assert len(cache) == 2
+    cache.max_pipelines = 1
+    pipe, _, cached = cache.load(single, {})
+    assert (cached, len(cache)) == (False, 1)
+    assert pipe._progress_bar_config == {"disable": True}
+    cache.clear()
+    assert len(cache) == 0
