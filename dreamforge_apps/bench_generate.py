@@ -3,15 +3,19 @@
 Both run the same model and parameters on this machine in one command. Raw: the pipeline
 in this process, images back to back. Service: `dreamforge serve` with the SDXL runner, one
 job of `count` images over HTTP, timed from POST to the stream's `end` event. Each side gets
-one warm-up image first, so neither figure includes a model load (reported on its own).
+a warm-up image first, so neither figure includes a model load (reported on its own); the two
+sides then alternate for several rounds and the medians are compared, so a passing load on
+the machine does not land on one side only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +32,15 @@ def _peak_rss() -> int:
     return found[1] if found else 0
 
 
-def run_raw(folder: Path, params: dict[str, Any], count: int) -> dict[str, Any]:
-    """The diffusers pipeline alone: what a script calling diffusers directly gets."""
+def raw_pipeline(folder: Path, params: dict[str, Any]) -> tuple[Callable[[int], None], float, int]:
+    """The diffusers pipeline alone, as a script calling diffusers directly would run it."""
     import torch
     from diffusers import StableDiffusionXLPipeline
     from diffusers.utils import logging as diffusers_logging
 
-    diffusers_logging.disable_progress_bar()
-
     from dreamforge_adapters.sdxl.schedulers import make_scheduler
 
+    diffusers_logging.disable_progress_bar()
     started = time.perf_counter()
     pipe = StableDiffusionXLPipeline.from_pretrained(  # type: ignore[no-untyped-call]
         str(folder), local_files_only=True
@@ -57,60 +60,50 @@ def run_raw(folder: Path, params: dict[str, Any], count: int) -> dict[str, Any]:
             output_type="np",
         )
 
-    one(0)  # warm-up
+    return one, load_s, torch.get_num_threads()
+
+
+def _service_job(
+    client: DreamForgeClient, params: dict[str, Any]
+) -> tuple[float, list[dict[str, Any]]]:
     started = time.perf_counter()
-    for seed in range(1, count + 1):
-        one(seed)
-    total = time.perf_counter() - started
-    return {
-        "load_s": round(load_s, 3),
-        "total_s": round(total, 3),
-        "s_per_image": round(total / count, 4),
-        "images_per_s": round(count / total, 3),
-        "peak_rss_bytes": _peak_rss(),
-        "torch_threads": torch.get_num_threads(),
-    }
-
-
-def run_service(data_dir: Path, params: dict[str, Any], count: int, threads: int) -> dict[str, Any]:
-    env = {
-        "DREAMFORGE_RUNNER": "sdxl",
-        "DREAMFORGE_DATA_DIR": str(data_dir),
-        "DREAMFORGE_DEFAULT_MODEL": "demo-sdxl-tiny",
-        "DREAMFORGE_RUNNER_THREADS": str(threads),
-        "HF_HUB_OFFLINE": "1",
-    }
-    with embedded_server(env) as url:
-        client = DreamForgeClient(url)
-        warm = client.create_job({**params, "count": 1, "seed": 0})
-        events = list(client.stream(warm["id"]))
-        load = [e.data.get("seconds") for e in events if e.data.get("code") == "model_loaded"]
-        started = time.perf_counter()
-        job = client.create_job({**params, "count": count})
-        events = list(client.stream(job["id"]))
-        total = time.perf_counter() - started
-        final = client.job(job["id"])
-        client.close()
+    job = client.create_job(params)
+    events = [e.data for e in client.stream(job["id"])]
+    elapsed = time.perf_counter() - started
+    final = client.job(job["id"])
     if final["state"] != "succeeded":
         raise click.ClickException(f"service job {final['state']}: {final.get('error')}")
-    peaks = [e.data.get("peak_bytes", 0) for e in events if e.data.get("code") == "memory"]
-    return {
-        "load_s": round(float(load[0] or 0.0), 3) if load else None,
-        "total_s": round(total, 3),
-        "s_per_image": round(total / count, 4),
-        "images_per_s": round(count / total, 3),
-        "runner_peak_bytes": max(peaks) if peaks else None,
-        "warm_cache": any(e.data.get("code") == "model_cache_hit" for e in events),
-    }
+    return elapsed, events
 
 
-def run_bench_generate(
-    size: int, steps: int, count: int, scheduler: str, json_out: Path | None
-) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def _install_demo(data_dir: Path) -> Path:
     from dreamforge_adapters.sdxl.demo_model import create_demo
     from dreamforge_adapters.sqlite import SqliteDatabase, SqliteModelRegistry
 
+    models = create_demo(data_dir / "models")
+    with SqliteDatabase(data_dir / "dreamforge.sqlite3") as database:
+        registry = SqliteModelRegistry(database)
+        for m in models:
+            registry.upsert(m)
+    return Path(next(m.local_path for m in models if m.kind == "sdxl-diffusers") or "")
+
+
+def run_bench_generate(
+    size: int,
+    steps: int,
+    count: int,
+    scheduler: str,
+    rounds: int,
+    threads: int | None,
+    json_out: Path | None,
+) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from dreamforge_adapters.sdxl.cpu import default_cpu_threads
+
+    # Both sides run with the runner's own default unless told otherwise.
+    torch.set_num_threads(threads or default_cpu_threads())
     params = {
         "prompt": "bench: a lighthouse at dawn",
         "width": size,
@@ -119,39 +112,74 @@ def run_bench_generate(
         "guidance": 6.0,
         "scheduler": scheduler,
     }
+    raw_times: list[float] = []
+    service_times: list[float] = []
     with tempfile.TemporaryDirectory(prefix="dreamforge-bench-gen-") as tmp:
         data_dir = Path(tmp)
-        models = create_demo(data_dir / "models")
-        with SqliteDatabase(data_dir / "dreamforge.sqlite3") as database:
-            registry = SqliteModelRegistry(database)
-            for m in models:
-                registry.upsert(m)
-        folder = Path(next(m.local_path for m in models if m.kind == "sdxl-diffusers") or "")
-        raw = run_raw(folder, params, count)
-        service = run_service(data_dir, params, count, raw["torch_threads"])
-    ratio = service["total_s"] / raw["total_s"]
-    figures = {
+        folder = _install_demo(data_dir)
+        one, raw_load_s, threads = raw_pipeline(folder, params)
+        env = {
+            "DREAMFORGE_RUNNER": "sdxl",
+            "DREAMFORGE_DATA_DIR": str(data_dir),
+            "DREAMFORGE_DEFAULT_MODEL": "demo-sdxl-tiny",
+            "DREAMFORGE_RUNNER_THREADS": str(threads),
+            "HF_HUB_OFFLINE": "1",
+        }
+        with embedded_server(env) as url:
+            client = DreamForgeClient(url, timeout=600)
+            _, warm_events = _service_job(client, {**params, "count": 1, "seed": 0})
+            one(0)
+            peaks: list[int] = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                for seed in range(1, count + 1):
+                    one(seed)
+                raw_times.append(time.perf_counter() - started)
+                elapsed, events = _service_job(client, {**params, "count": count})
+                service_times.append(elapsed)
+                peaks += [int(e.get("peak_bytes", 0)) for e in events if e["code"] == "memory"]
+            client.close()
+    load = [e.get("seconds") for e in warm_events if e["code"] == "model_loaded"]
+    raw_s, service_s = statistics.median(raw_times), statistics.median(service_times)
+    figures: dict[str, Any] = {
         "model": "demo-sdxl-tiny (random weights)",
         "params": params,
         "count": count,
-        "raw": raw,
-        "service": service,
-        "service_over_raw": round(ratio, 4),
+        "rounds": rounds,
         "cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "raw": {
+            "median_s": round(raw_s, 3),
+            "rounds_s": [round(t, 3) for t in raw_times],
+            "s_per_image": round(raw_s / count, 4),
+            "images_per_s": round(count / raw_s, 3),
+            "load_s": round(raw_load_s, 3),
+            "peak_rss_bytes": _peak_rss(),
+        },
+        "service": {
+            "median_s": round(service_s, 3),
+            "rounds_s": [round(t, 3) for t in service_times],
+            "s_per_image": round(service_s / count, 4),
+            "images_per_s": round(count / service_s, 3),
+            "load_s": round(float(load[0] or 0.0), 3) if load else None,
+            "runner_peak_bytes": max(peaks) if peaks else None,
+        },
+        "service_over_raw": round(service_s / raw_s, 4),
     }
+    raw, service = figures["raw"], figures["service"]
     click.echo(
-        f"model demo-sdxl-tiny, {size}x{size}, {steps} steps, {scheduler}, count {count},"
-        f" {os.cpu_count()} CPUs, torch threads {raw['torch_threads']}"
+        f"model demo-sdxl-tiny, {size}x{size}, {steps} steps, {scheduler}, count {count}, "
+        f"{rounds} rounds, {os.cpu_count()} CPUs, torch threads {threads}"
     )
     for name, f in (("raw diffusers", raw), ("service (HTTP → runner process → stored)", service)):
         click.echo(
-            f"{name:42} {f['total_s']:.3f} s  {f['s_per_image']:.4f} s/image  "
-            f"{f['images_per_s']:.2f} images/s  load {f['load_s']} s"
+            f"{name:42} median {f['median_s']:.3f} s  {f['s_per_image']:.4f} s/image  "
+            f"{f['images_per_s']:.2f} images/s  load {f['load_s']} s  rounds {f['rounds_s']}"
         )
     click.echo(
         f"peak memory: raw process {raw['peak_rss_bytes'] / 2**20:.0f} MiB, runner process "
         f"{(service['runner_peak_bytes'] or 0) / 2**20:.0f} MiB"
     )
-    click.echo(f"service/raw = {ratio:.3f}")
+    click.echo(f"service/raw = {figures['service_over_raw']:.3f}")
     if json_out:
         json_out.write_text(json.dumps(figures, indent=2))

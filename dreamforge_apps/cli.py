@@ -242,14 +242,27 @@ def bench_api(
 @click.option("--steps", default=20, show_default=True)
 @click.option("--count", default=10, show_default=True)
 @click.option("--scheduler", default="dpmpp_2m_karras", show_default=True)
+@click.option("--rounds", default=3, show_default=True, help="Alternating raw/service rounds.")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Torch threads on both sides (default: the runner's default, all cores but one).",
+)
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def bench_generate(
-    size: int, steps: int, count: int, scheduler: str, json_out: Path | None
+    size: int,
+    steps: int,
+    count: int,
+    scheduler: str,
+    rounds: int,
+    threads: int | None,
+    json_out: Path | None,
 ) -> None:
     """Raw diffusers against the full service path on the demo model, in one run."""
     from dreamforge_apps.bench_generate import run_bench_generate
 
-    run_bench_generate(size, steps, count, scheduler, json_out)
+    run_bench_generate(size, steps, count, scheduler, rounds, threads, json_out)
 
 
 if __name__ == "__main__":

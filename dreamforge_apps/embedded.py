@@ -99,12 +99,18 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         generator=f"Dream Forge {__version__}",
         limits=ExecutionLimits(settings.step_timeout_s, settings.progress_interval_s),
     )
+    default_model = default_model_id(settings, registry)
+    if default_model is None:
+        log.warning(
+            "no model is installed: jobs must name a model_id; run `dreamforge model "
+            "create-demo` for the tiny demo model, or install a checkpoint"
+        )
     create = CreateJob(
         repo,
         queue,
         registry,
         clock,
-        default_model_id=default_model_id(settings, registry),
+        default_model_id=default_model,
         idempotency_window_s=settings.idempotency_window_s,
     )
 

@@ -11,7 +11,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[worker]'
 
 export HF_HUB_OFFLINE=1  # nothing is downloaded at run time
-if ! .venv/bin/dreamforge model list | grep -q installed; then
+if ! .venv/bin/dreamforge model list | grep -qE "sdxl-(diffusers|checkpoint).*installed"; then
     echo "No model installed: building the tiny demo model. It has random weights," \
          "so its images are noise; install a real checkpoint with the model commands." >&2
     .venv/bin/dreamforge model create-demo

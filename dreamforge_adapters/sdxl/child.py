@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dreamforge_adapters.sdxl.cpu import default_cpu_threads
 from dreamforge_adapters.sdxl.memory import process_memory
 from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage, Memory
 
@@ -285,6 +286,8 @@ def child_main(conn: Any, options: dict[str, Any]) -> None:
         library.utils.logging.disable_progress_bar()
     if options.get("threads"):
         torch.set_num_threads(int(options["threads"]))
+    elif not torch.cuda.is_available():
+        torch.set_num_threads(default_cpu_threads())
     server = _Server(conn, options)
     # The imported libraries are ~400k objects that live as long as the process; frozen, they
     # are skipped by the full collection that ends every item (0.17 s -> ~0 on this machine).

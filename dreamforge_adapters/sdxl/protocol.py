@@ -32,7 +32,8 @@ load alone; `done.seconds` the generation alone. An unknown op gets an `invalid_
 An empty negative prompt reaches diffusers as None (SDXL's zero embedding, as with no
 negative prompt at all).
 
-Child options (the second argument of `child_main`): {"threads": int | None,
+Child options (the second argument of `child_main`): {"threads": int | None (None: all
+cores but one without CUDA, torch's default with it),
 "pipeline_cache_size": int, "compile_cache_dir": str | None, "env": {name: value}}.
 
 runtime (from the preset): {"dtype": "auto"|"float16"|"bfloat16"|"float32",
