@@ -20,17 +20,8 @@ from dreamforge_adapters.sdxl.child import child_main
 from dreamforge_adapters.sdxl.demo_checkpoint import build_demo_single_file
 from dreamforge_adapters.sdxl.demo_model import build_demo_diffusers
 from dreamforge_adapters.sdxl.protocol import ModelSpec
+from dreamforge_core.domain.params import SCHEDULERS  # every name the API accepts must run
 
-SCHEDULERS = (
-    "euler",
-    "euler_a",
-    "dpmpp_2m",
-    "dpmpp_2m_karras",
-    "dpmpp_2m_sde",
-    "ddim",
-    "unipc",
-    "heun",
-)
 Spec = dict[str, Any]
 WAIT_S = 120  # one message; generous for a loaded CI machine, never reached when healthy
 
