@@ -141,5 +141,5 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         database=database,
         runner=runner,
         execute=execute,
-        recover=RecoverJobs(repo, queue, bus, clock, retry),
+        recover=RecoverJobs(repo, queue, bus, clock, retry, assume_dead=True),
     )

@@ -63,9 +63,9 @@ def _error_info(text: str | None) -> ErrorInfo | None:
 JOB_COLUMNS = (
     "id, type, provider, model_id, user_id, state, params, count, attempts, error, "
     "idempotency_key, fingerprint, created_at, updated_at, started_at, finished_at, "
-    "next_attempt_at, last_seq, version, schema_version"
+    "next_attempt_at, last_seq, version, schema_version, lease_owner, lease_expires_at"
 )
-JOB_WIDTH = 20
+JOB_WIDTH = 22
 
 
 def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
@@ -74,7 +74,7 @@ def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
         dumps(job.params.to_dict()), job.count, job.attempts, _error(job.error),
         job.idempotency_key, job.fingerprint, iso(job.created_at), iso(job.updated_at),
         iso(job.started_at), iso(job.finished_at), iso(job.next_attempt_at), last_seq, version,
-        job.schema_version,
+        job.schema_version, job.lease_owner, iso(job.lease_expires_at),
     )  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def job_changes(job: Job, *, last_seq: int) -> tuple[Any, ...]:
     return (
         job.state.value, job.attempts, _error(job.error), iso(job.updated_at),
         iso(job.started_at), iso(job.finished_at), iso(job.next_attempt_at), last_seq,
-        job.id, job.version,
+        job.lease_owner, iso(job.lease_expires_at), job.id, job.version,
     )  # fmt: skip
 
 
@@ -95,7 +95,8 @@ def job_from_row(row: tuple[Any, ...], steps: list[Step]) -> Job:
         fingerprint=row[11], created_at=datetime.fromisoformat(row[12]),
         updated_at=datetime.fromisoformat(row[13]), started_at=dt(row[14]),
         finished_at=dt(row[15]), next_attempt_at=dt(row[16]), last_seq=row[17],
-        version=row[18], schema_version=row[19], steps=steps,
+        version=row[18], schema_version=row[19], lease_owner=row[20],
+        lease_expires_at=dt(row[21]), steps=steps,
     )  # fmt: skip
 
 

@@ -126,4 +126,12 @@ _INITIAL = (
     )""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial", _INITIAL),)
+_LEASES = (
+    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE jobs ADD COLUMN lease_expires_at TEXT",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _INITIAL),
+    Migration(2, "job leases", _LEASES),
+)

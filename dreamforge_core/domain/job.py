@@ -99,6 +99,8 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    lease_owner: str | None = None  # the worker running the job
+    lease_expires_at: datetime | None = None  # past it, the worker is presumed dead
     user: str = DEFAULT_USER
     idempotency_key: str | None = None
     fingerprint: str | None = None
@@ -182,8 +184,11 @@ class Job:
 
     # --- transitions ----------------------------------------------------------------------
 
-    def start(self, now: datetime) -> None:
+    def start(
+        self, now: datetime, owner: str | None = None, lease_until: datetime | None = None
+    ) -> None:
         self._require(JobState.QUEUED, "start")
+        self.lease_owner, self.lease_expires_at = owner, lease_until
         self.state = JobState.RUNNING
         self.attempts += 1
         self.started_at = self.started_at or now
@@ -199,6 +204,14 @@ class Job:
             step_id=self.step.id,
             data={"state": "running", "attempt": self.attempts},
         )
+
+    def renew_lease(self, until: datetime) -> None:
+        """The running worker is alive: others must not take the job over before `until`."""
+        self._require(JobState.RUNNING, "renew the lease of")
+        self.lease_expires_at = until
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease_expires_at is None or self.lease_expires_at <= now
 
     def start_item(self, index: int, seed: int, now: datetime) -> None:
         self._require(JobState.RUNNING, "start an item of")
@@ -270,6 +283,7 @@ class Job:
             raise InvalidTransition(f"job {self.id} has unfinished items {unfinished}")
         self.state = self.step.state = JobState.SUCCEEDED
         self.finished_at = self.step.finished_at = now
+        self._release_lease()
         self._record(
             EventKind.STATE,
             "job_succeeded",
@@ -284,6 +298,7 @@ class Job:
         """A transient failure: back to the queue; finished items keep their artifacts."""
         self._require(JobState.RUNNING, "retry")
         self._abandon_running_items(ItemState.PENDING)
+        self._release_lease()
         self.state = self.step.state = JobState.QUEUED
         self.step.last_error = error
         self.next_attempt_at = retry_at
@@ -307,6 +322,7 @@ class Job:
     def fail(self, error: ErrorInfo, now: datetime) -> None:
         self._require(JobState.RUNNING, "fail")
         self._abandon_running_items(ItemState.FAILED)
+        self._release_lease()
         self.state = self.step.state = JobState.FAILED
         self.error = self.step.last_error = error
         self.finished_at = self.step.finished_at = now
@@ -326,6 +342,7 @@ class Job:
         """The process running this job died; run the rest again from the first unfinished item."""
         self._require(JobState.RUNNING, "requeue")
         self._abandon_running_items(ItemState.PENDING)
+        self._release_lease()
         self.state = self.step.state = JobState.QUEUED
         self.next_attempt_at = None
         self._record(
@@ -375,6 +392,9 @@ class Job:
     def _require(self, state: JobState, action: str) -> None:
         if self.state is not state:
             raise InvalidTransition(f"cannot {action} job {self.id} in state {self.state}")
+
+    def _release_lease(self) -> None:
+        self.lease_owner = self.lease_expires_at = None
 
     def _abandon_running_items(self, to: ItemState) -> None:
         for item in self.items:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key, job_prefix
@@ -39,6 +42,7 @@ from dreamforge_core.ports.runner import (
     Runner,
 )
 from dreamforge_core.ports.seed_source import SeedSource
+from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 
 # Codes whose failure marks a poisoned message: it goes to the dead-letter queue.
 _POISON = frozenset({"internal"})
@@ -58,20 +62,28 @@ class ExecutionPorts:
     metrics: JobMetrics
 
 
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutionLimits:
     step_timeout_s: float = 1800.0
     progress_interval_s: float = 0.1  # at most one stored progress event per item this often
+    lease_s: float = 60.0  # a running job whose lease lapses this long is presumed abandoned
+    worker_id: str = field(default_factory=_default_worker_id)
 
 
 class ExecuteJob:
     """Runs one delivery of a job id.
 
     Rules:
-    - a job that is missing, finished or held by another worker is left alone (redelivery is a
+    - a job that is missing, finished or held by a live worker is left alone (redelivery is a
       no-op); a job whose retry time has not come is put back on the queue for later;
-    - the job is claimed with one optimistic update (`queued → running`); losing the race means
-      another worker has it;
+    - the job is claimed with one optimistic update (`queued → running`) that also takes a
+      lease, renewed on every save and by a heartbeat; losing the race means another worker
+      has it; a running job whose lease lapsed lost its worker and is taken over (resumed, or
+      failed as poisoned when its attempts are used up);
     - items run in order from the first unfinished one; each item's seed is drawn immediately
       before it starts (a given seed is used only when count is 1); finished items keep their
       artifacts, and blobs a crashed attempt left without an artifact row are deleted;
@@ -102,15 +114,18 @@ class ExecuteJob:
     def __call__(self, job_id: str) -> None:
         p = self._p
         job = p.repo.get(job_id)
-        if job is None or job.state is not JobState.QUEUED:
+        if job is None or job.state.terminal:
             return
         now = p.clock.now()
+        abandoned = job.state is JobState.RUNNING and job.lease_expired(now)
+        if job.state is JobState.RUNNING and not (abandoned and self._take_over(job, now)):
+            return
         if job.next_attempt_at is not None and job.next_attempt_at > now:
             p.queue.enqueue(job_id, (job.next_attempt_at - now).total_seconds())
             return
         run = _Attempt(self, job)
         try:
-            job.start(now)
+            job.start(now, self._limits.worker_id, self._lease_until(now))
             run.save()
         except ConcurrentUpdate:
             return
@@ -126,6 +141,21 @@ class ExecuteJob:
             self._fail_or_retry(run, DreamForgeError(f"unexpected error: {e!r}", job_id=job.id))
         finally:
             run.close()
+
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self._limits.lease_s)
+
+    def _take_over(self, job: Job, now: datetime) -> bool:
+        """Its worker died mid-run; True when the job is queued again and may run now."""
+        poisoned = reclaim_abandoned(job, now, self._retry)
+        try:
+            self._p.bus.publish(self._p.repo.save(job))
+        except ConcurrentUpdate:
+            return False
+        if poisoned:
+            self._p.queue.dead_letter(job.id, poisoned)
+            return False
+        return True
 
     def _fail_or_retry(self, run: _Attempt, error: DreamForgeError) -> None:
         p, job = self._p, run.job
@@ -156,13 +186,28 @@ class _Attempt:
         self.lock = threading.RLock()  # guards the job object: two threads change it
         self.started = time.monotonic()
         self._finisher: ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="dreamforge-lease", daemon=True)
+        self._heartbeat.start()
 
     def save(self) -> None:
         with self.lock:
+            if self.job.state is JobState.RUNNING:
+                self.job.renew_lease(self.owner._lease_until(self.p.clock.now()))
             events = self.p.repo.save(self.job)
         self.p.bus.publish(events)
 
+    def _beat(self) -> None:
+        """Keeps the lease alive through long silent stretches (a model load, a slow step)."""
+        while not self._stop.wait(self.owner._limits.lease_s / 3):
+            with self.lock:
+                if self.job.state is not JobState.RUNNING:
+                    continue
+                with contextlib.suppress(DreamForgeError):  # the next save reports it
+                    self.save()
+
     def close(self) -> None:
+        self._stop.set()
         if self._finisher is not None:
             self._finisher.shutdown(wait=True)
 

@@ -1,33 +1,49 @@
 from __future__ import annotations
 
-from dreamforge_core.domain.job import ErrorInfo, JobState
+from datetime import timedelta
+
+from dreamforge_core.domain.job import JobState
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import ConcurrentUpdate
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 
 
 class RecoverJobs:
-    """Puts every unfinished job back on the queue when a worker starts.
+    """Finds jobs the queue has lost sight of and puts them back on it.
 
-    Rules: run only where no other worker can be running a job (the embedded deployment at
-    start-up, before its worker starts); a `running` job was interrupted, so it goes back to
-    `queued` and resumes at its first unfinished item, unless it has used all its attempts:
-    a job that keeps killing its worker is poisoned, so it fails (`provider_error`) and is
-    dead-lettered instead of looping; every `queued` job is enqueued again (at its retry time,
-    if it has one), which also covers jobs stored but never enqueued.
+    Rules:
+    - a `running` job whose worker is gone goes back to `queued` and resumes at its first
+      unfinished item, unless it has used all its attempts: a job that keeps killing its
+      worker is poisoned, so it fails (`provider_error`) and is dead-lettered, never looping;
+      with `assume_dead` (the embedded deployment at start-up, where no other worker exists)
+      every running job counts as abandoned, otherwise only those whose lease has expired;
+    - a `queued` job is enqueued again (at its retry time, if it has one) when it has not
+      changed for `grace_s`: a job stored but never enqueued (a crash between the two) is
+      not lost; an extra message is harmless, since claiming a job is atomic.
     """
 
     def __init__(
-        self, repo: JobRepo, queue: JobQueue, bus: EventBus, clock: Clock, retry: RetryPolicy
+        self,
+        repo: JobRepo,
+        queue: JobQueue,
+        bus: EventBus,
+        clock: Clock,
+        retry: RetryPolicy,
+        *,
+        assume_dead: bool = False,
+        grace_s: float = 0.0,
     ) -> None:
         self._repo = repo
         self._queue = queue
         self._bus = bus
         self._clock = clock
         self._retry = retry
+        self._assume_dead = assume_dead
+        self._grace = timedelta(seconds=grace_s)
 
     def __call__(self) -> int:
         recovered = 0
@@ -37,19 +53,18 @@ class RecoverJobs:
                 continue
             now = self._clock.now()
             if job.state is JobState.RUNNING:
-                poisoned = job.attempts >= self._retry.max_attempts
-                if poisoned:
-                    message = f"the worker stopped {job.attempts} times while running this job"
-                    job.fail(ErrorInfo("provider_error", message), now)
-                else:
-                    job.requeue_interrupted(now)
+                if not (self._assume_dead or job.lease_expired(now)):
+                    continue
+                poisoned = reclaim_abandoned(job, now, self._retry)
                 try:
                     self._bus.publish(self._repo.save(job))
                 except ConcurrentUpdate:
                     continue
                 if poisoned:
-                    self._queue.dead_letter(job.id, f"provider_error: {message}")
+                    self._queue.dead_letter(job.id, poisoned)
                     continue
+            elif now - job.updated_at < self._grace:
+                continue
             delay = 0.0
             if job.next_attempt_at is not None:
                 delay = max(0.0, (job.next_attempt_at - now).total_seconds())

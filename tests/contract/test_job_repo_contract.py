@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo
+from dreamforge_adapters.sqlite.migrations import MIGRATIONS
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import new_id
 from dreamforge_core.domain.events import EventKind
@@ -346,11 +347,13 @@ def test_sqlite_data_survives_reopening_the_file(sqlite_path: Path) -> None:
         assert repo.get(job.id) == job
         assert repo.events(job.id) == events
         assert repo.artifacts(job.id) == [artifact]
-        assert reopened.schema_version == 1
+        assert reopened.schema_version == MIGRATIONS[-1].version
         with reopened.read() as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(
+                MIGRATIONS
+            )
 
 
 def test_sqlite_repo_given_a_path_owns_its_database(sqlite_path: Path) -> None:

@@ -18,7 +18,7 @@ class Crash(BaseException):
 
 
 def recover(h: Harness) -> int:
-    return RecoverJobs(h.repo, h.queue, h.bus, h.clock, h.retry)()
+    return RecoverJobs(h.repo, h.queue, h.bus, h.clock, h.retry, assume_dead=True)()
 
 
 def test_a_finished_job_delivered_again_is_a_no_op(harness: Harness) -> None:

