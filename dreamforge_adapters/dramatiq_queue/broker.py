@@ -57,7 +57,7 @@ def make_broker(
         TimeLimit(time_limit=time_limit_ms),
         Retries(max_retries=0),
     ]
-    return RedisBroker(
+    return RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves __init__ untyped
         client=client,
         middleware=middleware,
         namespace=namespace,

@@ -8,7 +8,7 @@ A context variable is per thread, so concurrent worker threads never see each ot
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
@@ -28,9 +28,9 @@ def current_delivery(job_id: str) -> Delivery | None:
     return delivery if delivery is not None and delivery.job_id == job_id else None
 
 
-def begin(delivery: Delivery) -> object:
+def begin(delivery: Delivery) -> Token[Delivery | None]:
     return _current.set(delivery)
 
 
-def end(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+def end(token: Token[Delivery | None]) -> None:
+    _current.reset(token)

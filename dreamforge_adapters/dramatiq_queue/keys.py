@@ -21,7 +21,7 @@ def actor_name_for(queue_name: str) -> str:
 class QueueKeys:
     """The Redis keys of one Dramatiq queue in one namespace."""
 
-    __slots__ = ("delayed_msgs", "dead_letter_records", "dead_msgs", "dead_set", "msgs", "ready")
+    __slots__ = ("dead_letter_records", "dead_msgs", "dead_set", "delayed_msgs", "msgs", "ready")
 
     def __init__(self, namespace: str, queue_name: str) -> None:
         base = f"{namespace}:{queue_name}"

@@ -1,6 +1,7 @@
 """The HTTP API (Litestar + msgspec): every endpoint of API.md."""
 
 from dreamforge_adapters.http.app import build_app, build_litestar
+from dreamforge_adapters.http.ops_app import OpsServices, build_ops_app
 from dreamforge_adapters.http.services import (
     ApiServices,
     HttpMetrics,
@@ -12,7 +13,9 @@ __all__ = [
     "ApiServices",
     "HttpMetrics",
     "HttpSettings",
+    "OpsServices",
     "SignedBlobReader",
     "build_app",
     "build_litestar",
+    "build_ops_app",
 ]

@@ -78,9 +78,10 @@ class LocalBlobStore(BlobStore):
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self._root.joinpath(*PurePosixPath(prefix).parts) if prefix else self._root
-        if not base.exists():
-            return []
+        # a prefix may end mid-name (`…/generate/1`): walk its folder, match by string
         walk_root = base if base.is_dir() else base.parent
+        if not walk_root.exists():
+            return []
         keys = []
         for path in walk_root.rglob("*"):
             if path.is_file() and not path.name.startswith(".tmp-"):

@@ -3,11 +3,12 @@
 MinIO cannot be installed here and moto does not check signatures or expiry, so presigned-URL
 behaviour can only be proven against SeaweedFS. `weed mini` runs master, volume, filer, S3 and
 admin in one process; every TCP port it opens is moved to a free one, so two test runs (or a
-developer's own SeaweedFS on the default ports) never collide. Its gRPC unix sockets are named
-after the gRPC ports (`/tmp/seaweedfs-<component>-grpc-<port>.sock`), so they follow the ports.
+developer's own SeaweedFS on the default ports) never collide. Its unix sockets are named after
+those ports (`/tmp/seaweedfs-<component>[-grpc]-<port>.sock`), so they follow the ports; weed
+leaves some behind, and `stop()` removes them.
 
-Use the session fixture `seaweed_s3` (import it into the test module), or build a `SeaweedS3`
-yourself when a test stops the server and must not disturb others.
+Use the session fixture `seaweed_s3` (see `seaweed_s3_fixture` for how to import it), or build
+a `SeaweedS3` yourself when a test stops the server and must not disturb others.
 """
 
 from __future__ import annotations
@@ -115,12 +116,11 @@ class SeaweedS3:
             "s3.config": str(d / "s3.json"),
             "admin.ui": "false",
             "master.telemetry": "false",  # on by default; it would call a public server
+            "s3.autoCreateBucket": "false",  # real S3 answers NoSuchBucket; so must this
             "webdav": "false",
             "s3.port.iceberg": "0",
             "s3.port.lance": "0",
             "volume.preStopSeconds": "0",  # stop in ~3 s instead of ~4 s
-            "filer.localSocket": str(d / "filer.sock"),
-            "s3.localSocket": str(d / "s3.sock"),
             **{name: str(port) for name, port in self._ports.items()},
         }
         return [self.binary, "mini", *(f"-{k}={v}" for k, v in options.items())]
@@ -174,7 +174,7 @@ class SeaweedS3:
             try:
                 client.list_buckets()
                 return
-            except Exception as e:  # noqa: BLE001 - anything means "not yet"
+            except Exception as e:  # anything at all means "not ready yet"
                 last = e
                 time.sleep(0.05)
         tail = self.log.read_text(errors="replace")[-3000:]
@@ -192,6 +192,19 @@ class SeaweedS3:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self._remove_stale_sockets()
+
+    def _remove_stale_sockets(self) -> None:
+        """weed leaves some of its unix sockets behind in the temp dir; these names are ours."""
+        names = [f"seaweedfs-{c}-{self._ports[f'{c}.port']}.sock" for c in ("s3", "filer")]
+        grpc_ports = {
+            "admin": self._ports["admin.port"] + _ADMIN_GRPC_OFFSET,
+            **{c: self._ports[f"{c}.port.grpc"] for c in ("s3", "master", "volume", "filer")},
+        }
+        names += [f"seaweedfs-{c}-grpc-{port}.sock" for c, port in grpc_ports.items()]
+        tmp = Path(os.environ.get("TMPDIR") or "/tmp")
+        for name in names:
+            (tmp / name).unlink(missing_ok=True)
 
     def restart(self) -> None:
         self.stop()
@@ -216,9 +229,20 @@ def weed_or_skip() -> str:
     return binary
 
 
-@pytest.fixture(scope="session")
-def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    """A running SeaweedFS S3 server shared by the tests of a session. Do not stop it."""
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), weed_or_skip())
-    with server:
-        yield server
+_shared: list[SeaweedS3] = []
+
+
+@pytest.fixture(scope="session", name="seaweed_s3")
+def seaweed_s3_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A running SeaweedFS S3 server shared by the whole session. Do not stop it.
+
+    Import it as `from tests.support.seaweed import seaweed_s3_fixture  # noqa: F401` and ask
+    for `seaweed_s3`: the fixture's registered name differs from the imported one, so a test
+    parameter does not shadow the import. Every module that imports it gets the same server.
+    """
+    if not _shared:
+        _shared.append(SeaweedS3(tmp_path_factory.mktemp("seaweed"), weed_or_skip()))
+    server = _shared[0]
+    server.start()
+    yield server
+    server.stop()  # at session end; stopping twice is harmless

@@ -1,0 +1,217 @@
+"""Live events across processes with LISTEN/NOTIFY: the worker publishes, API replicas follow.
+
+`publish` sends one NOTIFY per event on the channel `dreamforge_events`, all in one statement,
+after the caller has committed them (the repository is the source of truth; the bus only says
+"look"). A payload is the event's JSON, or, when that does not fit Postgres' 8000-byte limit, a
+stub `{job_id, seq, stub}` that the subscriber resolves by reading the event from the `source`
+(the JobRepo, given by the composition root). Without a source a stub is dropped, and the
+follower finds the event in the repository when it notices the gap in sequence numbers.
+
+Each bus holds ONE dedicated listener connection, opened on a background thread at the first
+`subscribe` (or `start()`), which dispatches each notification to the callbacks of its job. When
+the connection drops (Postgres restarted, backend terminated) the thread reconnects with
+back-off and, having a source, re-reads what each followed job missed meanwhile. Per job,
+delivery only moves forward: an event at or below the last delivered seq is not delivered again.
+Callbacks run on the listener thread and must not block; one that raises is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from dreamforge_adapters.postgres import codec
+from dreamforge_adapters.postgres.database import PostgresDatabase
+from dreamforge_core.domain.events import Event
+from dreamforge_core.errors import DreamForgeError
+from dreamforge_core.ports.event_bus import EventBus, Subscription
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "dreamforge_events"
+LISTENER_NAME = "dreamforge-listener"
+_NOTIFY = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
+_POLL_S = 0.25  # how long close() may wait for the listener to notice
+_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.1, 5.0
+
+
+class EventSource(Protocol):
+    """Where stored events are read back; a JobRepo is one."""
+
+    def events(
+        self,
+        job_id: str,
+        *,
+        after_seq: int = 0,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]: ...
+
+
+class _Subscription(Subscription):
+    def __init__(
+        self, bus: PostgresEventBus, job_id: str, callback: Callable[[Event], None]
+    ) -> None:
+        self._bus = bus
+        self.job_id = job_id
+        self.callback = callback
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+
+class PostgresEventBus(EventBus):
+    """Publishes through the pool; follows through one listener connection per bus."""
+
+    def __init__(self, database: PostgresDatabase, *, source: EventSource | None = None) -> None:
+        self._database = database
+        self._source = source
+        self._lock = threading.Lock()
+        self._subs: dict[str, list[_Subscription]] = {}
+        self._last: dict[str, int] = {}  # per followed job, the last seq delivered
+        self._stop = threading.Event()
+        self._listening = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Best effort: the events are committed already, so a failure here is only logged."""
+        if not events:
+            return
+        payloads = [codec.notify_payload(e) for e in events]
+        try:
+            with self._database.connection() as conn:
+                conn.execute(_NOTIFY, (CHANNEL, payloads))
+        except DreamForgeError as e:
+            log.warning("live events of job %s not announced: %s", events[0].job_id, e)
+
+    # --- following ----------------------------------------------------------------------------
+
+    def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
+        sub = _Subscription(self, job_id, callback)
+        with self._lock:
+            self._subs.setdefault(job_id, []).append(sub)
+        self.start()
+        return sub
+
+    def start(self) -> None:
+        """Starts the listener thread (once); it connects in the background."""
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._listen, name="dreamforge-event-listener", daemon=True
+            )
+            self._thread.start()
+
+    def wait_until_listening(self, timeout: float) -> bool:
+        """True once the listener's LISTEN is in place (for start-up and tests)."""
+        return self._listening.wait(timeout)
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The server process of the listener connection, while it is connected."""
+        return self._pid
+
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def close(self) -> None:
+        """Stops the listener and drops every subscription; the database stays open."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=self._database.timeout + 1.0)
+        with self._lock:
+            self._subs.clear()
+            self._last.clear()
+
+    def _remove(self, sub: _Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.job_id, [])
+            if sub in subs:
+                subs.remove(sub)
+            if not subs:
+                self._subs.pop(sub.job_id, None)
+                self._last.pop(sub.job_id, None)
+
+    # --- the listener thread ------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        delay, reconnecting = _BACKOFF_MIN_S, False
+        while not self._stop.is_set():
+            try:
+                with self._database.connect(LISTENER_NAME) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._pid = conn.info.backend_pid
+                    if reconnecting:
+                        self._catch_up()
+                    self._listening.set()
+                    delay, reconnecting = _BACKOFF_MIN_S, True
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=_POLL_S):
+                            self._dispatch(note.payload)
+            except Exception as e:  # whatever broke, the listener must come back
+                log.warning("event listener disconnected, reconnecting: %s", e)
+            finally:
+                self._listening.clear()
+                self._pid = None
+            if self._stop.wait(delay * random.uniform(0.5, 1.0)):
+                return
+            delay = min(delay * 2, _BACKOFF_MAX_S)
+
+    def _dispatch(self, payload: str) -> None:
+        try:
+            data: dict[str, Any] = json.loads(payload)
+            job_id = data["job_id"]
+            with self._lock:
+                if job_id not in self._subs:
+                    return  # another job's event: most notifications end here
+            if data.get("stub"):
+                event = self._resolve(job_id, data["seq"])
+            else:
+                event = codec.event_from_dict(data)
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("unreadable event notification skipped: %s", e)
+            return
+        except DreamForgeError as e:
+            log.warning("event notification not resolved (the follower will catch up): %s", e)
+            return
+        if event is not None:
+            self._deliver(event)
+
+    def _resolve(self, job_id: str, seq: int) -> Event | None:
+        if self._source is None:
+            return None  # the follower reads it from the repository on the next gap
+        found = self._source.events(job_id, after_seq=seq - 1, limit=1)
+        return found[0] if found and found[0].seq == seq else None
+
+    def _catch_up(self) -> None:
+        """Delivers what followed jobs stored while the listener was away."""
+        if self._source is None:
+            return
+        with self._lock:
+            known = dict(self._last)
+        for job_id, last in known.items():
+            for event in self._source.events(job_id, after_seq=last):
+                self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        with self._lock:
+            subs = list(self._subs.get(event.job_id, ()))
+            if not subs or event.seq <= self._last.get(event.job_id, 0):
+                return
+            self._last[event.job_id] = event.seq
+        for sub in subs:
+            try:
+                sub.callback(event)
+            except Exception:  # one broken follower must not starve the others
+                log.exception("event subscriber failed")

@@ -1,0 +1,242 @@
+"""JobRepo on PostgreSQL: `create` and `save` are each one statement, hence one transaction
+and one round trip, so jobs, steps, events and artifacts never disagree.
+
+The statements chain data-modifying CTEs off the job row: steps, events and artifacts are
+written only if the job row was inserted (create) or updated at the version the caller read
+(save). An idempotency key is settled by the unique index (`ON CONFLICT DO NOTHING`), never by
+a read before the insert, so concurrent creates from any number of processes make one job.
+
+As in the SQLite repo, the job object changes (version, last_seq, pending lists) only after
+the commit: a failed write leaves it as it was, ready to be saved again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from dreamforge_adapters.postgres import codec
+from dreamforge_adapters.postgres.database import PostgresDatabase
+from dreamforge_core.domain.artifact import Artifact
+from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound, Unavailable
+from dreamforge_core.ports.job_repo import JobRepo
+
+_V = codec.ROW_SCHEMA_VERSION
+_CHILD_ROWS = f"""
+s AS (
+    INSERT INTO steps (id, job_id, position, name, state, attempts, last_error, started_at,
+                       finished_at, items, schema_version)
+    SELECT x.id, j.id, x.position, x.name, x.state, x.attempts, x.last_error, x.started_at,
+           x.finished_at, x.items, {_V}
+    FROM j, jsonb_to_recordset(%s::jsonb) AS x(id text, position integer, name text,
+        state text, attempts integer, last_error jsonb, started_at timestamptz,
+        finished_at timestamptz, items jsonb)
+    ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name,
+        state = excluded.state, attempts = excluded.attempts, last_error = excluded.last_error,
+        started_at = excluded.started_at, finished_at = excluded.finished_at,
+        items = excluded.items
+), e AS (
+    INSERT INTO events ({codec.EVENT_COLUMNS}, schema_version)
+    SELECT j.id, x.seq, x.ts, x.kind, x.level, x.code, x.message, x.step_id, x.item_index,
+           x.data, {_V}
+    FROM j, jsonb_to_recordset(%s::jsonb) AS x(seq integer, ts timestamptz, kind text,
+        level text, code text, message text, step_id text, item_index integer, data jsonb)
+), a AS (
+    INSERT INTO artifacts ({codec.ARTIFACT_COLUMNS}, schema_version)
+    SELECT x.*, {_V}
+    FROM j, jsonb_to_recordset(%s::jsonb) AS x(id text, job_id text, step text,
+        item_index integer, key text, content_type text, format text, width integer,
+        height integer, seed bigint, size_bytes bigint, sha256 text, created_at timestamptz)
+    ON CONFLICT (job_id, step, item_index) DO UPDATE SET id = excluded.id, key = excluded.key,
+        content_type = excluded.content_type, format = excluded.format, width = excluded.width,
+        height = excluded.height, seed = excluded.seed, size_bytes = excluded.size_bytes,
+        sha256 = excluded.sha256, created_at = excluded.created_at
+)
+SELECT count(*) FROM j"""
+_CREATE = f"""
+WITH j AS (
+    INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({codec.JOB_VALUES})
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+), {_CHILD_ROWS}"""
+_SAVE = f"""
+WITH j AS (
+    UPDATE jobs SET state = %s, attempts = %s, error = %s::jsonb, updated_at = %s,
+        started_at = %s, finished_at = %s, next_attempt_at = %s, last_seq = %s,
+        lease_owner = %s, lease_expires_at = %s, version = version + 1
+    WHERE id = %s AND version = %s
+    RETURNING id
+), {_CHILD_ROWS}"""
+_JOB_AND_STEPS = (
+    f"SELECT {', '.join('j.' + c for c in codec.JOB_COLUMNS.split(', '))}, "
+    f"{', '.join('s.' + c for c in codec.STEP_READ_COLUMNS.split(', '))} "
+    "FROM jobs j LEFT JOIN steps s ON s.job_id = j.id"
+)
+_GET = f"{_JOB_AND_STEPS} WHERE j.id = %s ORDER BY s.position"
+_GET_BY_KEY = (
+    f"{_JOB_AND_STEPS} WHERE j.idempotency_key = %s AND j.created_at >= %s ORDER BY s.position"
+)
+# Locks the holder's row: a racing create that wants to release the key waits for this one.
+_HOLDER = "SELECT id, created_at >= %s FROM jobs WHERE idempotency_key = %s FOR UPDATE"
+_RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = %s"
+_EXISTS = "SELECT 1 FROM jobs WHERE id = %s"
+_SINCE = "ts >= coalesce(%s, '-infinity'::timestamptz)"
+_EVENTS = (
+    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = %s AND seq > %s AND {_SINCE} "
+    "ORDER BY seq LIMIT %s"
+)
+_LAST_EVENTS = (
+    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = %s AND {_SINCE} "
+    "ORDER BY seq DESC LIMIT %s"
+)
+_ARTIFACTS = (
+    f"SELECT {codec.ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = %s "
+    'ORDER BY step COLLATE "C", item_index'
+)
+_IDS_IN = 'SELECT id FROM jobs WHERE state = ANY(%s::text[]) ORDER BY id COLLATE "C"'
+_COUNT_BY_STATE = "SELECT state, count(*) FROM jobs GROUP BY state"
+_KEY_ATTEMPTS = 10  # each retry means another process released or took the key meanwhile
+
+
+class PostgresJobRepo(JobRepo):
+    """Jobs in PostgreSQL, through the process's shared `PostgresDatabase`."""
+
+    def __init__(self, database: PostgresDatabase) -> None:
+        self.database = database
+
+    def create(self, job: Job, idempotency_since: datetime) -> tuple[Job, bool]:
+        """Insert-or-return-existing, decided by the unique index on the idempotency key.
+
+        Returns the caller's job itself when it was created now (no deep copy on this path).
+        """
+        events = _stored_events(job)
+        row = codec.job_row(job, last_seq=job.last_seq + len(events), version=job.version + 1)
+        params = (*row, *_child_params(job, events))
+        with self.database.connection() as conn:
+            holder = _insert_or_find(conn, params, job.idempotency_key, idempotency_since)
+        if holder is not None:
+            return holder, False
+        _mark_stored(job, events)
+        return job, True
+
+    def get(self, job_id: str) -> Job | None:
+        with self.database.connection() as conn:
+            return _load(conn, _GET, (job_id,))
+
+    def save(self, job: Job) -> list[Event]:
+        events = _stored_events(job)
+        changes = codec.job_changes(job, last_seq=job.last_seq + len(events))
+        params = changes + _child_params(job, events)
+        with self.database.connection() as conn:
+            if not _count(conn.execute(_SAVE, params)):
+                if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
+                    raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
+                raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
+        _mark_stored(job, events)
+        return events
+
+    def events(
+        self,
+        job_id: str,
+        *,
+        after_seq: int = 0,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        with self.database.connection() as conn:
+            rows = conn.execute(_EVENTS, (job_id, after_seq, since, limit), binary=True)
+            return [codec.event_from_row(r) for r in rows]
+
+    def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
+        if n <= 0:
+            return []
+        with self.database.connection() as conn:
+            rows = conn.execute(_LAST_EVENTS, (job_id, since, n), binary=True).fetchall()
+        return [codec.event_from_row(r) for r in reversed(rows)]
+
+    def artifacts(self, job_id: str) -> list[Artifact]:
+        with self.database.connection() as conn:
+            rows = conn.execute(_ARTIFACTS, (job_id,), binary=True)
+            return [codec.artifact_from_row(r) for r in rows]
+
+    def job_ids_in(self, states: Sequence[JobState]) -> list[str]:
+        values = sorted({JobState(s).value for s in states})
+        if not values:
+            return []
+        with self.database.connection() as conn:
+            return [r[0] for r in conn.execute(_IDS_IN, (values,))]
+
+    def count_by_state(self) -> dict[str, int]:
+        counts = dict.fromkeys((s.value for s in JobState), 0)
+        with self.database.connection() as conn:
+            for state, count in conn.execute(_COUNT_BY_STATE):
+                counts[state] = count
+        return counts
+
+    def ping(self) -> None:
+        self.database.ping()
+
+
+def _stored_events(job: Job) -> list[Event]:
+    first = job.last_seq + 1
+    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
+
+
+def _child_params(job: Job, events: list[Event]) -> tuple[str, str, str]:
+    return (
+        codec.steps_json(job),
+        codec.events_json(events),
+        codec.artifacts_json(job.new_artifacts),
+    )
+
+
+def _mark_stored(job: Job, events: list[Event]) -> None:
+    """What the caller's object must look like once its changes are committed."""
+    job.take_events()
+    job.take_artifacts()
+    job.last_seq += len(events)
+    job.version += 1
+
+
+def _count(cursor: psycopg.Cursor[Any]) -> int:
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _insert_or_find(
+    conn: psycopg.Connection[Any], params: tuple[Any, ...], key: str | None, since: datetime
+) -> Job | None:
+    """None when the job was inserted, else the job holding its key within the window."""
+    for _ in range(_KEY_ATTEMPTS):
+        if _count(conn.execute(_CREATE, params)):
+            return None
+        if key is None:  # the id itself conflicting raises; nothing else can refuse the row
+            raise DreamForgeError("the database refused a new job without saying why")
+        if (existing := _load(conn, _GET_BY_KEY, (key, since))) is not None:
+            return existing  # the usual replay: the holder is within the window
+        with conn.transaction():
+            holder = conn.execute(_HOLDER, (since, key)).fetchone()
+            if holder is None:
+                continue  # released since the insert looked: try again
+            holder_id, fresh = holder
+            if fresh and (existing := _load(conn, _GET, (holder_id,))) is not None:
+                return existing
+            conn.execute(_RELEASE_KEY, (holder_id,))  # used before the window: free
+            if _count(conn.execute(_CREATE, params)):
+                return None
+    raise Unavailable(f"idempotency key {key!r} kept changing hands; try again")
+
+
+def _load(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...]) -> Job | None:
+    # One statement, so job and steps come from one snapshot even while another process writes.
+    rows = conn.execute(query, params, binary=True).fetchall()
+    if not rows:
+        return None
+    width = codec.JOB_WIDTH
+    steps = [codec.step_from_row(r[width:]) for r in rows if r[width] is not None]
+    return codec.job_from_row(rows[0], steps)
