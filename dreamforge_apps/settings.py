@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
     worker_http_port: int = 9191
+    worker_http_host: str = Field(
+        "127.0.0.1", description="Address of the worker's /health, /ready, /metrics server"
+    )
+    s3_public_endpoint: str | None = Field(
+        None,
+        description="S3 endpoint as clients reach it, for presigned URLs (default: S3_ENDPOINT)",
+    )
     public_url: str | None = Field(
         None, description="Absolute root URL clients reach this server at (for artifact URLs)"
     )
@@ -75,6 +82,17 @@ class Settings(BaseSettings):
     allow_insecure_bind: bool = Field(
         False, description="Allow a non-loopback bind without API keys"
     )
+    redis_namespace: str = Field("dramatiq", description="Key prefix of the Dramatiq queues")
+    worker_heartbeat_timeout_s: float = Field(
+        60.0, gt=0, description="A worker silent this long is dead: its message is redelivered"
+    )
+    lease_s: float = Field(
+        60.0, gt=0, description="A running job whose worker is silent this long is taken over"
+    )
+    sweep_interval_s: float = Field(
+        30.0, gt=0, description="How often a worker looks for lost and abandoned jobs"
+    )
+    database_pool_size: int = Field(10, ge=1, description="Postgres connections per process")
     runner_threads: int | None = Field(
         None, ge=1, description="Torch threads in the runner process (default: torch's choice)"
     )

@@ -9,6 +9,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[dev,worker]'
 
 make -s lint types imports PY=.venv/bin/python
+./scripts/validate-deploy.sh
 
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider

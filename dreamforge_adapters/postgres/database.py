@@ -71,11 +71,12 @@ class PostgresDatabase:
         return {"autocommit": True} | {k: v for k, v in defaults.items() if k not in given}
 
     def open(self, *, wait: bool = False) -> None:
-        """Starts the pool; with `wait`, raises Unavailable unless it connects in time."""
-        try:
-            self._pool.open(wait=wait, timeout=self.timeout)
-        except psycopg.OperationalError as e:
-            raise Unavailable(f"database unavailable: {e}") from e
+        """Starts the pool, which connects in the background and keeps trying while the
+        server is down. With `wait`, raises Unavailable unless a query succeeds within the
+        timeout; the pool stays open either way (psycopg_pool's own wait would close it)."""
+        self._pool.open()
+        if wait:
+            self.ping()
 
     def close(self) -> None:
         self._pool.close()

@@ -73,6 +73,7 @@ class S3BlobStore(BlobStore):
         connect_timeout_s: float = 3.0,
         read_timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        public_endpoint: str | None = None,
     ) -> None:
         if retention_days < 0:
             raise ValueError("retention_days must be 0 (keep) or more")
@@ -97,6 +98,19 @@ class S3BlobStore(BlobStore):
             http_client=self._http,
         )
         self._where = f"S3 bucket {bucket!r} at {self.endpoint}"
+        # URLs are signed for the host clients use (`http://minio:9000` inside a compose
+        # network is not reachable from a browser); signing needs no connection to it.
+        self._signer = self._client
+        if public_endpoint:
+            public_netloc, public_secure = _split_endpoint(public_endpoint)
+            self._signer = Minio(
+                public_netloc,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=public_secure,
+                region=region,
+                http_client=self._http,
+            )
 
     def ensure_bucket(self) -> None:
         """Creates the bucket if needed, makes it private, applies retention. Start-up only."""
@@ -130,7 +144,7 @@ class S3BlobStore(BlobStore):
         # X-Amz-Date has whole seconds; sign at a whole second so expires_at is exact.
         signed_at = datetime.now(UTC).replace(microsecond=0)
         ttl = timedelta(seconds=ttl_s)
-        url = self._client.presigned_get_object(
+        url = self._signer.presigned_get_object(
             self.bucket, key, expires=ttl, request_date=signed_at
         )
         return SignedUrl(url, signed_at + ttl)

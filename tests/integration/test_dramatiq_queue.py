@@ -104,7 +104,10 @@ class Stack:
 
     def xq(self) -> list[Message[None]]:
         raw = self.client.hgetall(f"{self.namespace}:gpu.XQ.msgs")
-        return [Message.decode(body) for body in raw.values()]
+        return [
+            Message.decode(bytes(body, "utf-8") if isinstance(body, str) else body)
+            for body in raw.values()
+        ]
 
     def wait_until(self, check: Callable[[], bool], timeout: float = WAIT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -114,8 +117,11 @@ class Stack:
             time.sleep(0.02)
 
 
+MakeStack = Callable[..., Stack]
+
+
 @pytest.fixture
-def make_stack(redis_url: str, namespace: str) -> Iterator[Callable[..., Stack]]:
+def make_stack(redis_url: str, namespace: str) -> Iterator[MakeStack]:
     """Builds broker + queue (+ actor and a running worker when given a handler)."""
     brokers: list[RedisBroker] = []
     workers: list[Worker] = []
@@ -168,7 +174,7 @@ def test_importing_the_adapter_creates_no_broker() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60)
 
 
-def test_enqueued_job_runs_in_the_worker_and_is_acknowledged(make_stack) -> None:
+def test_enqueued_job_runs_in_the_worker_and_is_acknowledged(make_stack: MakeStack) -> None:
     stack = make_stack(_nothing)
     stack.queue.enqueue("job-1")
     [(job_id, message_id, _)] = stack.calls.wait_for(1)
@@ -178,7 +184,7 @@ def test_enqueued_job_runs_in_the_worker_and_is_acknowledged(make_stack) -> None
     assert stack.queue.depth() == {"ready": 0, "delayed": 0, "dead_letter": 0, "running": 0}
 
 
-def test_delayed_job_runs_no_earlier_than_its_delay(make_stack) -> None:
+def test_delayed_job_runs_no_earlier_than_its_delay(make_stack: MakeStack) -> None:
     stack = make_stack(_nothing)
     sent = time.time()
     stack.queue.enqueue("job-later", delay_s=1.0)
@@ -190,7 +196,7 @@ def test_delayed_job_runs_no_earlier_than_its_delay(make_stack) -> None:
 
 
 def test_depth_counts_ready_delayed_and_dead_letters_and_requeue_moves_them_back(
-    make_stack,
+    make_stack: MakeStack,
 ) -> None:
     stack = make_stack()  # no worker: messages stay where they are put
     queue = stack.queue
@@ -209,7 +215,9 @@ def test_depth_counts_ready_delayed_and_dead_letters_and_requeue_moves_them_back
     assert queue.dead_letters() == []
 
 
-def test_dead_letter_from_the_handler_parks_the_message_once_without_retry(make_stack) -> None:
+def test_dead_letter_in_the_handler_parks_the_message_once_not_retried(
+    make_stack: MakeStack,
+) -> None:
     def poisoned(stack: Stack, job_id: str) -> None:
         stack.queue.dead_letter(job_id, "internal: unexpected error")
 
@@ -227,7 +235,7 @@ def test_dead_letter_from_the_handler_parks_the_message_once_without_retry(make_
     assert stack.queue.depth() == {"ready": 0, "delayed": 0, "dead_letter": 1, "running": 0}
 
 
-def test_an_exception_in_the_handler_is_dead_lettered_not_retried(make_stack) -> None:
+def test_an_exception_in_the_handler_is_dead_lettered_not_retried(make_stack: MakeStack) -> None:
     def broken(stack: Stack, job_id: str) -> None:
         raise RuntimeError("bug")
 
@@ -242,7 +250,38 @@ def test_an_exception_in_the_handler_is_dead_lettered_not_retried(make_stack) ->
     assert record.reason == "unhandled: RuntimeError('bug')"
 
 
-def test_the_time_limit_interrupts_a_job_running_in_process(make_stack) -> None:
+def test_a_busy_worker_holds_only_its_job_and_stops_after_it(
+    make_stack: MakeStack,
+) -> None:
+    """One GPU, one job: the next message stays in Redis for any idle worker to take."""
+    release = threading.Event()
+
+    def slow(stack: Stack, job_id: str) -> None:
+        release.wait(WAIT_S)
+
+    stack = make_stack(slow, worker=False)
+    stop = threading.Event()
+    serving = threading.Thread(target=run_worker, args=(stack.broker,), kwargs={"stop": stop})
+    serving.start()
+    try:
+        stack.queue.enqueue("first")
+        stack.queue.enqueue("second")
+        stack.calls.wait_for(1)
+        time.sleep(0.5)  # several polls: a prefetching worker would have taken "second" by now
+        assert stack.queue.depth() == {"ready": 1, "delayed": 0, "dead_letter": 0, "running": 1}
+        stop.set()
+        time.sleep(0.3)
+        assert serving.is_alive()  # a graceful stop waits for the running job
+    finally:
+        release.set()
+        stop.set()
+        serving.join(WAIT_S)
+    assert not serving.is_alive()
+    assert [job_id for job_id, _, _ in stack.calls.seen] == ["first"]
+    assert stack.queue.depth() == {"ready": 1, "delayed": 0, "dead_letter": 0, "running": 0}
+
+
+def test_the_time_limit_interrupts_a_job_running_in_process(make_stack: MakeStack) -> None:
     """TimeLimit's watchdog starts on `process_boot`, which only the dramatiq CLI emits;
     start_worker emits it, or this limit would be silently ignored."""
     finished = threading.Event()
@@ -280,7 +319,7 @@ def _slow_worker_main(redis_url: str, namespace: str) -> None:
 
 
 def test_a_message_of_a_killed_worker_is_redelivered_to_another(
-    make_stack, redis_url: str, namespace: str
+    make_stack: MakeStack, redis_url: str, namespace: str
 ) -> None:
     stack = make_stack(worker=False)
     code = "import sys; from tests.integration.test_dramatiq_queue import _slow_worker_main as m; "
@@ -359,7 +398,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 def test_redis_down_is_unavailable_and_recovers_when_it_returns(
-    make_stack, private_redis: PrivateRedis
+    make_stack: MakeStack, private_redis: PrivateRedis
 ) -> None:
     stack = make_stack(url=private_redis.url, worker=False)
     stack.queue.enqueue("before")

@@ -75,6 +75,19 @@ def test_presigned_url_serves_the_bytes_and_content_type(store: S3BlobStore) -> 
     assert response.headers["content-type"] == "image/png"
 
 
+def test_urls_are_signed_for_the_public_endpoint_when_one_is_set(
+    seaweed_s3: SeaweedS3, bucket: str
+) -> None:
+    public = seaweed_s3.endpoint.replace("127.0.0.1", "localhost")
+    store = _store(seaweed_s3, bucket, public_endpoint=public)
+    store.ensure_bucket()
+    store.put("dreamforge/default/jobs/j/generate/p.png", b"public", "image/png")
+    url = store.presign("dreamforge/default/jobs/j/generate/p.png", 60, "ignored").url
+    assert url.startswith(public + "/")
+    assert httpx.get(url).content == b"public"
+    store.close()
+
+
 def test_presigned_url_is_refused_after_its_ttl(store: S3BlobStore) -> None:
     store.put(KEY, PNG, "image/png")
     short = store.presign(KEY, 1, "")
