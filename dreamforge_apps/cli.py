@@ -50,21 +50,36 @@ def serve(host: str, port: int, allow_insecure_bind: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def api(host: str, port: int) -> None:
+@click.option(
+    "--allow-insecure-bind",
+    is_flag=True,
+    help="Listen beyond loopback without API keys (not for shared networks).",
+)
+def api(host: str, port: int, allow_insecure_bind: bool) -> None:
     """Run the API service of the production stack (Postgres, Redis, S3)."""
-    raise click.ClickException(
-        "the production stack (dreamforge api/worker) is not part of this "
-        "build yet; use `dreamforge serve`"
-    )
+    from dreamforge_apps.serve import UnsafeBind
+    from dreamforge_apps.stack import StackNotConfigured
+    from dreamforge_apps.stack_api import serve_api
+
+    settings = _settings()
+    if allow_insecure_bind:
+        settings.allow_insecure_bind = True
+    try:
+        serve_api(settings, host, port)
+    except (UnsafeBind, StackNotConfigured) as e:
+        raise click.ClickException(str(e)) from e
 
 
 @main.command()
 def worker() -> None:
-    """Run a GPU worker of the production stack."""
-    raise click.ClickException(
-        "the production stack (dreamforge api/worker) is not part of this "
-        "build yet; use `dreamforge serve`"
-    )
+    """Run a worker of the production stack: one process per GPU."""
+    from dreamforge_apps.stack import StackNotConfigured
+    from dreamforge_apps.stack_worker import run_worker_process
+
+    try:
+        run_worker_process(_settings())
+    except StackNotConfigured as e:
+        raise click.ClickException(str(e)) from e
 
 
 @main.group()
@@ -74,14 +89,23 @@ def db() -> None:
 
 @db.command()
 def migrate() -> None:
-    """Apply schema migrations to the configured database."""
+    """Apply schema migrations to the configured database (Postgres when
+    DREAMFORGE_DATABASE_URL is set, else the embedded SQLite file). Safe to run concurrently."""
+    settings = _settings()
+    if settings.database_url:
+        from dreamforge_adapters.postgres import PostgresDatabase, migrate, schema_version
+
+        with PostgresDatabase(settings.database_url, max_size=1) as database:
+            applied = migrate(database)
+            version = schema_version(database)
+        click.echo(f"applied {applied or 'nothing'}; Postgres schema at version {version}")
+        return
     from dreamforge_adapters.sqlite import SqliteDatabase
 
-    settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = SqliteDatabase(settings.data_dir / "dreamforge.sqlite3")
-    database.close()
-    click.echo(f"schema up to date: {settings.data_dir / 'dreamforge.sqlite3'}")
+    path = settings.data_dir / "dreamforge.sqlite3"
+    with SqliteDatabase(path) as database:
+        click.echo(f"SQLite schema at version {database.schema_version}: {path}")
 
 
 @main.group()

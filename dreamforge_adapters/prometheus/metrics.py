@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,15 +24,21 @@ class _StateCollector(Collector):
         self._depth = depth
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        jobs = GaugeMetricFamily("dreamforge_jobs", "Jobs by state", labels=["state"])
-        for state, n in self._counts().items():
-            jobs.add_metric([state], n)
-        yield jobs
+        # A store that is down must not fail the whole scrape: its gauges are left out and
+        # the error counters and /ready tell the story.
+        with contextlib.suppress(Exception):
+            counts = self._counts()
+            jobs = GaugeMetricFamily("dreamforge_jobs", "Jobs by state", labels=["state"])
+            for state, n in counts.items():
+                jobs.add_metric([state], n)
+            yield jobs
         if self._depth is not None:
-            queue = GaugeMetricFamily("dreamforge_queue_depth", "Queue depth", labels=["queue"])
-            for name, n in self._depth().items():
-                queue.add_metric([name], n)
-            yield queue
+            with contextlib.suppress(Exception):
+                depth = self._depth()
+                queue = GaugeMetricFamily("dreamforge_queue_depth", "Queue depth", labels=["queue"])
+                for name, n in depth.items():
+                    queue.add_metric([name], n)
+                yield queue
 
 
 class PrometheusMetrics(JobMetrics):

@@ -146,6 +146,9 @@ def _text(c: _Collector, raw: Mapping[str, Any], name: str, required: bool) -> s
     if len(value) > MAX_PROMPT_CHARS:
         c.add(name, f"must be at most {MAX_PROMPT_CHARS} characters")
         return None
+    if "\x00" in value:  # no store keeps NUL in text, and no tokenizer wants it
+        c.add(name, "must not contain NUL characters")
+        return None
     return value
 
 
@@ -251,9 +254,14 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_PROMPT_CHARS,
-                "pattern": "\\S",
+                "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
             },
-            "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS, "default": ""},
+            "negative_prompt": {
+                "type": "string",
+                "maxLength": MAX_PROMPT_CHARS,
+                "pattern": "^[^\\u0000]*$",
+                "default": "",
+            },
             "seed": {
                 "type": ["integer", "null"],
                 "minimum": 0,

@@ -10,15 +10,10 @@ they are skipped, except in CI (CI=true), where real-service tests must fail ins
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from dreamforge_adapters.inprocess import InProcessEventBus
 from dreamforge_adapters.memory import MemoryJobRepo, MemoryModelRegistry
@@ -27,76 +22,11 @@ from dreamforge_adapters.postgres import (
     PostgresEventBus,
     PostgresJobRepo,
     PostgresModelRegistry,
-    migrate,
 )
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
-
-POSTGRES_DSN = os.environ.get(
-    "DREAMFORGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-class PostgresServer:
-    """The test server, reached through its maintenance database: makes and drops databases."""
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.admin = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
-
-    def dsn_for(self, name: str) -> str:
-        return make_conninfo(self.dsn, dbname=name)
-
-    def create(self, prefix: str, *, template: str | None = None) -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template is not None:
-            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        self.admin.execute(statement)
-        return name
-
-    def drop(self, name: str) -> None:
-        # FORCE ends whatever a failed test left connected (a pool, a listener).
-        self.admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-    def terminate(self, pid: int) -> None:
-        self.admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer(POSTGRES_DSN)
-    except psycopg.OperationalError as e:
-        why = f"PostgreSQL is not answering at {POSTGRES_DSN}: {e}"
-        if IN_CI:
-            pytest.fail(f"{why} (CI=true: real-service tests must not skip)")
-        pytest.skip(why)
-    yield server
-    server.admin.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresServer) -> Iterator[str]:
-    """A migrated database to clone: copying it is much faster than migrating each time."""
-    name = postgres_server.create("dreamforge_template")
-    with PostgresDatabase(postgres_server.dsn_for(name), max_size=1) as database:
-        migrate(database)
-    yield name
-    postgres_server.drop(name)
-
-
-@pytest.fixture
-def postgres_dsn(postgres_server: PostgresServer, postgres_template: str) -> Iterator[str]:
-    """A fresh, migrated database of its own for one test."""
-    name = postgres_server.create("dreamforge_test", template=postgres_template)
-    yield postgres_server.dsn_for(name)
-    postgres_server.drop(name)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from dreamforge_adapters.localfs import LocalBlobStore
 from dreamforge_adapters.memory import MemoryBlobStore
 from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_core.ports.blob_store import BlobStore
-from tests.support.seaweed import SeaweedS3, seaweed_s3_fixture  # noqa: F401 - registers it
+from tests.support.seaweed import SeaweedS3
 
 JOB = "dreamforge/alice/jobs/j1/generate"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))

@@ -26,7 +26,7 @@ from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.ports.event_bus import EventBus
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import PostgresServer
+    from tests.support.postgres import PostgresServer
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 WAIT_S = 5.0

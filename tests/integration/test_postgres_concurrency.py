@@ -10,11 +10,9 @@ In CI (CI=true) a missing server fails the suite instead of skipping it.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from dreamforge_adapters.postgres import (
@@ -38,43 +35,29 @@ from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import Unavailable
+from tests.support.postgres import PostgresServer
 
-POSTGRES_DSN = os.environ.get(
-    "DREAMFORGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 THREADS_PER_PROCESS = 10
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture(scope="module")
-def admin() -> Iterator[psycopg.Connection[Any]]:
-    try:
-        conn = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        why = f"PostgreSQL is not answering at {POSTGRES_DSN}: {e}"
-        if IN_CI:
-            pytest.fail(f"{why} (CI=true: real-service tests must not skip)")
-        pytest.skip(why)
-    yield conn
-    conn.close()
+@pytest.fixture
+def admin(postgres_server: PostgresServer) -> psycopg.Connection[Any]:
+    return postgres_server.admin
 
 
 @pytest.fixture
-def empty_dsn(admin: psycopg.Connection[Any]) -> Iterator[str]:
+def empty_dsn(postgres_server: PostgresServer) -> Iterator[str]:
     """A new, empty (unmigrated) database."""
-    name = f"dreamforge_it_{uuid.uuid4().hex[:12]}"
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_conninfo(POSTGRES_DSN, dbname=name)
-    admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    name = postgres_server.create("dreamforge_it")
+    yield postgres_server.dsn_for(name)
+    postgres_server.drop(name)
 
 
 @pytest.fixture
-def dsn(empty_dsn: str) -> str:
-    with PostgresDatabase(empty_dsn, max_size=1) as database:
-        migrate(database)
-    return empty_dsn
+def dsn(postgres_dsn: str) -> str:
+    return postgres_dsn
 
 
 def make_job(key: str) -> Job:

@@ -21,7 +21,7 @@ from minio.error import S3Error
 
 from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_core.errors import StorageError, Unavailable
-from tests.support.seaweed import SeaweedS3, seaweed_s3_fixture, weed_or_skip  # noqa: F401
+from tests.support.seaweed import SeaweedS3, weed_or_skip
 
 KEY = "dreamforge/alice/jobs/j1/generate/20260304T050607_0_64x64_42.png"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

@@ -371,3 +371,13 @@ def test_examples_invalid_for_both(raw: dict[str, Any]) -> None:
 def test_the_schema_rejects_a_blank_prompt_like_validation_does() -> None:
     assert not accepted_by_validation({"prompt": "   "})
     assert not SCHEMA_VALIDATOR.is_valid({"prompt": "   "})
+
+
+@pytest.mark.parametrize("field", ["prompt", "negative_prompt"])
+def test_nul_characters_are_rejected(field: str) -> None:
+    raw = {"prompt": "a cat", field: "a\x00cat"}
+    with pytest.raises(InvalidInput) as caught:
+        validate_params(raw, ModelLimits(), DEFAULT_PRESETS)
+    assert caught.value.details["errors"] == [
+        {"field": f"params.{field}", "message": "must not contain NUL characters"}
+    ]

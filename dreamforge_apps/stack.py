@@ -1,0 +1,135 @@
+"""The production stack: `dreamforge api` and `dreamforge worker` on Postgres, Dramatiq on
+Redis and S3. Both processes build the same shared parts; only the worker runs jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dramatiq.brokers.redis import RedisBroker
+
+from dreamforge_adapters.dramatiq_queue import DramatiqJobQueue, close_broker, make_broker
+from dreamforge_adapters.postgres import (
+    PostgresDatabase,
+    PostgresEventBus,
+    PostgresJobRepo,
+    PostgresModelRegistry,
+    check_schema,
+)
+from dreamforge_adapters.prometheus import PrometheusMetrics
+from dreamforge_adapters.s3 import S3BlobStore
+from dreamforge_adapters.system import SystemClock
+from dreamforge_apps.settings import Settings
+from dreamforge_core.domain.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class StackNotConfigured(Exception):
+    """Raised when a stack process lacks one of its three dependencies' settings."""
+
+
+def require_stack(settings: Settings) -> None:
+    missing = [
+        name
+        for name, value in (
+            ("DREAMFORGE_DATABASE_URL", settings.database_url),
+            ("DREAMFORGE_REDIS_URL", settings.redis_url),
+            ("DREAMFORGE_S3_ENDPOINT", settings.s3_endpoint),
+            ("DREAMFORGE_S3_ACCESS_KEY", settings.s3_access_key),
+            ("DREAMFORGE_S3_SECRET_KEY", settings.s3_secret_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise StackNotConfigured(
+            f"the stack needs {', '.join(missing)}; for a single process without "
+            "infrastructure use `dreamforge serve`"
+        )
+
+
+@dataclass
+class StackParts:
+    """What API and worker processes share: the stores, the queue and the metrics."""
+
+    database: PostgresDatabase
+    repo: PostgresJobRepo
+    registry: PostgresModelRegistry
+    bus: PostgresEventBus
+    blobs: S3BlobStore
+    broker: RedisBroker
+    queue: DramatiqJobQueue
+    metrics: PrometheusMetrics
+    clock: SystemClock
+    retry: RetryPolicy
+
+    def ready_checks(self) -> dict[str, Callable[[], None]]:
+        return {
+            "database": self.database.ping,
+            "redis": self.queue.ping,
+            "storage": self.blobs.ping,
+        }
+
+    def close(self) -> None:
+        for close in (
+            self.bus.close,
+            self.blobs.close,
+            self.database.close,
+            lambda: close_broker(self.broker),
+        ):
+            try:
+                close()
+            except Exception:  # closing the rest matters more than this one
+                log.exception("error while closing")
+
+
+def open_stack(settings: Settings, *, listen: bool) -> StackParts:
+    """Connects to Postgres (whose schema must be current), S3 (bucket ensured, private) and
+    Redis. `listen` starts the LISTEN connection that feeds this process's SSE streams."""
+    require_stack(settings)
+    dsn, redis_url, endpoint = (
+        settings.database_url or "",
+        settings.redis_url or "",
+        settings.s3_endpoint or "",
+    )
+    database = PostgresDatabase(dsn, max_size=settings.database_pool_size)
+    database.open()
+    check_schema(database)
+    repo = PostgresJobRepo(database)
+    bus = PostgresEventBus(database, source=repo)
+    if listen:
+        bus.start()
+    blobs = S3BlobStore(
+        endpoint,
+        settings.s3_access_key or "",
+        settings.s3_secret_key or "",
+        settings.s3_bucket,
+        region=settings.s3_region,
+        retention_days=settings.artifact_retention_days,
+        public_endpoint=settings.s3_public_endpoint,
+    )
+    blobs.ensure_bucket()
+    broker = make_broker(
+        redis_url,
+        namespace=settings.redis_namespace,
+        heartbeat_timeout_ms=int(settings.worker_heartbeat_timeout_s * 1000),
+    )
+    queue = DramatiqJobQueue(broker)
+    metrics = PrometheusMetrics()
+    metrics.watch_store(repo.count_by_state, queue.depth)
+    retry = RetryPolicy(
+        settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
+    )
+    return StackParts(
+        database,
+        repo,
+        PostgresModelRegistry(database),
+        bus,
+        blobs,
+        broker,
+        queue,
+        metrics,
+        SystemClock(),
+        retry,
+    )
