@@ -7,6 +7,7 @@ from datetime import datetime
 
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.params import ModelLimits
+from dreamforge_core.ports.model_registry import ModelRegistry
 
 FAKE_MODEL_ID = "fake-sdxl"
 
@@ -28,3 +29,9 @@ def fake_model(now: datetime) -> ModelDescriptor:
         capabilities=["generate"],
         provenance={"source": "builtin", "note": "deterministic test double, no weights"},
     )
+
+
+def ensure_builtin_models(runner: str, registry: ModelRegistry, now: datetime) -> None:
+    """The fake runner serves its own model; register it where that runner is configured."""
+    if runner == "fake" and registry.get(FAKE_MODEL_ID) is None:
+        registry.upsert(fake_model(now))

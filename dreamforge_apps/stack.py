@@ -20,6 +20,7 @@ from dreamforge_adapters.postgres import (
 from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_adapters.system import SystemClock
+from dreamforge_apps.models import ensure_builtin_models
 from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.retry import RetryPolicy
 
@@ -121,15 +122,18 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
     retry = RetryPolicy(
         settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
     )
+    registry = PostgresModelRegistry(database)
+    clock = SystemClock()
+    ensure_builtin_models(settings.runner, registry, clock.now())
     return StackParts(
         database,
         repo,
-        PostgresModelRegistry(database),
+        registry,
         bus,
         blobs,
         broker,
         queue,
         metrics,
-        SystemClock(),
+        clock,
         retry,
     )

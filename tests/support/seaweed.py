@@ -234,12 +234,7 @@ _shared: list[SeaweedS3] = []
 
 @pytest.fixture(scope="session", name="seaweed_s3")
 def seaweed_s3_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    """A running SeaweedFS S3 server shared by the whole session. Do not stop it.
-
-    Import it as `from tests.support.seaweed import seaweed_s3_fixture  # noqa: F401` and ask
-    for `seaweed_s3`: the fixture's registered name differs from the imported one, so a test
-    parameter does not shadow the import. Every module that imports it gets the same server.
-    """
+    """A running SeaweedFS S3 server shared by the whole session. Do not stop it."""
     if not _shared:
         _shared.append(SeaweedS3(tmp_path_factory.mktemp("seaweed"), weed_or_skip()))
     server = _shared[0]

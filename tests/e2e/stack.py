@@ -1,0 +1,118 @@
+"""The production stack as processes: `dreamforge api` and `dreamforge worker` on a fresh
+Postgres database, a private Redis namespace and a fresh S3 bucket of the test SeaweedFS."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import _free_port
+from tests.support.seaweed import SeaweedS3
+
+REDIS_URL = os.environ.get("DREAMFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class StackProcesses:
+    def __init__(self, work_dir: Path, dsn: str, s3: SeaweedS3, **env: str) -> None:
+        self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "DREAMFORGE_DATA_DIR": str(work_dir),
+            "DREAMFORGE_DATABASE_URL": dsn,
+            "DREAMFORGE_REDIS_URL": REDIS_URL,
+            "DREAMFORGE_REDIS_NAMESPACE": f"dreamforge-test-{uuid.uuid4().hex[:8]}",
+            "DREAMFORGE_S3_ENDPOINT": s3.endpoint,
+            "DREAMFORGE_S3_ACCESS_KEY": s3.access_key,
+            "DREAMFORGE_S3_SECRET_KEY": s3.secret_key,
+            "DREAMFORGE_S3_BUCKET": f"df-{uuid.uuid4().hex[:12]}",
+            "DREAMFORGE_RUNNER": "fake",
+            "DREAMFORGE_FAKE_STEP_DELAY_S": "0.005",
+            "DREAMFORGE_PROGRESS_INTERVAL_S": "0",
+            "DREAMFORGE_RETRY_BASE_DELAY_S": "0.05",
+            "DREAMFORGE_SSE_KEEPALIVE_S": "1",
+            "DREAMFORGE_WORKER_HEARTBEAT_TIMEOUT_S": "2",
+            "DREAMFORGE_LEASE_S": "3",
+            "DREAMFORGE_SWEEP_INTERVAL_S": "1",
+            "DREAMFORGE_LOG_LEVEL": "warning",
+            **env,
+        }
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.apis: list[subprocess.Popen[bytes]] = []
+        self.workers: list[tuple[subprocess.Popen[bytes], str]] = []
+        self.log = work_dir / "stack.log"
+
+    def _spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "dreamforge_apps.cli", *args],
+                env=env or self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "dreamforge_apps.cli", "db", "migrate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start_api(self, port: int | None = None) -> str:
+        port = port or (self.port if not self.apis else _free_port())
+        self.apis.append(self._spawn("api", "--port", str(port)))
+        url = f"http://127.0.0.1:{port}"
+        self._wait(f"{url}/ready", self.apis[-1])
+        return url
+
+    def start_worker(self) -> str:
+        port = _free_port()
+        env = {**self.env, "DREAMFORGE_WORKER_HTTP_PORT": str(port)}
+        proc = self._spawn("worker", env=env)
+        url = f"http://127.0.0.1:{port}"
+        self.workers.append((proc, url))
+        self._wait(f"{url}/ready", proc)
+        return url
+
+    def start(self) -> None:
+        self.migrate()
+        self.start_api()
+        self.start_worker()
+
+    def kill9_worker(self) -> None:
+        proc, _ = self.workers.pop(0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in [*self.apis, *(p for p, _ in self.workers)]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.apis, *(p for p, _ in self.workers)]:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"process exited: {self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{url} never became ready: {self.log.read_text()[-4000:]}")
