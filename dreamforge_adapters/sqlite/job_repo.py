@@ -29,9 +29,7 @@ _GET = (
 )
 _BY_KEY = "SELECT id, created_at FROM jobs WHERE idempotency_key = ?"
 _RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = ?"
-_INSERT_JOB = (
-    f"INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({', '.join('?' * codec.JOB_WIDTH)})"
-)
+_INSERT_JOB = f"INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({', '.join('?' * codec.JOB_WIDTH)})"
 _UPDATE_JOB = (
     "UPDATE jobs SET state = ?, attempts = ?, error = ?, updated_at = ?, started_at = ?, "
     "finished_at = ?, next_attempt_at = ?, last_seq = ?, lease_owner = ?, "
