@@ -33,7 +33,9 @@ def base_config_dir(settings: Settings) -> Path | None:
 
 def build_runner(settings: Settings) -> Runner:
     if settings.runner == "fake":
-        return FakeRunner(step_delay_s=settings.fake_step_delay_s)
+        return FakeRunner(
+            step_delay_s=settings.fake_step_delay_s, test_hooks=settings.runner_test_hooks
+        )
     from dreamforge_adapters.sdxl.supervisor import ChildOptions, SubprocessRunner
 
     def config_for(model: ModelDescriptor) -> str | None:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the virtualenv, makes sure the services the tests use are answering, and runs
+# Sets up the virtualenv, makes sure the services the tests use are answering (starting
+# PostgreSQL and Redis when they are not), and runs
 # lint, types, import boundaries and the whole test suite. Fails when no test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev,worker]'
 
+./scripts/services.sh
 make -s lint types imports PY=.venv/bin/python
 ./scripts/validate-deploy.sh
 

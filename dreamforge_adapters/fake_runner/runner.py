@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,7 +19,13 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from dreamforge_core.errors import DreamForgeError, StepTimeout
+from dreamforge_core.errors import (
+    DreamForgeError,
+    OutOfMemory,
+    ProviderError,
+    StepTimeout,
+    StorageError,
+)
 from dreamforge_core.ports.runner import (
     NOTE_MODEL_CACHED,
     NOTE_MODEL_LOADED,
@@ -27,6 +34,14 @@ from dreamforge_core.ports.runner import (
     Runner,
     RunnerListener,
 )
+
+_FAIL_MARKER = re.compile(r"\[\[fail:(\w+)\]\]")
+_FAILURES: dict[str, type[DreamForgeError]] = {
+    "provider_error": ProviderError,
+    "timeout": StepTimeout,
+    "oom": OutOfMemory,
+    "storage_error": StorageError,
+}
 
 CELL = 8
 """Pixels per side of one random colour cell."""
@@ -57,11 +72,13 @@ class FakeRunner(Runner):
         fail_calls: Mapping[int, type[DreamForgeError]] | None = None,
         always_fail: type[DreamForgeError] | None = None,
         fail_after_steps: int = 0,
+        test_hooks: bool = False,
     ) -> None:
         self._delay = step_delay_s
         self._fail_calls = dict(fail_calls or {})
         self._always_fail = always_fail
         self._fail_after = fail_after_steps
+        self._hooks = test_hooks
         self._lock = threading.Lock()
         self._loaded: set[str] = set()
         self.calls: list[FakeCall] = []
@@ -85,7 +102,7 @@ class FakeRunner(Runner):
             listener.note(
                 NOTE_MODEL_CACHED, f"model {model_id} already loaded", {"model_id": model_id}
             )
-        failure = self._fail_calls.get(call, self._always_fail)
+        failure = self._fail_calls.get(call, self._always_fail) or self._hooked_failure(request)
         total = request.params.steps
         deadline = None if request.timeout_s is None else time.monotonic() + request.timeout_s
         for step in range(1, total + 1):
@@ -102,6 +119,14 @@ class FakeRunner(Runner):
             raise failure(f"fake runner: injected failure on call {call}", job_id=request.job_id)
         width, height = request.params.width, request.params.height
         return GeneratedImage(width, height, fake_pixels(request))
+
+    def _hooked_failure(self, request: GenerationRequest) -> type[DreamForgeError] | None:
+        """With test hooks on, a prompt marker `[[fail:CODE]]` makes every call fail with that
+        class, so black-box tests of a deployment can drive the retry rule."""
+        if not self._hooks:
+            return None
+        match = _FAIL_MARKER.search(request.params.prompt)
+        return _FAILURES.get(match.group(1)) if match else None
 
     def close(self) -> None:
         """Nothing to release: no process, no device memory."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -10,7 +11,7 @@ from typing import Any
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
-from dreamforge_core.errors import FieldError, IdempotencyConflict, InvalidInput
+from dreamforge_core.errors import FieldError, IdempotencyConflict, InvalidInput, Unavailable
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
@@ -62,7 +63,8 @@ class CreateJob:
     - an Idempotency-Key seen within the window returns the original job when the normalised
       request is the same, and raises IdempotencyConflict when it differs; concurrent requests
       with one key create one job (the repository decides);
-    - a stored job is enqueued; one stored but never enqueued is found by the sweeper.
+    - a stored job is enqueued; when the queue is unreachable the job is still accepted (it is
+      durable) and the sweeper enqueues it once the queue answers again.
     """
 
     def __init__(
@@ -115,7 +117,8 @@ class CreateJob:
                     job_id=stored.id,
                 )
             return CreateJobResult(stored, replayed=True)
-        self._queue.enqueue(stored.id)
+        with contextlib.suppress(Unavailable):  # stored is enough: the sweeper enqueues it
+            self._queue.enqueue(stored.id)
         return CreateJobResult(stored, replayed=False)
 
     def _top_level(self, body: Any) -> tuple[str, str, str, Any]:

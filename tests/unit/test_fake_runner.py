@@ -184,3 +184,10 @@ def test_close_is_harmless() -> None:
     runner = FakeRunner()
     runner.close()
     runner.close()
+
+
+def test_fail_marker_fails_only_with_test_hooks_on() -> None:
+    request = _request(prompt="[[fail:provider_error]] a cat")
+    FakeRunner().generate(request, Recorder())  # hooks off: the marker is just text
+    with pytest.raises(ProviderError):
+        FakeRunner(test_hooks=True).generate(request, Recorder())

@@ -219,3 +219,25 @@ def test_one_job_per_key_and_replays_return_the_first(
     assert h.job_count() == len(first) + keyless
     assert len(h.queue.enqueued) == len(first) + keyless
     assert len({job_id for job_id, _ in h.queue.enqueued}) == len(h.queue.enqueued)
+
+
+def test_a_job_is_accepted_when_the_queue_is_down_and_the_sweeper_enqueues_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dreamforge_core.errors import Unavailable
+    from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+
+    def down(job_id: str, delay_s: float = 0.0) -> None:
+        raise Unavailable("redis is down")
+
+    real_enqueue = harness.queue.enqueue
+    monkeypatch.setattr(harness.queue, "enqueue", down)
+    result = harness.create()
+    assert harness.job(result.job.id).state is JobState.QUEUED  # durable, not lost
+    monkeypatch.setattr(harness.queue, "enqueue", real_enqueue)
+    harness.clock.advance(60)
+    RecoverJobs(
+        harness.repo, harness.queue, harness.bus, harness.clock, harness.retry, grace_s=30
+    )()
+    harness.queue.run_due()
+    assert harness.job(result.job.id).state is JobState.SUCCEEDED
