@@ -117,15 +117,10 @@ def model() -> None:
 @click.option("--all", "include_disabled", is_flag=True, help="Include disabled models.")
 def model_list(include_disabled: bool) -> None:
     """List registered models."""
-    from dreamforge_adapters.sqlite import SqliteDatabase, SqliteModelRegistry
+    from dreamforge_apps.registry_access import open_registry
 
-    settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = SqliteDatabase(settings.data_dir / "dreamforge.sqlite3")
-    try:
-        models = SqliteModelRegistry(database).list(include_disabled=include_disabled)
-    finally:
-        database.close()
+    with open_registry(_settings()) as registry:
+        models = registry.list(include_disabled=include_disabled)
     if not models:
         click.echo("no models registered")
     for m in models:
@@ -147,18 +142,13 @@ def model_create_demo() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from dreamforge_adapters.sdxl.demo_model import create_demo
-    from dreamforge_adapters.sqlite import SqliteDatabase, SqliteModelRegistry
+    from dreamforge_apps.registry_access import open_registry
 
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     models = create_demo(settings.models_dir.resolve())
-    database = SqliteDatabase(settings.data_dir / "dreamforge.sqlite3")
-    try:
-        registry = SqliteModelRegistry(database)
+    with open_registry(settings) as registry:
         for m in models:
             registry.upsert(m)
-    finally:
-        database.close()
     for m in models:
         click.echo(f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash} at {m.local_path}")
     click.echo("The demo model has random weights: its images are noise.")
@@ -259,6 +249,43 @@ def bench_api(
     from dreamforge_apps.bench_api import run_bench_api
 
     run_bench_api(url, total, concurrency, first_progress_samples, step_delays, json_out)
+
+
+@bench.command("stack")
+@click.option(
+    "--url",
+    default=None,
+    help="Measure a running stack API instead of starting api and worker processes.",
+)
+@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option(
+    "--samples", default=200, show_default=True, help="Jobs sent one at a time to an idle worker."
+)
+@click.option("--sse-clients", default=500, show_default=True, help="Streams on one API process.")
+@click.option("--sse-jobs", default=10, show_default=True, help="Jobs the streams follow.")
+@click.option(
+    "--idle-seconds",
+    default=10.0,
+    show_default=True,
+    help="Redis load measured this long without and with an idle worker (0: skip).",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_stack(
+    url: str | None,
+    total: int,
+    concurrency: int,
+    samples: int,
+    sse_clients: int,
+    sse_jobs: int,
+    idle_seconds: float,
+    json_out: Path | None,
+) -> None:
+    """Stack (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): creations/s,
+    POST p50/p99, submit-to-running, per-job overhead, SSE delivery with many clients."""
+    from dreamforge_apps.bench_stack import run_bench_stack
+
+    run_bench_stack(url, total, concurrency, samples, sse_clients, sse_jobs, idle_seconds, json_out)
 
 
 @bench.command("generate")

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     worker_heartbeat_timeout_s: float = Field(
         60.0, gt=0, description="A worker silent this long is dead: its message is redelivered"
     )
+    worker_poll_ms: int = Field(
+        10,
+        ge=1,
+        description="How often an idle worker polls Redis for a job, in ms (also its Redis "
+        "heartbeat); idle pickup latency is at most this. Must stay under a fifth of "
+        "WORKER_HEARTBEAT_TIMEOUT_S",
+    )
     lease_s: float = Field(
         60.0, gt=0, description="A running job whose worker is silent this long is taken over"
     )

@@ -107,7 +107,7 @@ def run_worker_process(settings: Settings) -> None:
             limits.worker_id,
             settings.runner,
         )
-        run_worker(parts.broker, stop=stop, threads=1)
+        run_worker(parts.broker, stop=stop, threads=1, poll_ms=settings.worker_poll_ms)
         ops.should_exit = True
     finally:
         stop.set()

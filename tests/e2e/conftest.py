@@ -72,6 +72,15 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError("server did not become healthy")
 
+    ready_checks = frozenset({"database", "storage", "worker"})
+
+    def stored_keys(self, job_id: str) -> list[str]:
+        """Object keys of the job's stored images (local files in the embedded deployment)."""
+        root = self.data_dir / "blobs"
+        return sorted(
+            str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and job_id in str(p)
+        )
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -87,12 +96,83 @@ class ServerProcess:
                 self.proc.wait(5)
 
 
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[object]:
-    servers: list[ServerProcess] = []
+class StackServer:
+    """The production stack (api + worker processes) behind the ServerProcess interface, so
+    the end-to-end suite runs unchanged against both deployments."""
 
-    def make(name: str = "server", **env: str) -> ServerProcess:
-        server = ServerProcess(tmp_path / name, env)
+    ready_checks = frozenset({"database", "redis", "storage"})
+
+    def __init__(self, data_dir: Path, env: dict[str, str], dsn: str, s3: object) -> None:
+        from tests.e2e.stack import StackProcesses
+
+        self.data_dir = data_dir
+        self.stack = StackProcesses(data_dir, dsn, s3, **env)  # type: ignore[arg-type]
+        self.env = self.stack.env
+        self.url = self.stack.url
+        self.port = self.stack.port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._migrated = False
+
+    def start(self, *args: str) -> None:
+        if not self._migrated:
+            self.stack.migrate()
+            self._migrated = True
+        self.stack.start_api(self.port)
+        self.stack.start_worker()
+        self.proc = self.stack.apis[-1]
+
+    def kill9(self) -> None:
+        """The whole deployment dies at once: every API and worker process."""
+        for proc in [*self.stack.apis, *(p for p, _ in self.stack.workers)]:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        self.stack.apis.clear()
+        self.stack.workers.clear()
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+    def stored_keys(self, job_id: str) -> list[str]:
+        from minio import Minio
+
+        s3 = self.env["DREAMFORGE_S3_ENDPOINT"].split("://", 1)[1]
+        client = Minio(
+            s3,
+            self.env["DREAMFORGE_S3_ACCESS_KEY"],
+            self.env["DREAMFORGE_S3_SECRET_KEY"],
+            secure=False,
+            region="us-east-1",
+        )
+        return sorted(
+            o.object_name or ""
+            for o in client.list_objects(
+                self.env["DREAMFORGE_S3_BUCKET"], prefix="dreamforge/", recursive=True
+            )
+            if job_id in (o.object_name or "")
+        )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every end-to-end test runs on both deployments unless marked `embedded_only`."""
+    if "deployment" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("embedded_only")
+        metafunc.parametrize("deployment", ["embedded"] if only else ["embedded", "stack"])
+
+
+@pytest.fixture
+def make_server(
+    tmp_path: Path, deployment: str, request: pytest.FixtureRequest
+) -> Iterator[object]:
+    servers: list[ServerProcess | StackServer] = []
+
+    def make(name: str = "server", **env: str) -> ServerProcess | StackServer:
+        server: ServerProcess | StackServer
+        if deployment == "stack":
+            dsn = request.getfixturevalue("postgres_dsn")
+            s3 = request.getfixturevalue("seaweed_s3")
+            server = StackServer(tmp_path / name, env, dsn, s3)
+        else:
+            server = ServerProcess(tmp_path / name, env)
         servers.append(server)
         return server
 

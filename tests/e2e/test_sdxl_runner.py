@@ -21,6 +21,8 @@ from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embe
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
 
+pytestmark = pytest.mark.embedded_only
+
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "demo_sdxl_tiny.json"
 SMALL = {"width": 64, "height": 64, "steps": 6}
 SDXL_ENV = {

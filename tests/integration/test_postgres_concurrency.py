@@ -10,11 +10,10 @@ In CI (CI=true) a missing server fails the suite instead of skipping it.
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import Unavailable
 from tests.support.postgres import PostgresServer
+from tests.support.tcp_proxy import TcpProxy
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 THREADS_PER_PROCESS = 10
@@ -186,57 +186,6 @@ def test_a_closed_database_is_unavailable(dsn: str) -> None:
 # --- Postgres going away and coming back ------------------------------------------------------
 
 
-class Proxy:
-    """A TCP relay to the real server that can be "shut down" and "restarted" on one port."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self._sockets: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen()
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        """Like a server crash: the port refuses, every open connection is cut."""
-        for s in [self._listener, *self._sockets]:
-            if s is not None:
-                with suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-        self._sockets.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-                server = socket.create_connection(self.upstream)
-            except OSError:
-                return
-            self._sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-
 def eventually(call: Callable[[], Any], timeout: float = 15.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -250,7 +199,7 @@ def eventually(call: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 def test_the_store_is_unavailable_while_postgres_is_down_and_heals_after(dsn: str) -> None:
     info = psycopg.conninfo.conninfo_to_dict(dsn)
-    proxy = Proxy((str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)))
+    proxy = TcpProxy((str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)))
     proxy.start()
     via_proxy = make_conninfo(dsn, host="127.0.0.1", port=proxy.port)
     got: list[Event] = []
@@ -262,13 +211,13 @@ def test_the_store_is_unavailable_while_postgres_is_down_and_heals_after(dsn: st
         bus.subscribe(job.id, got.append)
         assert bus.wait_until_listening(5.0)
         try:
-            proxy.stop()
+            proxy.down()
             with pytest.raises(Unavailable):
                 repo.get(job.id)
             with pytest.raises(Unavailable):
                 repo.ping()
 
-            proxy.start()
+            proxy.up()
             assert eventually(lambda: repo.get(job.id)) == job
             assert bus.wait_until_listening(10.0)
             job.note("back", "the database is back", T0)
