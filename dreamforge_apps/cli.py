@@ -265,6 +265,12 @@ def bench_api(
 @click.option("--sse-clients", default=500, show_default=True, help="Streams on one API process.")
 @click.option("--sse-jobs", default=10, show_default=True, help="Jobs the streams follow.")
 @click.option(
+    "--sse-steps",
+    default=50,
+    show_default=True,
+    help="Steps of each followed job (20 ms fake steps on a started stack).",
+)
+@click.option(
     "--idle-seconds",
     default=10.0,
     show_default=True,
@@ -278,6 +284,7 @@ def bench_stack(
     samples: int,
     sse_clients: int,
     sse_jobs: int,
+    sse_steps: int,
     idle_seconds: float,
     json_out: Path | None,
 ) -> None:
@@ -285,7 +292,9 @@ def bench_stack(
     POST p50/p99, submit-to-running, per-job overhead, SSE delivery with many clients."""
     from dreamforge_apps.bench_stack import run_bench_stack
 
-    run_bench_stack(url, total, concurrency, samples, sse_clients, sse_jobs, idle_seconds, json_out)
+    run_bench_stack(
+        url, total, concurrency, samples, sse_clients, sse_jobs, sse_steps, idle_seconds, json_out
+    )
 
 
 @bench.command("generate")

@@ -43,6 +43,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
             ready_checks=parts.ready_checks(),
         )
         http = HttpSettings(
+            offload_blocking=True,  # a network store can block; keep the event loop free
             api_keys=settings.api_key_set,
             public_url=settings.public_url,
             sse_keepalive_s=settings.sse_keepalive_s,

@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.openapi import CreateJobOperation, responses
 from dreamforge_adapters.http.resources import job_resource
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
@@ -61,8 +62,10 @@ async def create_job(
     ] = None,
 ) -> Response[dict[str, Any]]:
     body = _decode_json(request, await request.body())
-    result = services(state).create_job(
-        CreateJobCommand(body=body, idempotency_key=idempotency_key)
+    result = await call(
+        state,
+        services(state).create_job,
+        CreateJobCommand(body=body, idempotency_key=idempotency_key),
     )
     headers = {"Location": f"/v1/jobs/{result.job.id}"}
     if result.replayed:
@@ -72,7 +75,7 @@ async def create_job(
 
 @get("/v1/jobs/{job_id:str}", responses=responses(200, 404), summary="Job status", tags=["jobs"])
 async def get_job(job_id: str, state: State) -> dict[str, Any]:
-    return job_resource(services(state).jobs.job(job_id))
+    return job_resource(await call(state, services(state).jobs.job, job_id))
 
 
 @get(
@@ -84,7 +87,7 @@ async def get_job(job_id: str, state: State) -> dict[str, Any]:
 async def list_artifacts(
     request: Request[Any, Any, Any], job_id: str, state: State, ttl: str | None = None
 ) -> dict[str, Any]:
-    items = services(state).jobs.artifacts(job_id, ttl, public_root(request))
+    items = await call(state, services(state).jobs.artifacts, job_id, ttl, public_root(request))
     return {"items": items}
 
 
@@ -98,7 +101,7 @@ async def list_artifacts(
 async def job_logs(
     job_id: str, state: State, tail: str | None = None, since_ts: str | None = None
 ) -> Response[bytes]:
-    events = services(state).jobs.logs(job_id, tail, since_ts)
+    events = await call(state, services(state).jobs.logs, job_id, tail, since_ts)
     lines = b"".join(msgspec.json.encode(e.to_dict(), enc_hook=str) + b"\n" for e in events)
     return Response(lines, media_type="application/x-ndjson")
 
@@ -110,4 +113,4 @@ async def job_logs(
     tags=["jobs"],
 )
 async def job_progress(job_id: str, state: State) -> dict[str, Any]:
-    return services(state).jobs.progress(job_id)
+    return await call(state, services(state).jobs.progress, job_id)

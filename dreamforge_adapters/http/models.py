@@ -7,6 +7,7 @@ from typing import Any
 from litestar import get
 from litestar.datastructures import State
 
+from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
 from dreamforge_adapters.http.openapi import responses
 from dreamforge_core.errors import FieldError, InvalidInput
@@ -21,7 +22,8 @@ async def list_models(state: State, include_disabled: str | None = None) -> dict
         if include_disabled.lower() not in _BOOLS:
             raise InvalidInput.for_fields([FieldError("include_disabled", "must be true or false")])
         flag = _BOOLS[include_disabled.lower()]
-    return {"items": [m.summary() for m in services(state).models.list(flag)]}
+    models = await call(state, services(state).models.list, flag)
+    return {"items": [m.summary() for m in models]}
 
 
 @get(
@@ -31,4 +33,4 @@ async def list_models(state: State, include_disabled: str | None = None) -> dict
     tags=["models"],
 )
 async def get_model(model_id: str, state: State) -> dict[str, Any]:
-    return services(state).models.get(model_id).to_dict()
+    return (await call(state, services(state).models.get, model_id)).to_dict()

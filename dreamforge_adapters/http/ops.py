@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 
+from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
 from dreamforge_adapters.http.openapi import responses
 from dreamforge_core.errors import NotFound, Unavailable
@@ -40,7 +41,7 @@ async def ready(state: State) -> dict[str, Any]:
 
 @get("/metrics", summary="Prometheus metrics", tags=["operations"], media_type="text/plain")
 async def metrics(state: State) -> Response[bytes]:
-    body, content_type = services(state).metrics.render()
+    body, content_type = await call(state, services(state).metrics.render)
     return Response(body, media_type=content_type)
 
 

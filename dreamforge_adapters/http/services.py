@@ -47,5 +47,6 @@ class HttpSettings:
     max_body_bytes: int = 1024 * 1024
     sse_keepalive_s: float = 15.0
     public_url: str | None = None  # absolute root for URLs this server hands out
+    offload_blocking: bool = False  # run use cases in threads (network stores)
     title: str = "Dream Forge"
     version: str = "0.1.0"

@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
 from dreamforge_adapters.http.openapi import responses
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
@@ -45,7 +46,7 @@ def _last_event_id(header: str | None, query: str | None) -> int:
 
 
 async def _follow(
-    svc: ApiServices, job_id: str, after: int, keepalive_s: float
+    svc: ApiServices, state: State, job_id: str, after: int, keepalive_s: float
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Event] = asyncio.Queue()
@@ -59,10 +60,10 @@ async def _follow(
     try:
         yield b"retry: 1000\n\n"
 
-        def catch_up() -> tuple[list[bytes], bool]:
+        async def catch_up() -> tuple[list[bytes], bool]:
             nonlocal last
             frames, ended = [], False
-            for event in svc.jobs.events_after(job_id, last):
+            for event in await call(state, svc.jobs.events_after, job_id, last):
                 frames.append(_frame(event))
                 last = event.seq
                 ended = event.is_end
@@ -70,12 +71,12 @@ async def _follow(
                     break
             return frames, ended
 
-        frames, ended = catch_up()
+        frames, ended = await catch_up()
         for frame in frames:
             yield frame
-        if not ended and svc.jobs.job(job_id).state.terminal:
+        if not ended and (await call(state, svc.jobs.job, job_id)).state.terminal:
             # Resumed at or past `end`: a finished job has stored all its events.
-            frames, ended = catch_up()
+            frames, ended = await catch_up()
             for frame in frames:
                 yield frame
             return
@@ -83,7 +84,7 @@ async def _follow(
             try:
                 event = await asyncio.wait_for(inbox.get(), keepalive_s)
             except TimeoutError:
-                frames, ended = catch_up()
+                frames, ended = await catch_up()
                 for frame in frames:
                     yield frame
                 yield b": keep-alive\n\n"
@@ -95,7 +96,7 @@ async def _follow(
                 ended = event.is_end
                 yield _frame(event)
                 continue
-            frames, ended = catch_up()
+            frames, ended = await catch_up()
             for frame in frames:
                 yield frame
     finally:
@@ -120,10 +121,10 @@ async def job_stream(
 ) -> Stream:
     svc = services(state)
     after = _last_event_id(last_event_id_header, last_event_id)
-    svc.jobs.job(job_id)  # 404 before the stream starts
+    await call(state, svc.jobs.job, job_id)  # 404 before the stream starts
     settings: HttpSettings = state["http_settings"]
     return Stream(
-        _follow(svc, job_id, after, settings.sse_keepalive_s),
+        _follow(svc, state, job_id, after, settings.sse_keepalive_s),
         media_type="text/event-stream",
         headers=_HEADERS,
     )

@@ -25,6 +25,7 @@ from dreamforge_core.errors import (
     InvalidInput,
     StepTimeout,
     StorageError,
+    Unavailable,
 )
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
@@ -112,6 +113,14 @@ class ExecuteJob:
         self._presets = presets
 
     def __call__(self, job_id: str) -> None:
+        try:
+            self._run(job_id)
+        except Unavailable:
+            # A store is down: the job's row still says what comes next. The sweeper enqueues
+            # a queued job again and takes over a running one once its lease lapses.
+            return
+
+    def _run(self, job_id: str) -> None:
         p = self._p
         job = p.repo.get(job_id)
         if job is None or job.state.terminal:

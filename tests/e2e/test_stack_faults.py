@@ -363,7 +363,7 @@ class PostgresOutage:
     api_pid: int
     healed_after_s: float
     created_after: str
-    dead_letters: list[str]
+    dead_letters: dict[str, str]  # job id -> reason
     dead_depth: int
 
 
@@ -434,7 +434,7 @@ def _postgres_outage(stack: Stack) -> PostgresOutage:
     stack.finished(running, timeout=60)
     stack.finished(created_after, timeout=30)
     with stack.queue() as queue:
-        dead = [d.job_id for d in queue.dead_letters()]
+        dead = {d.job_id: d.reason for d in queue.dead_letters()}
         dead_depth = queue.depth()["dead_letter"]
     return PostgresOutage(
         stack,
@@ -456,7 +456,9 @@ def test_postgres_down_the_api_answers_503_envelopes(postgres_outage: PostgresOu
     assert set(during) == {"get", "post", "ready"}
     for timed in during.values():
         assert_unavailable(timed.response)
-        assert timed.seconds < POSTGRES_OUTAGE_S  # answered while still down, never hung
+        # Answered while Postgres was still down (it comes back only after these answers):
+        # each waits at most the pool timeout (5 s), in a thread, not on the event loop.
+        assert timed.seconds < 20, timed.seconds
     ready = assert_unavailable(during["ready"].response)
     assert "database" in ready["message"]
     checks = ready["details"]["checks"]
@@ -493,28 +495,14 @@ def test_postgres_back_the_same_api_process_heals_and_no_job_is_lost(
     assert streamed[-1].event == "end"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: ExecuteJob lets `Unavailable` from the save that records a retry "
-    "escape to the Dramatiq actor (max_retries=0), so the message of a job that is later "
-    "resumed by the sweeper and succeeds sits in the dead-letter queue "
-    "(dreamforge_core/use_cases/execute_job.py:138-141, 165-169)",
-)
 def test_a_postgres_outage_does_not_dead_letter_a_job_that_then_succeeds(
     postgres_outage: PostgresOutage,
 ) -> None:
     assert postgres_outage.stack.job(postgres_outage.running)["state"] == "succeeded"
-    assert postgres_outage.running not in postgres_outage.dead_letters
+    assert postgres_outage.dead_letters == {}
     assert postgres_outage.dead_depth == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the /v1 handlers call blocking Postgres code on the event loop "
-    "(dreamforge_adapters/http/jobs.py:60-95), so while the pool waits for a connection "
-    "(5 s) /health and every other request stall; the k3s liveness probe (3 s) then "
-    "restarts a healthy API during a database outage",
-)
 def test_health_answers_promptly_while_postgres_is_down(postgres_outage: PostgresOutage) -> None:
     health = postgres_outage.health_while_blocked
     assert health.response.status_code == 200
