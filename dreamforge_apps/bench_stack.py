@@ -917,6 +917,11 @@ def _phase_latency(target: Target, samples: int) -> dict[str, Any]:
         "target p99 ≤ 20 ms"
     )
     click.echo(f"    = {OVERHEAD_DEFINITION}")
+    if target.stack is None:
+        click.echo(
+            "    (a running API: this means something only if its worker runs the fake runner "
+            "with no step delay)"
+        )
     click.echo(f"    runner's own time: {latency['runner_time_ms']} ms (median)")
     click.echo("  where it goes (p50 / p99; ts = the events' own timestamps):")
     for label, key in (
@@ -969,6 +974,11 @@ def _phase_fanout(target: Target, clients: int, jobs: int, steps: int) -> dict[s
         f"{fanout['live_deliveries']} live deliveries   target p99 ≤ 100 ms"
     )
     click.echo(f"    = {DELIVERY_DEFINITION}")
+    if not fanout["live_deliveries"]:
+        click.echo(
+            "  no live event: the jobs ended before their clients connected (a worker with "
+            "no step delay); raise --sse-steps or use a slower runner"
+        )
     click.echo(
         f"  {fanout['clients_ended']}/{fanout['clients']} streams reached `end`; "
         f"{fanout['clients_with_gaps_or_duplicates']} with a gap or duplicate; "

@@ -89,9 +89,9 @@ class Settings(BaseSettings):
     worker_poll_ms: int = Field(
         10,
         ge=1,
-        description="How often an idle worker polls Redis for a job, in ms (also its Redis "
-        "heartbeat); idle pickup latency is at most this. Must stay under a fifth of "
-        "WORKER_HEARTBEAT_TIMEOUT_S",
+        description="How often an idle worker polls Redis, in ms (also its heartbeat): an idle "
+        "worker may take this long to see a new job, and each poll is one Lua call for the "
+        "queue and one for its delay queue. At most a fifth of WORKER_HEARTBEAT_TIMEOUT_S",
     )
     lease_s: float = Field(
         60.0, gt=0, description="A running job whose worker is silent this long is taken over"

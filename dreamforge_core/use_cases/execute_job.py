@@ -298,7 +298,6 @@ class _Attempt:
             )
         data = p.encoder.encode(image, params.format, metadata)
         with self.lock:
-            job.advance_item(index, "encode", 1.0, p.clock.now())
             started_at = job.items[index].started_at or p.clock.now()
         key = artifact_key(
             user=job.user,
@@ -334,6 +333,9 @@ class _Attempt:
             created_at=p.clock.now(),
         )
         with self.lock:
+            # Recorded now, with the store, so its time is when clients can see it (an event
+            # stamped before a slow upload would look late on arrival).
+            job.advance_item(index, "encode", 1.0, artifact.created_at)
             job.finish_item(index, artifact, artifact.created_at)
             self.save()
         p.metrics.item_finished(time.monotonic() - began)
