@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(10, ge=1, description="Postgres connections per process")
     runner_threads: int | None = Field(
-        None, ge=1, description="Torch threads in the runner process (default: torch's choice)"
+        None,
+        ge=1,
+        description="Torch threads in the runner (default: all cores but one without CUDA)",
     )
     runner_test_hooks: bool = Field(
         False,

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from dreamforge_adapters.http.asgi import ASGIApp, EdgeMiddleware
 from dreamforge_adapters.http.errors import exception_handler
 from dreamforge_adapters.http.ops import health, metrics, ready
-from dreamforge_adapters.http.services import HttpMetrics
+from dreamforge_adapters.http.services import HttpMetrics, HttpSettings
 from dreamforge_core.errors import DreamForgeError
 
 
@@ -29,7 +29,8 @@ def build_ops_app(services: OpsServices) -> ASGIApp:
     handle = exception_handler(services.metrics.error)
     app = Litestar(
         route_handlers=[health, ready, metrics],
-        state=State({"services": services}),
+        # ops calls reach network stores (jobs by state): keep them off the event loop
+        state=State({"services": services, "http_settings": HttpSettings(offload_blocking=True)}),
         exception_handlers={DreamForgeError: handle, HTTPException: handle, Exception: handle},
         openapi_config=None,
         logging_config=None,

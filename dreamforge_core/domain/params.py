@@ -254,7 +254,7 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_PROMPT_CHARS,
-                "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
+                "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
             },
             "negative_prompt": {
                 "type": "string",

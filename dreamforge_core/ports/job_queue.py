@@ -8,6 +8,10 @@ class JobQueue(Protocol):
 
     def enqueue(self, job_id: str, delay_s: float = 0.0) -> None: ...
 
+    def depth(self) -> dict[str, int]:
+        """Messages by kind: `ready`, `delayed`, `dead_letter`, `running`."""
+        ...
+
     def dead_letter(self, job_id: str, reason: str) -> None:
         """Parks a job that failed for good, for an operator to inspect or requeue."""
         ...

@@ -22,8 +22,11 @@ class RecoverJobs:
       with `assume_dead` (the embedded deployment at start-up, where no other worker exists)
       every running job counts as abandoned, otherwise only those whose lease has expired;
     - a `queued` job is enqueued again (at its retry time, if it has one) when it has not
-      changed for `grace_s`: a job stored but never enqueued (a crash between the two) is
-      not lost; an extra message is harmless, since claiming a job is atomic.
+      changed for `grace_s` and the queue holds no waiting message (a busy queue most likely
+      still holds it; re-sending every sweep would flood it): a job stored but never
+      enqueued (a crash between the two, or a queue outage) is not lost; an extra message is
+      harmless, since claiming a job is atomic. With `assume_dead` every queued job is
+      enqueued (the in-process queue starts empty).
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class RecoverJobs:
 
     def __call__(self) -> int:
         recovered = 0
+        depth = self._queue.depth()
+        queue_idle = depth.get("ready", 0) + depth.get("delayed", 0) == 0
         for job_id in self._repo.job_ids_in([JobState.RUNNING, JobState.QUEUED]):
             job = self._repo.get(job_id)
             if job is None:
@@ -63,7 +68,7 @@ class RecoverJobs:
                 if poisoned:
                     self._queue.dead_letter(job.id, poisoned)
                     continue
-            elif now - job.updated_at < self._grace:
+            elif not self._assume_dead and (now - job.updated_at < self._grace or not queue_idle):
                 continue
             delay = 0.0
             if job.next_attempt_at is not None:

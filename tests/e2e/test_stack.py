@@ -56,6 +56,10 @@ def test_a_batch_runs_through_the_stack_with_s3_urls(stack: StackProcesses) -> N
     worker_ready = httpx.get(f"{stack.workers[0][1]}/ready")
     assert worker_ready.status_code == 200
     assert "dreamforge_queue_depth" in httpx.get(f"{stack.url}/metrics").text
+    worker_metrics = httpx.get(f"{stack.workers[0][1]}/metrics")
+    assert worker_metrics.status_code == 200
+    assert "dreamforge_item_duration_seconds_count 3.0" in worker_metrics.text
+    assert 'dreamforge_jobs{state="succeeded"} 1.0' in worker_metrics.text
     client.close()
 
 
