@@ -17,7 +17,7 @@ from minio.helpers import check_bucket_name
 from dreamforge_adapters.s3 import bucket_setup
 from dreamforge_adapters.s3.retry import STORAGE_FAILURES, describe, with_retries
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.errors import InvalidInput, StorageError, Unavailable
+from dreamforge_core.errors import StorageError, Unavailable
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 
 MAX_PRESIGN_TTL_S = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
@@ -139,8 +139,9 @@ class S3BlobStore(BlobStore):
 
     def presign(self, key: str, ttl_s: int, base_url: str) -> SignedUrl:
         """A SigV4 presigned GET on the S3 endpoint itself; `base_url` plays no part."""
-        if not 1 <= ttl_s <= MAX_PRESIGN_TTL_S:
-            raise InvalidInput(f"URL lifetime must be 1..{MAX_PRESIGN_TTL_S} s, not {ttl_s}")
+        # SigV4 caps a URL at 7 days: a longer request is clamped, as the API clamps `ttl` to
+        # its maximum, and the returned expiry tells the truth.
+        ttl_s = max(1, min(ttl_s, MAX_PRESIGN_TTL_S))
         # X-Amz-Date has whole seconds; sign at a whole second so expires_at is exact.
         signed_at = datetime.now(UTC).replace(microsecond=0)
         ttl = timedelta(seconds=ttl_s)

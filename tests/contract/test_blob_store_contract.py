@@ -115,3 +115,10 @@ def test_presign_gives_an_absolute_url_that_expires_after_the_ttl(blob_store: Bl
 
 def test_ping_answers_when_the_store_is_reachable(blob_store: BlobStore) -> None:
     blob_store.ping()
+
+
+def test_a_url_lifetime_beyond_seven_days_is_clamped_not_refused(blob_store: BlobStore) -> None:
+    blob_store.put(f"{JOB}/long.png", PNG, "image/png")
+    signed = blob_store.presign(f"{JOB}/long.png", 30 * 24 * 3600, "http://127.0.0.1:1")
+    assert signed.url
+    assert signed.expires_at > datetime.now(UTC)
