@@ -1,0 +1,224 @@
+"""One attempt at a claimed job: generation on the caller's thread, encoding and storing of
+the previous item on a second thread, and a heartbeat that keeps the job's lease alive."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key, job_prefix
+from dreamforge_core.domain.clock import new_id
+from dreamforge_core.domain.job import ItemState, Job, JobState
+from dreamforge_core.domain.metadata import ImageMetadata
+from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.errors import DreamForgeError, InvalidInput, StepTimeout, StorageError
+from dreamforge_core.ports.runner import (
+    NOTE_MEMORY,
+    NOTE_MODEL_LOADED,
+    GeneratedImage,
+    GenerationRequest,
+)
+from dreamforge_core.use_cases.execution import ExecutionContext, job_duration
+
+
+class Attempt:
+    """One attempt at a claimed job: the runner on this thread, finishing on another."""
+
+    def __init__(self, context: ExecutionContext, job: Job) -> None:
+        self.context = context
+        self.p = context.ports
+        self.job = job
+        self.lock = threading.RLock()  # guards the job object: two threads change it
+        self.started = time.monotonic()
+        self._finisher: ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="dreamforge-lease", daemon=True)
+        self._heartbeat.start()
+
+    def save(self) -> None:
+        with self.lock:
+            if self.job.state is JobState.RUNNING:
+                self.job.renew_lease(self.context.lease_until(self.p.clock.now()))
+            events = self.p.repo.save(self.job)
+        self.p.bus.publish(events)
+
+    def _beat(self) -> None:
+        """Keeps the lease alive through long silent stretches (a model load, a slow step)."""
+        while not self._stop.wait(self.context.limits.lease_s / 3):
+            with self.lock:
+                if self.job.state is not JobState.RUNNING:
+                    continue
+                with contextlib.suppress(DreamForgeError):  # the next save reports it
+                    self.save()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._finisher is not None:
+            self._finisher.shutdown(wait=True)
+
+    def execute(self) -> None:
+        p, job = self.p, self.job
+        model = p.registry.get(job.model_id)
+        if model is None or not model.installed:
+            raise InvalidInput(f"model {job.model_id!r} is not installed", job_id=job.id)
+        if job.attempts > 1:
+            self._delete_orphans()
+        todo = [i.index for i in job.items if i.state is not ItemState.SUCCEEDED]
+        pending: Future[None] | None = None
+        try:
+            for index in todo:
+                seed, began, image = self._generate(model, index)
+                if pending is not None:
+                    pending.result()  # item N-1 is stored before item N is
+                pending = self._finishing().submit(self._finish, model, index, seed, began, image)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None and not pending.done():
+                pending.exception()  # never leave a thread writing the job behind
+        with self.lock:
+            job.succeed(p.clock.now())
+            self.save()
+        p.metrics.job_finished("succeeded", job_duration(job))
+
+    def _finishing(self) -> ThreadPoolExecutor:
+        if self._finisher is None:
+            self._finisher = ThreadPoolExecutor(1, thread_name_prefix="dreamforge-finish")
+        return self._finisher
+
+    def _generate(self, model: ModelDescriptor, index: int) -> tuple[int, float, GeneratedImage]:
+        p, job, limits = self.p, self.job, self.context.limits
+        remaining = limits.step_timeout_s - (time.monotonic() - self.started)
+        if remaining <= 0:
+            raise StepTimeout(
+                f"the step ran past its {limits.step_timeout_s:g}s timeout", job_id=job.id
+            )
+        params = job.params
+        seed = params.seed if params.seed is not None and params.seed_honoured else p.seeds.draw()
+        began = time.monotonic()
+        with self.lock:
+            job.start_item(index, seed, p.clock.now())
+            self.save()
+        preset = self.context.presets.get(params.preset or "")
+        request = GenerationRequest(
+            job.id,
+            index,
+            model,
+            params,
+            seed,
+            timeout_s=remaining,
+            runtime=preset.runtime if preset else {},
+        )
+        image = p.runner.generate(request, AttemptListener(self, index))
+        return seed, began, image
+
+    def _finish(
+        self, model: ModelDescriptor, index: int, seed: int, began: float, image: GeneratedImage
+    ) -> None:
+        p, job = self.p, self.job
+        params = job.params
+        metadata = None
+        if params.embed_metadata:
+            metadata = ImageMetadata(
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt,
+                seed=seed,
+                scheduler=params.scheduler,
+                steps=params.steps,
+                guidance=params.guidance,
+                width=image.width,
+                height=image.height,
+                model_name=model.name,
+                checkpoint_hash=model.checkpoint_hash,
+                generator=self.context.generator,
+            )
+        data = p.encoder.encode(image, params.format, metadata)
+        with self.lock:
+            started_at = job.items[index].started_at or p.clock.now()
+        key = artifact_key(
+            user=job.user,
+            job_id=job.id,
+            step=job.step.name,
+            ts=started_at,
+            item_index=index,
+            width=image.width,
+            height=image.height,
+            seed=seed,
+            ext=params.format,
+        )
+        content_type = CONTENT_TYPES[params.format]
+        try:
+            p.blobs.put(key, data, content_type)
+        except DreamForgeError:
+            raise
+        except Exception as e:
+            raise StorageError(f"could not store {key}: {e}", job_id=job.id) from e
+        artifact = Artifact(
+            id=new_id(),
+            job_id=job.id,
+            step=job.step.name,
+            item_index=index,
+            key=key,
+            content_type=content_type,
+            format=params.format,
+            width=image.width,
+            height=image.height,
+            seed=seed,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            created_at=p.clock.now(),
+        )
+        with self.lock:
+            # Recorded now, with the store, so its time is when clients can see it (an event
+            # stamped before a slow upload would look late on arrival).
+            job.advance_item(index, "encode", 1.0, artifact.created_at)
+            job.finish_item(index, artifact, artifact.created_at)
+            self.save()
+        p.metrics.item_finished(time.monotonic() - began)
+
+    def _delete_orphans(self) -> None:
+        """Blobs stored by an attempt that died before recording their artifact row."""
+        kept = {a.key for a in self.p.repo.artifacts(self.job.id)}
+        for key in self.p.blobs.list_keys(job_prefix(self.job.user, self.job.id)):
+            if key not in kept:
+                self.p.blobs.delete(key)
+
+
+class AttemptListener:
+    """Turns runner reports into job events (throttled progress) and metrics."""
+
+    def __init__(self, attempt: Attempt, index: int) -> None:
+        self._a = attempt
+        self._index = index
+        self._last_emit = 0.0
+
+    def step(self, done: int, total: int) -> None:
+        tick = time.monotonic()
+        if done < total and tick - self._last_emit < self._a.context.limits.progress_interval_s:
+            return
+        self._last_emit = tick
+        a = self._a
+        with a.lock:
+            a.job.advance_item(
+                self._index, "denoise", done / total, a.p.clock.now(), step=done, total_steps=total
+            )
+            a.save()
+
+    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        a = self._a
+        if code == NOTE_MODEL_LOADED:
+            a.p.metrics.model_loaded(float(data.get("seconds", 0.0)))
+        elif code == NOTE_MEMORY:
+            a.p.metrics.memory(
+                str(data.get("kind")),
+                int(data.get("start_bytes", 0)),
+                int(data.get("peak_bytes", 0)),
+                int(data.get("end_bytes", 0)),
+            )
+        with a.lock:
+            a.job.note(code, message, a.p.clock.now(), item_index=self._index, **dict(data))
