@@ -6,7 +6,6 @@ ignored and a missing one takes its default, so adding a limit needs no migratio
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from dreamforge_adapters.postgres.codec import dumps
@@ -32,7 +31,6 @@ _UPSERT = (
     "capabilities = excluded.capabilities, provenance = excluded.provenance, "
     "updated_at = excluded.updated_at, schema_version = excluded.schema_version"
 )  # created_at is left alone: an upsert keeps when the model was first registered
-_LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(ModelLimits))
 
 
 class PostgresModelRegistry(ModelRegistry):
@@ -58,25 +56,19 @@ class PostgresModelRegistry(ModelRegistry):
 
 
 def _row(m: ModelDescriptor) -> tuple[Any, ...]:
-    limits = {name: getattr(m.limits, name) for name in _LIMIT_FIELDS}
     return (
         m.id, m.name, m.kind, m.version, m.checkpoint_hash, m.source_uri, m.local_path,
-        m.installed, m.enabled, dumps(limits), dumps(list(m.capabilities)), dumps(m.provenance),
+        m.installed, m.enabled, dumps(m.limits.to_dict()), dumps(list(m.capabilities)),
+        dumps(m.provenance),
         m.created_at, m.updated_at, m.schema_version,
     )  # fmt: skip
-
-
-def _limits(data: dict[str, Any]) -> ModelLimits:
-    known: dict[str, Any] = {k: v for k, v in data.items() if k in _LIMIT_FIELDS}
-    if "schedulers" in known:
-        known["schedulers"] = tuple(known["schedulers"])
-    return ModelLimits(**known)
 
 
 def _model(row: tuple[Any, ...]) -> ModelDescriptor:
     return ModelDescriptor(
         id=row[0], name=row[1], kind=row[2], version=row[3], checkpoint_hash=row[4],
         source_uri=row[5], local_path=row[6], installed=row[7], enabled=row[8],
-        limits=_limits(row[9]), capabilities=row[10], provenance=row[11], created_at=row[12],
+        limits=ModelLimits.from_dict(row[9]), capabilities=row[10], provenance=row[11],
+        created_at=row[12],
         updated_at=row[13], schema_version=row[14],
     )  # fmt: skip

@@ -6,7 +6,6 @@ ignored and a missing one takes its default, so adding a limit needs no migratio
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from os import PathLike
 from typing import Any
@@ -33,7 +32,6 @@ _UPSERT = (
     "capabilities = excluded.capabilities, provenance = excluded.provenance, "
     "updated_at = excluded.updated_at, schema_version = excluded.schema_version"
 )  # created_at is left alone: an upsert keeps when the model was first registered
-_LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(ModelLimits))
 
 
 class SqliteModelRegistry(ModelRegistry):
@@ -67,27 +65,20 @@ class SqliteModelRegistry(ModelRegistry):
 
 
 def _row(m: ModelDescriptor) -> tuple[Any, ...]:
-    limits = {name: getattr(m.limits, name) for name in _LIMIT_FIELDS}
     return (
         m.id, m.name, m.kind, m.version, m.checkpoint_hash, m.source_uri, m.local_path,
-        m.installed, m.enabled, dumps(limits), dumps(list(m.capabilities)), dumps(m.provenance),
+        m.installed, m.enabled, dumps(m.limits.to_dict()), dumps(list(m.capabilities)),
+        dumps(m.provenance),
         iso(m.created_at), iso(m.updated_at), m.schema_version,
     )  # fmt: skip
-
-
-def _limits(text: str) -> ModelLimits:
-    data = loads(text)
-    known: dict[str, Any] = {k: v for k, v in data.items() if k in _LIMIT_FIELDS}
-    if "schedulers" in known:
-        known["schedulers"] = tuple(known["schedulers"])
-    return ModelLimits(**known)
 
 
 def _model(row: tuple[Any, ...]) -> ModelDescriptor:
     return ModelDescriptor(
         id=row[0], name=row[1], kind=row[2], version=row[3], checkpoint_hash=row[4],
         source_uri=row[5], local_path=row[6], installed=bool(row[7]), enabled=bool(row[8]),
-        limits=_limits(row[9]), capabilities=loads(row[10]), provenance=loads(row[11]),
+        limits=ModelLimits.from_dict(loads(row[9])), capabilities=loads(row[10]),
+        provenance=loads(row[11]),
         created_at=datetime.fromisoformat(row[12]), updated_at=datetime.fromisoformat(row[13]),
         schema_version=row[14],
     )  # fmt: skip

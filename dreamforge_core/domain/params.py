@@ -46,6 +46,21 @@ class ModelLimits:
     default_guidance: float = 6.0
     default_scheduler: str = "dpmpp_2m_karras"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in _LIMIT_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelLimits:
+        """Rebuilds stored limits: an unknown field is ignored and a missing one takes its
+        default, so adding a limit needs no data migration."""
+        known: dict[str, Any] = {k: v for k, v in data.items() if k in _LIMIT_FIELDS}
+        if "schedulers" in known:
+            known["schedulers"] = tuple(known["schedulers"])
+        return cls(**known)
+
+
+_LIMIT_FIELDS = tuple(ModelLimits.__dataclass_fields__)
+
 
 @dataclass(frozen=True, slots=True)
 class GenerateParams:
