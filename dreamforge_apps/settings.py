@@ -87,11 +87,11 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A worker silent this long is dead: its message is redelivered"
     )
     worker_poll_ms: int = Field(
-        10,
+        200,
         ge=1,
-        description="How often an idle worker polls Redis, in ms (also its heartbeat): an idle "
-        "worker may take this long to see a new job, and each poll is one Lua call for the "
-        "queue and one for its delay queue. At most a fifth of WORKER_HEARTBEAT_TIMEOUT_S",
+        description="How often an idle worker looks at Redis on its own, in ms (also its "
+        "heartbeat). A new job wakes an idle worker at once; the poll finds delayed retries "
+        "and redelivered messages. At most a fifth of WORKER_HEARTBEAT_TIMEOUT_S",
     )
     lease_s: float = Field(
         60.0, gt=0, description="A running job whose worker is silent this long is taken over"

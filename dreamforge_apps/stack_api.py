@@ -11,7 +11,7 @@ from dreamforge_apps import __version__
 from dreamforge_apps.runners import default_model_id
 from dreamforge_apps.serve import check_bind, uvicorn_config
 from dreamforge_apps.settings import Settings
-from dreamforge_apps.stack import open_stack
+from dreamforge_apps.stack import freeze_start_up_objects, open_stack
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 
@@ -50,6 +50,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
             version=__version__,
         )
         app = build_app(services, http)
+        freeze_start_up_objects()
         log.info("Dream Forge API listening on http://%s:%d (stack)", host, port)
         uvicorn.Server(uvicorn_config(app, host, port, settings)).run()
     finally:

@@ -21,7 +21,7 @@ from dreamforge_apps import __version__
 from dreamforge_apps.runners import build_runner
 from dreamforge_apps.serve import uvicorn_config
 from dreamforge_apps.settings import Settings
-from dreamforge_apps.stack import StackParts, open_stack
+from dreamforge_apps.stack import StackParts, freeze_start_up_objects, open_stack
 from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 
@@ -102,6 +102,7 @@ def run_worker_process(settings: Settings) -> None:
             warm_up()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        freeze_start_up_objects()
         log.info(
             "Dream Forge worker %s consuming the GPU queue (runner=%s)",
             limits.worker_id,

@@ -33,7 +33,6 @@ echo "Postgres: database $DB on $POSTGRES (dropped afterwards)"
 
 # SeaweedFS through the test helper: it picks free ports and writes the keys; this python
 # process holds the server and stops it (and removes its sockets) on SIGTERM.
-mkfifo "$WORK/s3.ready"
 "$PY" - "$WORK" >"$WORK/s3.log" 2>&1 <<'EOF' &
 import signal, sys, threading
 from pathlib import Path
@@ -46,14 +45,21 @@ signal.signal(signal.SIGTERM, lambda *_: stop.set())
 signal.signal(signal.SIGINT, lambda *_: stop.set())
 s3.start()
 try:
-    with open(work / "s3.ready", "w") as ready:
-        ready.write(f"{s3.endpoint} {s3.access_key} {s3.secret_key}\n")
+    (work / "s3.part").write_text(f"{s3.endpoint} {s3.access_key} {s3.secret_key}\n")
+    (work / "s3.part").rename(work / "s3.ready")  # appears whole or not at all
     stop.wait()
 finally:
     s3.stop()
 EOF
 SEAWEED_PID=$!
-if ! read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <"$WORK/s3.ready"; then
+# Waits for the address, but not for a helper that died (no venv, no weed binary, ...).
+for _ in $(seq 600); do
+    if [ -e "$WORK/s3.ready" ] || ! kill -0 "$SEAWEED_PID" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+if ! read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <"$WORK/s3.ready" 2>/dev/null; then
     echo "SeaweedFS did not start:" >&2
     cat "$WORK/s3.log" >&2
     exit 1

@@ -13,11 +13,13 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit
 
+from dreamforge_adapters.dramatiq_queue.wake import WakeableRedisBroker
 from dreamforge_core.errors import Unavailable
 
 #: A worker silent this long is taken for dead and its unacked messages are redelivered.
-#: Idle workers poll (and so heartbeat) every `poll_ms`; busy ones keep heartbeating through
-#: their delay-queue consumer, so a long job does not look dead.
+#: Idle workers poll (and so heartbeat) every `poll_ms`, or sooner when an enqueue wakes them;
+#: busy ones keep heartbeating through their delay-queue consumer, so a long job does not look
+#: dead.
 DEFAULT_HEARTBEAT_TIMEOUT_MS = 60_000
 #: Dead-lettered messages stay in the XQ this long (Dramatiq's own default: 7 days).
 DEFAULT_DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
@@ -57,7 +59,7 @@ def make_broker(
         TimeLimit(time_limit=time_limit_ms),
         Retries(max_retries=0),
     ]
-    return RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves __init__ untyped
+    return WakeableRedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves it untyped
         client=client,
         middleware=middleware,
         namespace=namespace,

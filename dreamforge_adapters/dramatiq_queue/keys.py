@@ -18,6 +18,11 @@ def actor_name_for(queue_name: str) -> str:
     return f"dreamforge.{queue_name}_job"
 
 
+def wake_key(namespace: str, queue_name: str) -> str:
+    """Ours: a list whose tokens wake an idle consumer of the queue (see `wake.py`)."""
+    return f"{namespace}:{queue_name}.wake"
+
+
 class QueueKeys:
     """The Redis keys of one Dramatiq queue in one namespace."""
 

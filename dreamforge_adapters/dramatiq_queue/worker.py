@@ -18,9 +18,10 @@ from dramatiq.brokers.redis import RedisBroker
 
 from dreamforge_adapters.dramatiq_queue.keys import GPU_QUEUE
 
-#: How often an idle consumer polls Redis (Dramatiq's default is 1000 ms, so ~0.4 s average
-#: pickup latency). Each poll is one short Lua call, and it is also the worker's heartbeat.
-DEFAULT_POLL_MS = 100
+#: How often an idle consumer fetches on its own (Dramatiq's default is 1000 ms). An enqueue
+#: wakes it sooner (see `wake.py`); the poll finds delayed and redelivered messages, and each
+#: poll is one short Lua call that is also the worker's heartbeat.
+DEFAULT_POLL_MS = 200
 
 _booted: weakref.WeakSet[RedisBroker] = weakref.WeakSet()
 _boot_lock = threading.Lock()

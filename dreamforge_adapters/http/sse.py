@@ -74,8 +74,9 @@ async def _follow(
         frames, ended = await catch_up()
         for frame in frames:
             yield frame
-        if not ended and (await call(state, svc.jobs.job, job_id)).state.terminal:
-            # Resumed at or past `end`: a finished job has stored all its events.
+        if not ended and not frames and (await call(state, svc.jobs.job, job_id)).state.terminal:
+            # Resumed at or past `end`: a finished job has stored all its events. (Events
+            # without `end` mean the job was not finished: `end` commits with the final state.)
             frames, ended = await catch_up()
             for frame in frames:
                 yield frame

@@ -2,8 +2,11 @@
 
 `publish` sends one NOTIFY per event on the channel `dreamforge_events`, all in one statement,
 after the caller has committed them (the repository is the source of truth; the bus only says
-"look"). A payload is the event's JSON, or, when that does not fit Postgres' 8000-byte limit, a
-stub `{job_id, seq, stub}` that the subscriber resolves by reading the event from the `source`
+"look"). The stack's repository sends them itself, inside the transaction that stores them
+(`PostgresJobRepo(announce=True)`, `announced_by_repo=True` here): no round trip of their own,
+and never an announcement of something that did not commit. A payload is the event's JSON,
+or, when that does not fit Postgres' 8000-byte limit, a stub `{job_id, seq, stub}` that the
+subscriber resolves by reading the event from the `source`
 (the JobRepo, given by the composition root). Without a source a stub is dropped, and the
 follower finds the event in the repository when it notices the gap in sequence numbers.
 
@@ -68,9 +71,16 @@ class _Subscription(Subscription):
 class PostgresEventBus(EventBus):
     """Publishes through the pool; follows through one listener connection per bus."""
 
-    def __init__(self, database: PostgresDatabase, *, source: EventSource | None = None) -> None:
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        *,
+        source: EventSource | None = None,
+        announced_by_repo: bool = False,
+    ) -> None:
         self._database = database
         self._source = source
+        self._announced_by_repo = announced_by_repo
         self._lock = threading.Lock()
         self._subs: dict[str, list[_Subscription]] = {}
         self._last: dict[str, int] = {}  # per followed job, the last seq delivered
@@ -82,8 +92,11 @@ class PostgresEventBus(EventBus):
     # --- publishing ---------------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event]) -> None:
-        """Best effort: the events are committed already, so a failure here is only logged."""
-        if not events:
+        """Best effort: the events are committed already, so a failure here is only logged.
+
+        Nothing to do when the repository announces events in its own transactions
+        (`PostgresJobRepo(announce=True)`): they went out with their commit."""
+        if not events or self._announced_by_repo:
             return
         payloads = [codec.notify_payload(e) for e in events]
         try:

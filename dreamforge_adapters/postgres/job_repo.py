@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from dreamforge_adapters.postgres import codec
+from dreamforge_adapters.postgres import codec, event_bus
 from dreamforge_adapters.postgres.database import PostgresDatabase
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
@@ -28,7 +28,9 @@ from dreamforge_core.ports.job_repo import JobRepo
 
 _V = codec.ROW_SCHEMA_VERSION
 _CHILD_ROWS = f"""
-s AS (
+ev AS MATERIALIZED (
+    SELECT %s::jsonb AS doc
+), s AS (
     INSERT INTO steps (id, job_id, position, name, state, attempts, last_error, started_at,
                        finished_at, items, schema_version)
     SELECT x.id, j.id, x.position, x.name, x.state, x.attempts, x.last_error, x.started_at,
@@ -44,7 +46,7 @@ s AS (
     INSERT INTO events ({codec.EVENT_COLUMNS}, schema_version)
     SELECT j.id, x.seq, x.ts, x.kind, x.level, x.code, x.message, x.step_id, x.item_index,
            x.data, {_V}
-    FROM j, jsonb_to_recordset(%s::jsonb) AS x(seq integer, ts timestamptz, kind text,
+    FROM j, ev, jsonb_to_recordset(ev.doc) AS x(seq integer, ts timestamptz, kind text,
         level text, code text, message text, step_id text, item_index integer, data jsonb)
 ), a AS (
     INSERT INTO artifacts ({codec.ARTIFACT_COLUMNS}, schema_version)
@@ -56,15 +58,28 @@ s AS (
         content_type = excluded.content_type, format = excluded.format, width = excluded.width,
         height = excluded.height, seed = excluded.seed, size_bytes = excluded.size_bytes,
         sha256 = excluded.sha256, created_at = excluded.created_at
-)
-SELECT count(*) FROM j"""
-_CREATE = f"""
+)"""
+# The events go out as NOTIFYs in the same transaction: sent only if it commits, in seq
+# order (volatile functions run after the sort), and with no round trip of their own. A
+# payload too long for NOTIFY becomes a stub the listener resolves from the events table.
+_ANNOUNCE = f"""
+, n AS (
+    SELECT pg_notify('{event_bus.CHANNEL}', CASE
+        WHEN octet_length(x.doc::text) < {codec.NOTIFY_LIMIT} THEN x.doc::text
+        ELSE jsonb_build_object('job_id', x.doc->'job_id', 'seq', x.doc->'seq',
+                                'stub', true)::text END)
+    FROM j, ev, jsonb_array_elements(ev.doc) WITH ORDINALITY AS x(doc, position)
+    ORDER BY x.position
+)"""
+_SILENT_RESULT = "\nSELECT count(*) FROM j"
+_ANNOUNCED_RESULT = "\nSELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)"
+_CREATE_JOB = f"""
 WITH j AS (
     INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({codec.JOB_VALUES})
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 ), {_CHILD_ROWS}"""
-_SAVE = f"""
+_SAVE_JOB = f"""
 WITH j AS (
     UPDATE jobs SET state = %s, attempts = %s, error = %s::jsonb, updated_at = %s,
         started_at = %s, finished_at = %s, next_attempt_at = %s, last_seq = %s,
@@ -72,6 +87,12 @@ WITH j AS (
     WHERE id = %s AND version = %s
     RETURNING id
 ), {_CHILD_ROWS}"""
+
+
+def _statement(head: str, announce: bool) -> str:
+    return head + (_ANNOUNCE + _ANNOUNCED_RESULT if announce else _SILENT_RESULT)
+
+
 _JOB_AND_STEPS = (
     f"SELECT {', '.join('j.' + c for c in codec.JOB_COLUMNS.split(', '))}, "
     f"{', '.join('s.' + c for c in codec.STEP_READ_COLUMNS.split(', '))} "
@@ -104,10 +125,19 @@ _KEY_ATTEMPTS = 10  # each retry means another process released or took the key 
 
 
 class PostgresJobRepo(JobRepo):
-    """Jobs in PostgreSQL, through the process's shared `PostgresDatabase`."""
+    """Jobs in PostgreSQL, through the process's shared `PostgresDatabase`.
 
-    def __init__(self, database: PostgresDatabase) -> None:
+    With `announce`, every save also NOTIFYs the events it stores on the event bus's channel,
+    inside its own transaction; pair it with a `PostgresEventBus(announced_by_repo=True)`,
+    whose `publish` then has nothing left to do.
+    """
+
+    def __init__(self, database: PostgresDatabase, *, announce: bool = False) -> None:
         self.database = database
+        self.announce = announce
+        # A new job has no followers yet (a stream starts from stored events): nothing to say.
+        self._create = _statement(_CREATE_JOB, announce=False)
+        self._save = _statement(_SAVE_JOB, announce)
 
     def create(self, job: Job, idempotency_since: datetime) -> tuple[Job, bool]:
         """Insert-or-return-existing, decided by the unique index on the idempotency key.
@@ -118,7 +148,9 @@ class PostgresJobRepo(JobRepo):
         row = codec.job_row(job, last_seq=job.last_seq + len(events), version=job.version + 1)
         params = (*row, *_child_params(job, events))
         with self.database.connection() as conn:
-            holder = _insert_or_find(conn, params, job.idempotency_key, idempotency_since)
+            holder = _insert_or_find(
+                conn, self._create, params, job.idempotency_key, idempotency_since
+            )
         if holder is not None:
             return holder, False
         _mark_stored(job, events)
@@ -133,7 +165,7 @@ class PostgresJobRepo(JobRepo):
         changes = codec.job_changes(job, last_seq=job.last_seq + len(events))
         params = changes + _child_params(job, events)
         with self.database.connection() as conn:
-            if not _count(conn.execute(_SAVE, params)):
+            if not _count(conn.execute(self._save, params)):
                 if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
@@ -188,9 +220,9 @@ def _stored_events(job: Job) -> list[Event]:
 
 
 def _child_params(job: Job, events: list[Event]) -> tuple[str, str, str]:
-    return (
-        codec.steps_json(job),
+    return (  # in the order of the statements' placeholders
         codec.events_json(events),
+        codec.steps_json(job),
         codec.artifacts_json(job.new_artifacts),
     )
 
@@ -209,11 +241,15 @@ def _count(cursor: psycopg.Cursor[Any]) -> int:
 
 
 def _insert_or_find(
-    conn: psycopg.Connection[Any], params: tuple[Any, ...], key: str | None, since: datetime
+    conn: psycopg.Connection[Any],
+    insert: str,
+    params: tuple[Any, ...],
+    key: str | None,
+    since: datetime,
 ) -> Job | None:
     """None when the job was inserted, else the job holding its key within the window."""
     for _ in range(_KEY_ATTEMPTS):
-        if _count(conn.execute(_CREATE, params)):
+        if _count(conn.execute(insert, params)):
             return None
         if key is None:  # the id itself conflicting raises; nothing else can refuse the row
             raise DreamForgeError("the database refused a new job without saying why")
@@ -227,7 +263,7 @@ def _insert_or_find(
             if fresh and (existing := _load(conn, _GET, (holder_id,))) is not None:
                 return existing
             conn.execute(_RELEASE_KEY, (holder_id,))  # used before the window: free
-            if _count(conn.execute(_CREATE, params)):
+            if _count(conn.execute(insert, params)):
                 return None
     raise Unavailable(f"idempotency key {key!r} kept changing hands; try again")
 

@@ -25,6 +25,9 @@ from dreamforge_core.ports.runner import (
 )
 from dreamforge_core.use_cases.execution import ExecutionContext, job_duration
 
+#: How long a record may wait for another write to ride along with (see AttemptListener).
+RIDE_ALONG_S = 0.01
+
 
 class Attempt:
     """One attempt at a claimed job: the runner on this thread, finishing on another."""
@@ -35,29 +38,41 @@ class Attempt:
         self.job = job
         self.lock = threading.RLock()  # guards the job object: two threads change it
         self.started = time.monotonic()
+        self.saved_at = 0.0  # monotonic time of the last save: progress writes are paced by it
+        self._held_since: float | None = None  # when the oldest unwritten record was made
         self._finisher: ThreadPoolExecutor | None = None
-        self._stop = threading.Event()
-        self._heartbeat = threading.Thread(target=self._beat, name="dreamforge-lease", daemon=True)
-        self._heartbeat.start()
+        context.leases.keep(self)
 
     def save(self) -> None:
         with self.lock:
             if self.job.state is JobState.RUNNING:
                 self.job.renew_lease(self.context.lease_until(self.p.clock.now()))
             events = self.p.repo.save(self.job)
+            self.saved_at = time.monotonic()
+            self._held_since = None
         self.p.bus.publish(events)
 
-    def _beat(self) -> None:
-        """Keeps the lease alive through long silent stretches (a model load, a slow step)."""
-        while not self._stop.wait(self.context.limits.lease_s / 3):
-            with self.lock:
-                if self.job.state is not JobState.RUNNING:
-                    continue
-                with contextlib.suppress(DreamForgeError):  # the next save reports it
-                    self.save()
+    def hold(self, since: float) -> None:
+        """Something was recorded without a write; the next write takes it along."""
+        with self.lock:
+            if self._held_since is None:
+                self._held_since = since
+
+    def unwritten_for(self, now: float) -> float:
+        """How long the oldest record not yet written has waited (0 when there is none)."""
+        held = self._held_since
+        return 0.0 if held is None else now - held
+
+    def beat(self) -> None:
+        """Renews the lease (called by the lease keeper); a failure shows at the next save."""
+        with self.lock:
+            if self.job.state is not JobState.RUNNING:
+                return
+            with contextlib.suppress(DreamForgeError):
+                self.save()
 
     def close(self) -> None:
-        self._stop.set()
+        self.context.leases.release(self)
         if self._finisher is not None:
             self._finisher.shutdown(wait=True)
 
@@ -67,23 +82,29 @@ class Attempt:
         if model is None or not model.installed:
             raise InvalidInput(f"model {job.model_id!r} is not installed", job_id=job.id)
         if job.attempts > 1:
+            self.save()  # the claim, before touching what an earlier attempt left
             self._delete_orphans()
         todo = [i.index for i in job.items if i.state is not ItemState.SUCCEEDED]
         pending: Future[None] | None = None
         try:
-            for index in todo:
+            for n, index in enumerate(todo):
                 seed, began, image = self._generate(model, index)
                 if pending is not None:
                     pending.result()  # item N-1 is stored before item N is
-                pending = self._finishing().submit(self._finish, model, index, seed, began, image)
-            if pending is not None:
-                pending.result()
+                if n == len(todo) - 1:  # nothing left to overlap with: finish right here
+                    pending = None
+                    self._finish(model, index, seed, began, image, last=True)
+                else:
+                    pending = self._finishing().submit(
+                        self._finish, model, index, seed, began, image, last=False
+                    )
         finally:
             if pending is not None and not pending.done():
                 pending.exception()  # never leave a thread writing the job behind
-        with self.lock:
-            job.succeed(p.clock.now())
-            self.save()
+        if not todo:  # a taken-over job whose items had all been stored
+            with self.lock:
+                job.succeed(p.clock.now())
+                self.save()
         p.metrics.job_finished("succeeded", job_duration(job))
 
     def _finishing(self) -> ThreadPoolExecutor:
@@ -118,8 +139,16 @@ class Attempt:
         return seed, began, image
 
     def _finish(
-        self, model: ModelDescriptor, index: int, seed: int, began: float, image: GeneratedImage
+        self,
+        model: ModelDescriptor,
+        index: int,
+        seed: int,
+        began: float,
+        image: GeneratedImage,
+        last: bool,
     ) -> None:
+        """Encodes, stores and records item `index`; the last item's record also ends the job
+        (one write instead of two)."""
         p, job = self.p, self.job
         params = job.params
         metadata = None
@@ -178,6 +207,8 @@ class Attempt:
             # stamped before a slow upload would look late on arrival).
             job.advance_item(index, "encode", 1.0, artifact.created_at)
             job.finish_item(index, artifact, artifact.created_at)
+            if last:
+                job.succeed(artifact.created_at)
             self.save()
         p.metrics.item_finished(time.monotonic() - began)
 
@@ -190,24 +221,40 @@ class Attempt:
 
 
 class AttemptListener:
-    """Turns runner reports into job events (throttled progress) and metrics."""
+    """Turns runner reports into job events and metrics, with as few writes as a fast runner
+    allows and no event held back long:
+
+    - a step is recorded and written when `progress_interval_s` has passed since the job's
+      last write (progress pacing); other steps are dropped, except the final one;
+    - a note, and the final step of an item faster than `RIDE_ALONG_S`, is recorded without a
+      write: it rides along with the next one (the item's record comes right after a fast
+      item). At the next runner report after it has waited `RIDE_ALONG_S`, it is written,
+      so it is late by about one step at most, never by a whole progress interval.
+    """
 
     def __init__(self, attempt: Attempt, index: int) -> None:
         self._a = attempt
         self._index = index
-        self._last_emit = 0.0
+        self._began = time.monotonic()
 
     def step(self, done: int, total: int) -> None:
-        tick = time.monotonic()
-        if done < total and tick - self._last_emit < self._a.context.limits.progress_interval_s:
-            return
-        self._last_emit = tick
         a = self._a
+        tick = time.monotonic()
+        due = tick - a.saved_at >= a.context.limits.progress_interval_s
+        final = done == total
+        write = due or a.unwritten_for(tick) >= RIDE_ALONG_S
+        if final and tick - self._began >= RIDE_ALONG_S:
+            write = True  # a slow item: its end of denoising is worth showing now
+        if not (write or final):
+            return
         with a.lock:
             a.job.advance_item(
                 self._index, "denoise", done / total, a.p.clock.now(), step=done, total_steps=total
             )
-            a.save()
+            if write:
+                a.save()
+            else:
+                a.hold(tick)
 
     def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
         a = self._a
@@ -222,3 +269,4 @@ class AttemptListener:
             )
         with a.lock:
             a.job.note(code, message, a.p.clock.now(), item_index=self._index, **dict(data))
+            a.hold(time.monotonic())

@@ -15,6 +15,7 @@ from dreamforge_core.use_cases.execution import (
     ExecutionPorts,
     job_duration,
 )
+from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
 
 __all__ = ["ExecuteJob", "ExecutionLimits", "ExecutionPorts"]
 
@@ -29,9 +30,10 @@ class ExecuteJob:
     - a job that is missing, finished or held by a live worker is left alone (redelivery is a
       no-op); a job whose retry time has not come is put back on the queue for later;
     - the job is claimed with one optimistic update (`queued → running`) that also takes a
-      lease, renewed on every save and by a heartbeat; losing the race means another worker
-      has it; a running job whose lease lapsed lost its worker and is taken over (resumed, or
-      failed as poisoned when its attempts are used up);
+      lease, renewed on every save and by the lease keeper; losing the race means another
+      worker has it; the claim is written with the first item's start (a retry, which must
+      clean up first, writes it alone); a running job whose lease lapsed lost its worker and
+      is taken over (resumed, or failed as poisoned when its attempts are used up);
     - items run in order from the first unfinished one; each item's seed is drawn immediately
       before it starts (a given seed is used only when count is 1); finished items keep their
       artifacts, and blobs a crashed attempt left without an artifact row are deleted;
@@ -56,7 +58,8 @@ class ExecuteJob:
         self._p = ports
         self._retry = retry
         self._limits = limits or ExecutionLimits()
-        self._context = ExecutionContext(ports, self._limits, generator, presets)
+        leases = LeaseKeeper(self._limits.lease_s / 3)
+        self._context = ExecutionContext(ports, self._limits, generator, presets, leases)
 
     def __call__(self, job_id: str) -> None:
         try:
@@ -78,24 +81,26 @@ class ExecuteJob:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
             p.queue.enqueue(job_id, (job.next_attempt_at - now).total_seconds())
             return
+        # The claim (`queued → running` with a lease) is stored by the attempt's first save,
+        # together with the first item's start: one write, and losing the race shows there.
+        job.start(now, self._limits.worker_id, self._context.lease_until(now))
         run = Attempt(self._context, job)
         try:
-            job.start(now, self._limits.worker_id, self._context.lease_until(now))
-            run.save()
+            try:
+                run.execute()
+            except DreamForgeError as e:
+                if isinstance(e, ConcurrentUpdate):
+                    raise
+                self._fail_or_retry(run, e)
+            except Exception as e:  # an unexpected bug must fail the job, not loop forever
+                error = DreamForgeError(f"unexpected error: {e!r}", job_id=job.id)
+                self._fail_or_retry(run, error)
         except ConcurrentUpdate:
-            return
-        if job.attempts == 1:
-            p.metrics.queue_wait((now - job.created_at).total_seconds())
-        try:
-            run.execute()
-        except ConcurrentUpdate:
-            return  # another worker took the job over; it owns the outcome now
-        except DreamForgeError as e:
-            self._fail_or_retry(run, e)
-        except Exception as e:  # an unexpected bug must fail the job, not loop forever
-            self._fail_or_retry(run, DreamForgeError(f"unexpected error: {e!r}", job_id=job.id))
+            return  # another worker claimed or took over the job; it owns the outcome now
         finally:
             run.close()
+        if job.attempts == 1:
+            p.metrics.queue_wait((now - job.created_at).total_seconds())
 
     def _take_over(self, job: Job, now: datetime) -> bool:
         """Its worker died mid-run; True when the job is queued again and may run now."""

@@ -20,6 +20,7 @@ from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.ports.seed_source import SeedSource
+from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class ExecutionContext:
     limits: ExecutionLimits
     generator: str
     presets: Mapping[str, Preset]
+    leases: LeaseKeeper
 
     def lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.limits.lease_s)

@@ -50,13 +50,14 @@ def sqlite_database(sqlite_path: Path) -> Iterator[SqliteDatabase]:
     database.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "postgres-announcing"])
 def job_repo(request: pytest.FixtureRequest, sqlite_path: Path) -> Iterator[JobRepo]:
     if request.param == "memory":
         yield MemoryJobRepo()
         return
-    if request.param == "postgres":  # asked for lazily: the other cases need no server
-        yield PostgresJobRepo(request.getfixturevalue("postgres_database"))
+    if request.param.startswith("postgres"):  # asked for lazily: the others need no server
+        database = request.getfixturevalue("postgres_database")
+        yield PostgresJobRepo(database, announce=request.param == "postgres-announcing")
         return
     database = SqliteDatabase(sqlite_path)
     yield SqliteJobRepo(database)

@@ -23,6 +23,7 @@ from dreamforge_adapters.postgres import PostgresDatabase, PostgresEventBus, Pos
 from dreamforge_core.domain.events import Event, EventKind
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.params import GenerateParams
+from dreamforge_core.errors import ConcurrentUpdate
 from dreamforge_core.ports.event_bus import EventBus
 
 if TYPE_CHECKING:
@@ -226,5 +227,57 @@ def test_postgres_the_listener_survives_its_connection_being_killed(
         wait_for(lambda: len(inbox.got) == 3)
         assert inbox.seqs() == [2, 3, 4]
         assert inbox.got == repo.events(job.id, after_seq=1)
+    finally:
+        follower.close()
+
+
+# --- the repository announcing its own writes (the stack's wiring) -----------------------------
+
+
+def test_postgres_an_announcing_repository_notifies_in_the_writing_transaction(
+    postgres_database: PostgresDatabase, second_database: PostgresDatabase
+) -> None:
+    repo = PostgresJobRepo(postgres_database, announce=True)
+    quiet = PostgresEventBus(postgres_database, announced_by_repo=True)
+    follower = listening_bus(second_database, source=repo)
+    job = stored_job(repo)
+    inbox = Inbox()
+    follower.subscribe(job.id, inbox)
+    try:
+        for n in range(1, 4):
+            job.note("tick", f"tick {n}", T0 + timedelta(seconds=n))
+        job.note("big", "too long for one NOTIFY", T0, blob="é" * 9000)
+        saved = repo.save(job)
+        quiet.publish(saved)  # nothing left to send: a second copy would show as a duplicate
+        wait_for(lambda: inbox.seqs()[-1:] == [saved[-1].seq])
+        time.sleep(0.2)
+        later = [e for e in inbox.got if e.seq > 1]  # job_created may come, subscribed late
+        assert later == saved  # in order, once each, the big one resolved from the table
+        assert later == repo.events(job.id, after_seq=1)
+    finally:
+        follower.close()
+
+
+def test_postgres_an_announcing_repository_announces_nothing_that_did_not_commit(
+    postgres_database: PostgresDatabase, second_database: PostgresDatabase
+) -> None:
+    repo = PostgresJobRepo(postgres_database, announce=True)
+    follower = listening_bus(second_database, source=repo)
+    job = stored_job(repo)
+    stale = repo.get(job.id)
+    assert stale is not None
+    inbox = Inbox()
+    follower.subscribe(job.id, inbox)
+    try:
+        job.note("first", "stored", T0)
+        repo.save(job)
+        stale.note("lost", "written over a newer version", T0)
+        with pytest.raises(ConcurrentUpdate):
+            repo.save(stale)
+        job.note("second", "stored", T0)
+        repo.save(job)
+        wait_for(lambda: "second" in [e.code for e in inbox.got])
+        time.sleep(0.2)
+        assert [e.code for e in inbox.got if e.seq > 1] == ["first", "second"]
     finally:
         follower.close()

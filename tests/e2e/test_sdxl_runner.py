@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -74,6 +73,20 @@ def run(client: DreamForgeClient, **params: object) -> tuple[dict, list[dict]]: 
 def pixels(data: bytes) -> bytes:
     with Image.open(io.BytesIO(data)) as image:
         return image.convert("RGB").tobytes()
+
+
+#: Thumbnail size and per-channel tolerance of the golden check. Exact pixels differ by a few
+#: levels between CPU kinds (different float kernels); a drift in seeds, schedulers or
+#: parameters changes the picture and shows far beyond this tolerance.
+THUMB = 16
+GOLDEN_TOLERANCE = 8
+
+
+def thumbnail(data: bytes) -> list[int]:
+    """The image box-averaged to THUMB x THUMB, RGB values row by row."""
+    with Image.open(io.BytesIO(data)) as image:
+        small = image.convert("RGB").resize((THUMB, THUMB), Image.Resampling.BOX)
+        return list(small.tobytes())
 
 
 def images(client: DreamForgeClient, job_id: str) -> list[tuple[dict, bytes]]:  # type: ignore[type-arg]
@@ -191,8 +204,9 @@ def test_golden_seeded_images_have_not_drifted(sdxl: DreamForgeClient) -> None:
     golden = json.loads(GOLDEN.read_text())
     for case in golden["cases"]:
         job, _ = run(sdxl, **case["params"])
-        digest = hashlib.sha256(pixels(images(sdxl, job["id"])[0][1])).hexdigest()
-        assert digest == case["rgb_sha256"], case["params"]
+        got = thumbnail(images(sdxl, job["id"])[0][1])
+        drift = max(abs(a - b) for a, b in zip(got, case["thumbnail"], strict=True))
+        assert drift <= GOLDEN_TOLERANCE, (case["params"], drift)
 
 
 def test_step_timeout_fails_the_job_kills_the_runner_and_the_next_job_succeeds(

@@ -14,7 +14,7 @@ import httpx
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, create_demo, pixels
+from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, create_demo, pixels, thumbnail
 
 CASES = [
     {"seed": 1},
@@ -38,8 +38,9 @@ def main() -> None:
                 job = client.create_job(full)
                 list(client.stream(job["id"]))
                 [artifact] = client.artifacts(job["id"])
-                digest = hashlib.sha256(pixels(httpx.get(artifact["url"]).content)).hexdigest()
-                cases.append({"params": params, "rgb_sha256": digest})
+                data = httpx.get(artifact["url"]).content
+                digest = hashlib.sha256(pixels(data)).hexdigest()
+                cases.append({"params": params, "thumbnail": thumbnail(data), "rgb_sha256": digest})
         finally:
             client.close()
             server.stop()
@@ -47,8 +48,10 @@ def main() -> None:
         json.dumps(
             {
                 "model": "demo-sdxl-tiny (dreamforge model create-demo)",
-                "note": "sha256 of the decoded RGB pixels; prompt 'a lighthouse at dawn' and the "
-                "test's SMALL parameters unless a case overrides them",
+                "note": "thumbnail: the image box-averaged to 16x16, RGB (compared within a "
+                "tolerance: exact pixels differ between CPU kinds); rgb_sha256: the exact decoded "
+                "pixels on the machine that wrote this file, for reference; prompt 'a lighthouse "
+                "at dawn' and the test's SMALL parameters unless a case overrides them",
                 "cases": cases,
             },
             indent=2,

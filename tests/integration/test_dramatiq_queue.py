@@ -133,9 +133,11 @@ def make_stack(redis_url: str, namespace: str) -> Iterator[MakeStack]:
         url: str = redis_url,
         time_limit_ms: int = 60_000,
         worker: bool = True,
+        poll_ms: int = 100,
+        heartbeat_ms: int = HEARTBEAT_MS,
     ) -> Stack:
         broker = make_broker(
-            url, namespace=namespace, heartbeat_timeout_ms=HEARTBEAT_MS, maintenance_chance=ALWAYS
+            url, namespace=namespace, heartbeat_timeout_ms=heartbeat_ms, maintenance_chance=ALWAYS
         )
         brokers.append(broker)
         client = redis.Redis.from_url(url)
@@ -150,7 +152,7 @@ def make_stack(redis_url: str, namespace: str) -> Iterator[MakeStack]:
 
             declare_job_actor(broker, run, time_limit_ms=time_limit_ms)
             if worker:
-                workers.append(start_worker(broker))
+                workers.append(start_worker(broker, poll_ms=poll_ms))
         return stack
 
     yield make
@@ -182,6 +184,17 @@ def test_enqueued_job_runs_in_the_worker_and_is_acknowledged(make_stack: MakeSta
     assert message_id is not None
     stack.wait_until(lambda: stack.queue.depth()["running"] == 0)
     assert stack.queue.depth() == {"ready": 0, "delayed": 0, "dead_letter": 0, "running": 0}
+
+
+def test_an_enqueue_wakes_an_idle_worker_long_before_its_next_poll(
+    make_stack: MakeStack,
+) -> None:
+    stack = make_stack(_nothing, poll_ms=3_000, heartbeat_ms=30_000)
+    time.sleep(0.3)  # the worker found nothing and waits; its next poll is ~2.7 s away
+    sent = time.time()
+    stack.queue.enqueue("job-now")
+    [(_, _, ran)] = stack.calls.wait_for(1, timeout=2.0)
+    assert ran - sent < 2.0
 
 
 def test_delayed_job_runs_no_earlier_than_its_delay(make_stack: MakeStack) -> None:

@@ -194,7 +194,10 @@ def test_the_single_file_checkpoint_gives_the_folders_image(
     replies = child.request(models["single"])
     assert replies[0]["type"] == "loaded"
     assert replies[0]["model_id"] == "tiny-single"
-    assert replies[-1]["pixels"] == child.pixels(models["folder"])
+    single, folder = replies[-1]["pixels"], child.pixels(models["folder"])
+    # The same weights; a float kernel may round a level differently on some CPUs.
+    assert len(single) == len(folder)
+    assert max(abs(a - b) for a, b in zip(single, folder, strict=True)) <= 2
 
 
 def test_a_simulated_oom_is_classified_and_the_child_serves_on(child: Child, tiny: Spec) -> None:

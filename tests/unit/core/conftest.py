@@ -148,6 +148,7 @@ class Harness:
     retry: RetryPolicy
     create_job: CreateJob
     execute_job: ExecuteJob
+    ports: ExecutionPorts
 
     def create(self, key: str | None = None, body: Any = None, **params: Any) -> CreateJobResult:
         """Creates a job; `params` go into a body of small defaults unless `body` is given."""
@@ -248,6 +249,7 @@ def build_harness(
         encoder=encoder,
         retry=policy,
         create_job=create_job,
+        ports=ports,
         execute_job=execute_job,
     )
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +15,9 @@ from hypothesis import strategies as st
 
 from dreamforge_adapters.memory import ScriptedSeeds
 from dreamforge_core.domain.events import Event, EventKind
-from dreamforge_core.domain.job import ItemState, JobState
+from dreamforge_core.domain.job import ItemState, Job, JobState
+from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
+from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits
 
 from .conftest import CHECKPOINT_HASH, SMALL, Harness, HarnessFactory, StubRunner
 
@@ -256,3 +260,86 @@ def test_any_batch_size_yields_one_artifact_per_item(
         assert len(set(h.seeds.drawn)) == count
     assert ("seed_ignored" in h.codes(job.id)) is (seed is not None and count > 1)
     assert h.codes(job.id).count("item_succeeded") == count
+
+
+class CountingSaves:
+    """Counts the repository writes of running jobs (the claim and everything after)."""
+
+    def __init__(self, harness: Harness) -> None:
+        self.writes = 0
+        save = harness.repo.save
+
+        def counted(job: Job) -> list[Event]:
+            self.writes += 1
+            return save(job)
+
+        harness.repo.save = counted  # type: ignore[method-assign]
+
+
+def test_fast_items_cost_one_write_each_plus_the_claim(harness: Harness) -> None:
+    # Claim + first start together; each item's record + the next start; the last record
+    # together with success. Progress of fast steps rides along with those writes.
+    harness.execute_job = ExecuteJob(
+        harness.ports, harness.retry, generator="test", limits=ExecutionLimits()
+    )
+    counter = CountingSaves(harness)
+    job_id = harness.create(count=1).job.id
+    harness.execute(job_id)
+    assert harness.job(job_id).state is JobState.SUCCEEDED
+    assert counter.writes == 2
+    codes = harness.codes(job_id)
+    assert codes.index("job_started") < codes.index("item_started") < codes.index("job_succeeded")
+
+
+class NotingRunner(StubRunner):
+    """Notes a cache hit, then reports its steps `step_s` apart."""
+
+    def __init__(self, step_s: float) -> None:
+        super().__init__()
+        self.step_s = step_s
+
+    def generate(self, request: GenerationRequest, listener: RunnerListener) -> GeneratedImage:
+        listener.note("model_cached", "model already loaded", {})
+        total = request.params.steps
+        for done in range(1, total + 1):
+            time.sleep(self.step_s)
+            listener.step(done, total)
+        width, height = request.params.width, request.params.height
+        return GeneratedImage(width, height, bytes(width * height * 3))
+
+
+def _writes_of(harness: Harness, step_s: float) -> list[list[str]]:
+    """The event codes of each write of a one-image job run by a NotingRunner."""
+    writes: list[list[str]] = []
+    save = harness.repo.save
+
+    def recording(job: Job) -> list[Event]:
+        stored = save(job)
+        writes.append([e.code for e in stored])
+        return stored
+
+    harness.repo.save = recording  # type: ignore[method-assign]
+    ports = dataclasses.replace(harness.ports, runner=NotingRunner(step_s))
+    execute = ExecuteJob(ports, harness.retry, generator="test", limits=ExecutionLimits())
+    job_id = harness.create(count=1, steps=4).job.id
+    execute(job_id)
+    assert harness.job(job_id).state is JobState.SUCCEEDED
+    return writes
+
+
+def test_a_fast_runners_note_and_last_step_ride_along_with_the_items_record(
+    harness: Harness,
+) -> None:
+    writes = _writes_of(harness, step_s=0.0)
+    assert len(writes) == 2
+    assert "model_cached" in writes[1]
+    assert "job_succeeded" in writes[1]
+
+
+def test_a_slow_runners_note_is_written_at_its_next_step_not_a_progress_interval_later(
+    harness: Harness,
+) -> None:
+    writes = _writes_of(harness, step_s=0.03)  # the progress interval is 0.1 s
+    noted = next(i for i, codes in enumerate(writes) if "model_cached" in codes)
+    assert "item_progress" in writes[noted]  # taken along by the first step, 30 ms later
+    assert noted == 1  # right after the claim, not with a later paced step

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import timedelta
 
 from dreamforge_core.domain.job import JobState
+from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 
 from .conftest import Harness
@@ -93,3 +95,25 @@ def test_lease_is_renewed_as_the_job_makes_progress(harness: Harness) -> None:
     assert len(seen) == 3
     assert seen[0] < seen[1] < seen[2]  # type: ignore[operator]
     assert seen[2] - seen[0] >= timedelta(seconds=40)  # type: ignore[operator]
+
+
+def test_a_silent_runner_keeps_its_lease_through_the_lease_keeper(harness: Harness) -> None:
+    execute = ExecuteJob(
+        harness.ports,
+        harness.retry,
+        generator="test",
+        limits=ExecutionLimits(lease_s=0.06),  # beats every 20 ms
+    )
+    seen: list[object] = []
+
+    def silent(request: object) -> None:
+        first = harness.job(job_id).lease_expires_at
+        harness.clock.advance(30)
+        time.sleep(0.2)  # no progress, no save: only the keeper renews the lease
+        seen.extend([first, harness.job(job_id).lease_expires_at])
+
+    harness.runner.before_generate = silent
+    job_id = harness.create(count=1).job.id
+    execute(job_id)
+    assert seen[1] > seen[0]  # type: ignore[operator]
+    assert harness.job(job_id).state is JobState.SUCCEEDED
