@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -144,13 +145,14 @@ def test_signed_urls_expire_and_reject_tampering(
 ) -> None:
     job = client.create_job({"prompt": "p", "width": 64, "height": 64, "steps": 2})
     list(client.stream(job["id"]))
-    [artifact] = client.artifacts(job["id"], ttl=1)
+    [artifact] = client.artifacts(job["id"], ttl=3)  # seconds: room for a busy machine
+    assert httpx.get(artifact["url"]).status_code == 200
     denied = httpx.get(_tampered(artifact["url"]))
     assert denied.status_code == 403
     if denied.headers.get("content-type", "").startswith("application/json"):
         assert denied.json()["error"]["code"] == "forbidden"  # served by Dream Forge itself
-    assert httpx.get(artifact["url"]).status_code == 200
-    time.sleep(2.1)
+    expires_at = datetime.fromisoformat(artifact["url_expires_at"]).timestamp()
+    time.sleep(max(0.0, expires_at - time.time()) + 1.1)  # past it, whatever the rounding
     expired = httpx.get(artifact["url"])
     assert expired.status_code == 403
     if expired.headers.get("content-type", "").startswith("application/json"):
