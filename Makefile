@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: install check lint types imports test test-fast bench fmt clean serve
+.PHONY: install check lint types imports test test-fast bench bench-download fmt clean serve
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -37,6 +37,10 @@ check: lint types imports test
 bench: install
 	.venv/bin/dreamforge bench api
 	.venv/bin/dreamforge bench generate
+
+# Model downloader vs huggingface_hub on a local fake Hub; e.g. make bench-download ARGS="--rounds 5"
+bench-download: install
+	$(PY) scripts/bench_download.py $(ARGS)
 
 serve: install
 	.venv/bin/dreamforge serve

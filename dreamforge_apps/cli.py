@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from dreamforge_apps import __version__
+from dreamforge_apps.model_cli import COMMANDS as MODEL_COMMANDS
 from dreamforge_apps.settings import Settings
 
 
@@ -129,6 +130,10 @@ def model_list(include_disabled: bool) -> None:
             f"{m.id}\t{m.kind}\t{m.version}\t{flags}\t{m.short_hash or '-'}\t"
             f"{m.local_path or m.source_uri or ''}"
         )
+
+
+for _command in MODEL_COMMANDS:
+    model.add_command(_command)
 
 
 @model.command("create-demo")

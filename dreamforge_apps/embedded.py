@@ -16,7 +16,7 @@ from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
 from dreamforge_adapters.system import RandomSeeds, SystemClock
 from dreamforge_apps import __version__
-from dreamforge_apps.models import ensure_builtin_models
+from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.runners import build_runner, default_model_id
 from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.retry import RetryPolicy
@@ -68,6 +68,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
     registry = SqliteModelRegistry(database)
     clock = SystemClock()
     ensure_builtin_models(settings.runner, registry, clock.now())
+    validate_registry(registry, clock)
     signing_key = (
         settings.url_signing_key.encode()
         if settings.url_signing_key

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.params import ModelLimits
+from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.model_registry import ModelRegistry
+from dreamforge_core.use_cases.verify_models import VerifyModels
+
+log = logging.getLogger(__name__)
 
 FAKE_MODEL_ID = "fake-sdxl"
 
@@ -35,3 +40,15 @@ def ensure_builtin_models(runner: str, registry: ModelRegistry, now: datetime) -
     """The fake runner serves its own model; register it where that runner is configured."""
     if runner == "fake" and registry.get(FAKE_MODEL_ID) is None:
         registry.upsert(fake_model(now))
+
+
+def validate_registry(registry: ModelRegistry, clock: Clock) -> None:
+    """At start-up: a model whose files are gone or truncated is marked not installed (jobs
+    on it are refused with a clear error); `dreamforge model verify` re-hashes in full."""
+    for check in VerifyModels(registry, clock)(deep=False):
+        if not check.ok:
+            log.warning(
+                "model %s marked not installed: %s", check.model_id, "; ".join(check.problems)
+            )
+        elif check.changed:
+            log.info("model %s is complete again: marked installed", check.model_id)

@@ -21,7 +21,7 @@ from dreamforge_adapters.postgres import (
 from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_adapters.system import SystemClock
-from dreamforge_apps.models import ensure_builtin_models
+from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.retry import RetryPolicy
 
@@ -134,6 +134,7 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
     registry = PostgresModelRegistry(database)
     clock = SystemClock()
     ensure_builtin_models(settings.runner, registry, clock.now())
+    validate_registry(registry, clock)
     return StackParts(
         database,
         repo,

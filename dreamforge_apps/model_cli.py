@@ -1,0 +1,134 @@
+"""`dreamforge model download|import|verify|enable|disable`: the model admin commands.
+
+They work on the registry of the configured deployment (Postgres when DREAMFORGE_DATABASE_URL
+is set, else the embedded SQLite file) and install under DREAMFORGE_MODELS_ROOT. Every failure
+ends with a one-line reason and exit status 1; nothing is registered that did not verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from dreamforge_apps.settings import Settings
+from dreamforge_core.errors import DreamForgeError
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    try:
+        yield
+    except DreamForgeError as e:
+        raise click.ClickException(f"{e.code}: {e}") from None
+
+
+def _settings() -> Settings:
+    from dreamforge_apps.cli import _settings as configured
+
+    return configured()
+
+
+@click.command("download")
+@click.argument("ref")
+@click.option("--no-base-config", is_flag=True, help="Do not fetch the SDXL base config.")
+def model_download(ref: str, no_base_config: bool) -> None:
+    """Download, verify and register REF: hf:<repo>[@rev][#file] or civitai:<id|slug>[@version].
+
+    Resumable: run it again after an interruption and it continues where it stopped.
+    Tokens come from HF_TOKEN and CIVITAI_TOKEN.
+    """
+    from dreamforge_adapters.system import SystemClock
+    from dreamforge_apps.download_progress import DownloadProgressLine
+    from dreamforge_apps.registry_access import open_registry
+    from dreamforge_apps.runners import base_config_dir
+    from dreamforge_apps.sources import load_sources
+    from dreamforge_core.domain.model_ref import parse_model_ref
+    from dreamforge_core.use_cases.install_model import InstallModel
+
+    settings = _settings()
+    progress = DownloadProgressLine()
+    with _reported(), open_registry(settings) as registry:
+        sources = load_sources(settings, progress=progress)
+        install = InstallModel(sources, registry, SystemClock(), settings.models_dir.resolve())
+        try:
+            result = install(ref)
+        finally:
+            progress.finish()
+        m = result.model
+        fetched = result.fetched_bytes
+        click.echo(
+            f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}; "
+            f"{len(result.files)} file(s), {fetched:,} bytes fetched in {result.seconds:.1f} s"
+        )
+        if m.kind == "sdxl-checkpoint" and not no_base_config and base_config_dir(settings) is None:
+            config_ref = parse_model_ref(settings.sdxl_base_config)
+            folder = settings.models_dir.resolve() / "configs" / config_ref.name.replace("/", "--")
+            click.echo(f"fetching the SDXL base config {settings.sdxl_base_config} (no weights)")
+            configs = load_sources(settings, progress=progress, configs_only=True)
+            InstallModel(configs, registry, SystemClock(), settings.models_dir.resolve())(
+                config_ref, folder=folder, register=False
+            )
+            progress.finish()
+            click.echo(f"SDXL base config at {folder}")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", default=None, help="Model name (default: the file or folder name).")
+def model_import(path: Path, name: str | None) -> None:
+    """Register a checkpoint already on disk (a .safetensors file or a diffusers folder)."""
+    from dreamforge_adapters.system import SystemClock
+    from dreamforge_apps.registry_access import open_registry
+    from dreamforge_core.use_cases.import_model import ImportModel
+
+    with _reported(), open_registry(_settings()) as registry:
+        m = ImportModel(registry, SystemClock())(path, name=name)
+    click.echo(f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}")
+
+
+@click.command("verify")
+@click.argument("model_id", required=False)
+def model_verify(model_id: str | None) -> None:
+    """Re-hash the files of MODEL_ID (default: every model) against the recorded sha256.
+
+    A model that fails is marked not installed; exit status 1 when any failed."""
+    from dreamforge_adapters.system import SystemClock
+    from dreamforge_apps.registry_access import open_registry
+    from dreamforge_core.use_cases.verify_models import VerifyModels
+
+    with _reported(), open_registry(_settings()) as registry:
+        checks = VerifyModels(registry, SystemClock())(model_id)
+    for c in checks:
+        state = "ok" if c.ok else "FAILED, marked not installed"
+        click.echo(f"{c.model_id}: {state}" + "".join(f"\n  {p}" for p in c.problems))
+    if any(not c.ok for c in checks):
+        raise SystemExit(1)
+
+
+def _toggle(enabled: bool) -> Callable[[str], None]:
+    def command(model_id: str) -> None:
+        from dreamforge_adapters.system import SystemClock
+        from dreamforge_apps.registry_access import open_registry
+        from dreamforge_core.use_cases.model_admin import set_enabled
+
+        with _reported(), open_registry(_settings()) as registry:
+            set_enabled(registry, SystemClock(), model_id, enabled)
+        click.echo(f"{model_id} {'enabled' if enabled else 'disabled'}")
+
+    return command
+
+
+model_enable = click.command("enable", help="Accept jobs on MODEL_ID and list it.")(
+    click.argument("model_id")(_toggle(True))
+)
+model_disable = click.command("disable", help="Refuse jobs on MODEL_ID; keep its files.")(
+    click.argument("model_id")(_toggle(False))
+)
+
+COMMANDS = [model_download, model_import, model_verify, model_enable, model_disable]
