@@ -18,11 +18,8 @@ side.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
-
-import httpx
 
 from dreamforge_adapters.model_sources.base import (
     KIND_CHECKPOINT,
@@ -54,27 +51,11 @@ class CivitaiSource(FetchingSource):
     token_env = "CIVITAI_TOKEN"  # noqa: S105 - a setting's name, not a secret
 
     def __init__(
-        self,
-        base_url: str = DEFAULT_BASE_URL,
-        token: str | None = None,
-        *,
-        client: httpx.Client | None = None,
-        concurrency: int = 4,
-        attempts: int = 5,
-        timeout_s: float = 30.0,
-        progress: DownloadProgress | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        self, base_url: str = DEFAULT_BASE_URL, token: str | None = None, **options: Any
     ) -> None:
-        super().__init__(
-            base_url,
-            token,
-            client=client,
-            concurrency=concurrency,
-            attempts=attempts,
-            timeout_s=timeout_s,
-            progress=progress,
-            sleep=sleep,
-        )
+        """`options`: FetchingSource's (client, concurrency, attempts, timeout_s, progress,
+        sleep)."""
+        super().__init__(base_url, token, **options)
 
     @classmethod
     def from_env(

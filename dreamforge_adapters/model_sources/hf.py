@@ -26,8 +26,7 @@ the first 12 hex digits of the commit.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
@@ -91,23 +90,11 @@ class HfSource(FetchingSource):
         token: str | None = None,
         *,
         configs_only: bool = False,
-        client: httpx.Client | None = None,
-        concurrency: int = 4,
-        attempts: int = 5,
-        timeout_s: float = 30.0,
-        progress: DownloadProgress | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            endpoint,
-            token,
-            client=client,
-            concurrency=concurrency,
-            attempts=attempts,
-            timeout_s=timeout_s,
-            progress=progress,
-            sleep=sleep,
-        )
+        """`options`: FetchingSource's (client, concurrency, attempts, timeout_s, progress,
+        sleep)."""
+        super().__init__(endpoint, token, **options)
         self.configs_only = configs_only
 
     @classmethod
