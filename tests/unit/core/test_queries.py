@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -10,9 +11,11 @@ import pytest
 
 from dreamforge_adapters.memory import MemoryBlobStore
 from dreamforge_core.domain.clock import iso
+from dreamforge_core.domain.job import ItemState
 from dreamforge_core.domain.progress import STAGE_WEIGHTS
 from dreamforge_core.errors import InvalidInput, NotFound, OutOfMemory
 from dreamforge_core.ports.blob_store import SignedUrl
+from dreamforge_core.ports.runner import GenerationRequest
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 
 from .conftest import MODEL_ID, Harness, HarnessFactory, make_model
@@ -221,7 +224,13 @@ def test_progress_of_a_finished_job(h: Harness, queries: JobQueries) -> None:
 def test_progress_midway_is_the_mean_of_items(h: Harness, queries: JobQueries) -> None:
     snapshots: list[dict[str, Any]] = []
 
-    def look(request: object) -> None:
+    def look(request: GenerationRequest) -> None:
+        if request.item_index == 1:
+            # Item 0 is stored while item 1 generates: wait for its record, not a race.
+            deadline = time.monotonic() + 5.0
+            while h.job(job_id[0]).items[0].state is not ItemState.SUCCEEDED:
+                assert time.monotonic() < deadline, "item 0 was never recorded"
+                time.sleep(0.001)
         snapshots.append(queries.progress(job_id[0]))
 
     job_id = [h.create(count=2).job.id]
