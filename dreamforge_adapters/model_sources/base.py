@@ -13,7 +13,6 @@ with `safe_target` when the model is resolved, before anything is downloaded.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -27,6 +26,7 @@ import httpx
 from dreamforge_adapters.model_sources.fetch import (
     MANIFEST_NAME,
     PART_SUFFIX,
+    RETRY_STATUSES,
     AccessDenied,
     Fetcher,
     FetchError,
@@ -34,6 +34,8 @@ from dreamforge_adapters.model_sources.fetch import (
     RemoteFile,
     RemoteNotFound,
     UnsafePath,
+    display_url,
+    retry_after_s,
     safe_target,
 )
 from dreamforge_core.domain.model import ModelDescriptor
@@ -77,11 +79,9 @@ KIND_CHECKPOINT = "sdxl-checkpoint"
 KIND_CONFIG = "sdxl-config"
 
 # 408 is a timeout the server admits to; the rest are the usual "try again later" answers.
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_BACKOFF_S = 30.0
 # Names are checked before any folder exists; only the name's shape matters then.
 _NAME_CHECK_ROOT = Path("/dreamforge-name-check")
-_ID_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
 class IntegrityFailure(DreamForgeError):
@@ -145,17 +145,6 @@ def check_names(ref: ModelRef, names: Iterable[str]) -> None:
             raise invalid_ref(ref, exc.message) from None
         if _basename(name) == MANIFEST_NAME or name.endswith(PART_SUFFIX):
             raise invalid_ref(ref, f"file name {name!r} is reserved")
-
-
-def id_slug(text: str) -> str:
-    """`text` reduced to `[a-z0-9._-]`, never starting or ending with '.' or '-'."""
-    return _ID_UNSAFE.sub("-", text.lower()).strip(".-")
-
-
-def display_url(url: str) -> str:
-    """The URL without query or credentials, for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -273,11 +262,10 @@ class FetchingSource:
             else:
                 if response.is_success:
                     return response
-                if response.status_code not in _RETRY_STATUSES:
+                if response.status_code not in RETRY_STATUSES:
                     raise self.status_error(response, what)
                 cause = f"HTTP {response.status_code}"
-                value = response.headers.get("Retry-After", "").strip()
-                retry_after = float(value) if value.isdigit() else None
+                retry_after = retry_after_s(response.headers.get("Retry-After"))
             if attempt < self._attempts:
                 delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** (attempt - 1))
                 self._sleep(min(retry_after, _MAX_BACKOFF_S) if retry_after is not None else delay)
@@ -340,12 +328,7 @@ class FetchingSource:
             raise Unavailable(f"{self.scheme}: {exc.message}", details=exc.details) from exc
         except OSError as exc:
             raise Unavailable(f"cannot create {folder}: {exc.strerror or exc}") from exc
-        return [
-            FetchedFile(
-                d.name, d.path, d.size, d.sha256, d.skipped, d.resumed_from, d.fetched_bytes
-            )
-            for d in done
-        ]
+        return done
 
     def _integrity_failure(self, exc: IntegrityError) -> IntegrityFailure:
         d = exc.details

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from dreamforge_core.errors import DreamForgeError
+from dreamforge_core.ports.model_source import FetchedFile
+from dreamforge_core.use_cases.model_files import sha256_of
 
 if sys.platform != "win32":
     import fcntl
@@ -50,7 +52,7 @@ ProgressCallback = Callable[[str, int, int | None], None]
 by `fetch_all`, about ten times a second per file and once more when the file is complete."""
 
 # 408 is a timeout the server admits to; the rest are the usual "try again later" answers.
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _PROGRESS_INTERVAL_S = 0.1
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -105,19 +107,6 @@ class RemoteFile:
             raise ValueError(f"{self.name}: sha256 must be 64 lower-case hex digits")
         if self.size is not None and self.size < 0:
             raise ValueError(f"{self.name}: size must not be negative")
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedFile:
-    """A file now present at `path` with this size and sha256."""
-
-    name: str
-    path: Path
-    size: int
-    sha256: str
-    skipped: bool  # already present and verified: nothing fetched
-    resumed_from: int  # bytes of a partial file kept from before (0 = fresh)
-    fetched_bytes: int  # bytes received over the network for this file, across retries
 
 
 def safe_target(folder: Path, name: str) -> Path:
@@ -308,7 +297,7 @@ class Fetcher:
         # copied in by hand: reading it locally is far cheaper than downloading it again.
         if file.sha256 is None:
             return None
-        digest = _hash_file(target, self._chunk_bytes)
+        digest = sha256_of(target)
         if digest != file.sha256:
             return None
         _record(folder, file.name, _Entry(st.st_size, digest, st.st_mtime_ns))
@@ -372,7 +361,7 @@ class Fetcher:
                 retry = _Retry(_describe(exc))
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # bad scheme, redirect loop, ...
                 raise FetchError(
-                    f"could not download {file.name} from {_display_url(file.url)}: "
+                    f"could not download {file.name} from {display_url(file.url)}: "
                     f"{_describe(exc)}",
                     details={"file": file.name},
                 ) from exc
@@ -389,7 +378,7 @@ class Fetcher:
             failures += 1
             if failures >= self._attempts:
                 raise FetchError(
-                    f"could not download {file.name} from {_display_url(file.url)} after "
+                    f"could not download {file.name} from {display_url(file.url)} after "
                     f"{failures} attempts: {retry.cause}",
                     details={"file": file.name, "attempts": failures},
                 )
@@ -416,14 +405,14 @@ class Fetcher:
         cancel: threading.Event | None,
     ) -> _Outcome:
         status = response.status_code
-        where = f"HTTP {status} from {_display_url(str(response.url))}"
+        where = f"HTTP {status} from {display_url(str(response.url))}"
         details: dict[str, Any] = {"file": file.name, "status": status}
         if status in (401, 403):
             raise AccessDenied(f"access to {file.name} denied: {where}", details=details)
         if status == 404:
             raise RemoteNotFound(f"{file.name} not found: {where}", details=details)
-        if status in _RETRY_STATUSES:
-            raise _Retry(where, _retry_after(response.headers.get("Retry-After")))
+        if status in RETRY_STATUSES:
+            raise _Retry(where, retry_after_s(response.headers.get("Retry-After")))
         if status == 416 and ranged:
             # Nothing left past our length: the part is complete if it has the full size.
             span = _content_range(response.headers.get("Content-Range"))
@@ -579,14 +568,6 @@ def _lock_or_fail(fh: BinaryIO, name: str) -> None:
         ) from None
 
 
-def _hash_file(path: Path, chunk_bytes: int) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk_bytes):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
 def _fsync_dir(path: Path) -> None:
     """Makes a rename durable; without it a power cut can undo the rename on some filesystems."""
     if sys.platform == "win32":
@@ -672,7 +653,7 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_s(value: str | None) -> float | None:
     """Seconds to wait from `Retry-After` (delta-seconds or an HTTP date); None if unusable."""
     if not value:
         return None
@@ -686,7 +667,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
     """The URL without credentials, query or fragment: safe for messages and logs."""
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]

@@ -40,7 +40,6 @@ from dreamforge_adapters.model_sources.base import (
     KIND_DIFFUSERS,
     FetchingSource,
     check_names,
-    id_slug,
     invalid_ref,
     is_allowed,
     is_config,
@@ -48,6 +47,7 @@ from dreamforge_adapters.model_sources.base import (
     is_weights,
     refusal,
 )
+from dreamforge_core.domain.model import id_slug
 from dreamforge_core.domain.model_ref import ModelRef
 from dreamforge_core.errors import DreamForgeError, NotFound, Unavailable
 from dreamforge_core.ports.model_source import DownloadProgress, ResolvedModel, SourceFile

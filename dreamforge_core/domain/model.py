@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,13 @@ from dreamforge_core.domain.params import ModelLimits, parameters_schema
 from dreamforge_core.domain.presets import DEFAULT_PRESETS
 
 MODEL_SCHEMA_VERSION = 1
+_NOT_IN_ID = re.compile(r"[^a-z0-9._-]+")
+
+
+def id_slug(text: str) -> str:
+    """`text` reduced to what a model id may hold (`[a-z0-9._-]`), never starting or ending
+    with '.' or '-'; empty when nothing is left."""
+    return _NOT_IN_ID.sub("-", text.lower()).strip(".-")
 
 
 @dataclass(slots=True)

@@ -88,9 +88,9 @@ class ExecuteJob:
         try:
             try:
                 run.execute()
+            except ConcurrentUpdate:
+                raise  # not a failure of the job: handled below
             except DreamForgeError as e:
-                if isinstance(e, ConcurrentUpdate):
-                    raise
                 self._fail_or_retry(run, e)
             except Exception as e:  # an unexpected bug must fail the job, not loop forever
                 error = DreamForgeError(f"unexpected error: {e!r}", job_id=job.id)

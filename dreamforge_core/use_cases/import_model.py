@@ -8,23 +8,21 @@ refused: loading them runs code.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.model import ModelDescriptor, id_slug
 from dreamforge_core.errors import FieldError, InvalidInput
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.use_cases.model_files import PICKLE_SUFFIXES, sha256_of
 
-_NOT_ID = re.compile(r"[^a-z0-9._-]+")
 _UNET_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
 
 
 def model_id_for(name: str) -> str:
-    slug = _NOT_ID.sub("-", name.lower()).strip("-.")
+    slug = id_slug(name)
     if not slug:
         raise InvalidInput.for_fields([FieldError("name", f"{name!r} gives an empty model id")])
     return slug

@@ -9,6 +9,7 @@ A thread per attempt would cost a start and a join on every job, however short.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 
@@ -39,8 +40,8 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         # A daemon for the life of the process: it idles between beats, with or without jobs.
-        stop = threading.Event()
-        while not stop.wait(self._interval_s):
+        while True:
+            time.sleep(self._interval_s)
             with self._lock:
                 held = list(self._held)
             for attempt in held:
