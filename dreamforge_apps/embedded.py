@@ -4,7 +4,7 @@ in-process queue and events. No infrastructure needed."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
 from dreamforge_adapters.http.asgi import ASGIApp
@@ -16,12 +16,16 @@ from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
 from dreamforge_adapters.system import RandomSeeds, SystemClock
 from dreamforge_apps import __version__
+from dreamforge_apps.model_install import background_installer
 from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.runners import build_runner, default_model_id
 from dreamforge_apps.settings import Settings
+from dreamforge_apps.sources import download_jobs
+from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.use_cases.create_job import CreateJob
+from dreamforge_core.use_cases.execute_download import DownloadPorts, ExecuteDownload
 from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
@@ -34,6 +38,15 @@ class ConfigurationError(Exception):
 
 
 @dataclass
+class EmbeddedQueue:
+    """One in-process queue with the use case that runs its jobs."""
+
+    queue: InProcessJobQueue
+    execute: ExecuteJob | ExecuteDownload
+    recover: RecoverJobs
+
+
+@dataclass
 class EmbeddedDeployment:
     app: ASGIApp
     queue: InProcessJobQueue
@@ -41,19 +54,25 @@ class EmbeddedDeployment:
     runner: Runner
     execute: ExecuteJob
     recover: RecoverJobs
+    io: EmbeddedQueue | None = field(default=None)  # model_download jobs, when enabled
 
     def start_worker(self) -> int:
-        """Requeues what an earlier process left unfinished, then starts the worker thread."""
+        """Requeues what an earlier process left unfinished, then starts the worker threads."""
         recovered = self.recover()
         warm_up = getattr(self.runner, "warm_up", None)
         if warm_up is not None:
             warm_up()
         self.queue.start(self.execute)
+        if self.io is not None:
+            recovered += self.io.recover()
+            self.io.queue.start(self.io.execute)
         if recovered:
             log.info("resumed %d unfinished job(s)", recovered)
         return recovered
 
     def close(self) -> None:
+        if self.io is not None:
+            self.io.queue.stop()
         self.queue.stop()
         self.runner.close()
         self.database.close()
@@ -105,6 +124,20 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
             "no model is installed: jobs must name a model_id; run `dreamforge model "
             "create-demo` for the tiny demo model, or install a checkpoint"
         )
+    io = None
+    if settings.model_download_jobs:
+        io_queue = InProcessJobQueue(workers=settings.io_worker_threads)
+        execute_download = ExecuteDownload(
+            DownloadPorts(
+                repo, io_queue, bus, clock, metrics, background_installer(settings, registry)
+            ),
+            retry,
+            ExecutionLimits(settings.download_timeout_s),
+        )
+        recover_downloads = RecoverJobs(
+            repo, io_queue, bus, clock, retry, assume_dead=True, job_type=MODEL_DOWNLOAD
+        )
+        io = EmbeddedQueue(io_queue, execute_download, recover_downloads)
     create = CreateJob(
         repo,
         queue,
@@ -112,6 +145,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         clock,
         default_model_id=default_model,
         idempotency_window_s=settings.idempotency_window_s,
+        downloads=download_jobs(settings, io.queue) if io is not None else None,
     )
 
     def worker_alive() -> None:
@@ -142,4 +176,5 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         runner=runner,
         execute=execute,
         recover=RecoverJobs(repo, queue, bus, clock, retry, assume_dead=True),
+        io=io,
     )

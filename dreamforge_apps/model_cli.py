@@ -43,21 +43,19 @@ def model_download(ref: str, no_base_config: bool) -> None:
     Resumable: run it again after an interruption and it continues where it stopped.
     Tokens come from HF_TOKEN and CIVITAI_TOKEN.
     """
-    from dreamforge_adapters.system import SystemClock
     from dreamforge_apps.download_progress import DownloadProgressLine
+    from dreamforge_apps.model_install import (
+        base_config_needed,
+        install_base_config,
+        install_model,
+    )
     from dreamforge_apps.registry_access import open_registry
-    from dreamforge_apps.runners import base_config_dir
-    from dreamforge_apps.sources import load_sources
-    from dreamforge_core.domain.model_ref import parse_model_ref
-    from dreamforge_core.use_cases.install_model import InstallModel
 
     settings = _settings()
     progress = DownloadProgressLine()
     with _reported(), open_registry(settings) as registry:
-        sources = load_sources(settings, progress=progress)
-        install = InstallModel(sources, registry, SystemClock(), settings.models_dir.resolve())
         try:
-            result = install(ref)
+            result = install_model(settings, registry, ref, progress=progress)
         finally:
             progress.finish()
         m = result.model
@@ -66,15 +64,12 @@ def model_download(ref: str, no_base_config: bool) -> None:
             f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}; "
             f"{len(result.files)} file(s), {fetched:,} bytes fetched in {result.seconds:.1f} s"
         )
-        if m.kind == "sdxl-checkpoint" and not no_base_config and base_config_dir(settings) is None:
-            config_ref = parse_model_ref(settings.sdxl_base_config)
-            folder = settings.models_dir.resolve() / "configs" / config_ref.name.replace("/", "--")
+        if base_config_needed(settings, m) and not no_base_config:
             click.echo(f"fetching the SDXL base config {settings.sdxl_base_config} (no weights)")
-            configs = load_sources(settings, progress=progress, configs_only=True)
-            InstallModel(configs, registry, SystemClock(), settings.models_dir.resolve())(
-                config_ref, folder=folder, register=False
-            )
-            progress.finish()
+            try:
+                folder = install_base_config(settings, registry, progress)
+            finally:
+                progress.finish()
             click.echo(f"SDXL base config at {folder}")
 
 

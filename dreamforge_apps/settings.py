@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     idempotency_window_s: float = Field(
         86400, gt=0, description="How long an Idempotency-Key is remembered"
     )
+    model_download_jobs: bool = Field(
+        False,
+        description="Accept `model_download` jobs (POST /v1/jobs) and run them on the IO queue",
+    )
+    io_worker_threads: int = Field(
+        1, ge=1, description="Model downloads one worker process runs at once (IO queue)"
+    )
+    download_timeout_s: float = Field(
+        21600, gt=0, description="Hard timeout of one attempt at a model_download job"
+    )
     sdxl_base_config: str = "hf:stabilityai/stable-diffusion-xl-base-1.0"
     civitai_base_url: str = "https://civitai.com"
     log_level: str = "info"

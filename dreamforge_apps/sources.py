@@ -13,7 +13,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from dreamforge_apps.settings import Settings
+from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.model_source import DownloadProgress, ModelSource
+from dreamforge_core.use_cases.create_job import DownloadJobs
 
 GROUP = "dreamforge.model_sources"
 
@@ -39,3 +41,15 @@ def load_sources(
             continue
         sources[point.name] = factory.from_env(env, progress=progress)
     return sources
+
+
+def source_names() -> frozenset[str]:
+    """The reference prefixes of the installed sources, without building any source."""
+    return frozenset(point.name for point in entry_points(group=GROUP))
+
+
+def download_jobs(settings: Settings, io_queue: JobQueue) -> DownloadJobs | None:
+    """What `CreateJob` needs to accept `model_download` jobs, when they are enabled."""
+    if not settings.model_download_jobs:
+        return None
+    return DownloadJobs(io_queue, source_names())

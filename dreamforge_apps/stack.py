@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 from dramatiq.brokers.redis import RedisBroker
 
-from dreamforge_adapters.dramatiq_queue import DramatiqJobQueue, close_broker, make_broker
+from dreamforge_adapters.dramatiq_queue import (
+    IO_QUEUE,
+    DramatiqJobQueue,
+    close_broker,
+    make_broker,
+)
 from dreamforge_adapters.postgres import (
     PostgresDatabase,
     PostgresEventBus,
@@ -61,7 +66,8 @@ class StackParts:
     bus: PostgresEventBus
     blobs: S3BlobStore
     broker: RedisBroker
-    queue: DramatiqJobQueue
+    queue: DramatiqJobQueue  # the GPU queue: generate jobs
+    io_queue: DramatiqJobQueue  # the IO queue: model_download jobs (FR-098)
     metrics: PrometheusMetrics
     clock: SystemClock
     retry: RetryPolicy
@@ -94,15 +100,21 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+def stack_broker(settings: Settings) -> RedisBroker:
+    """A broker on the stack's Redis; a worker consuming a second queue makes a second one,
+    so each queue has its own Dramatiq worker and threads."""
+    return make_broker(
+        settings.redis_url or "",
+        namespace=settings.redis_namespace,
+        heartbeat_timeout_ms=int(settings.worker_heartbeat_timeout_s * 1000),
+    )
+
+
 def open_stack(settings: Settings, *, listen: bool) -> StackParts:
     """Connects to Postgres (whose schema must be current), S3 (bucket ensured, private) and
     Redis. `listen` starts the LISTEN connection that feeds this process's SSE streams."""
     require_stack(settings)
-    dsn, redis_url, endpoint = (
-        settings.database_url or "",
-        settings.redis_url or "",
-        settings.s3_endpoint or "",
-    )
+    dsn, endpoint = settings.database_url or "", settings.s3_endpoint or ""
     database = PostgresDatabase(dsn, max_size=settings.database_pool_size)
     database.open()
     check_schema(database)
@@ -120,11 +132,7 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
         public_endpoint=settings.s3_public_endpoint,
     )
     blobs.ensure_bucket()
-    broker = make_broker(
-        redis_url,
-        namespace=settings.redis_namespace,
-        heartbeat_timeout_ms=int(settings.worker_heartbeat_timeout_s * 1000),
-    )
+    broker = stack_broker(settings)
     queue = DramatiqJobQueue(broker)
     metrics = PrometheusMetrics()
     metrics.watch_store(repo.count_by_state, queue.depth)
@@ -143,6 +151,7 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
         blobs,
         broker,
         queue,
+        DramatiqJobQueue(broker, queue_name=IO_QUEUE),
         metrics,
         clock,
         retry,

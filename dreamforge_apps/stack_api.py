@@ -11,6 +11,7 @@ from dreamforge_apps import __version__
 from dreamforge_apps.runners import default_model_id
 from dreamforge_apps.serve import check_bind, uvicorn_config
 from dreamforge_apps.settings import Settings
+from dreamforge_apps.sources import download_jobs
 from dreamforge_apps.stack import freeze_start_up_objects, open_stack
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
@@ -29,6 +30,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
             parts.clock,
             default_model_id=default_model_id(settings, parts.registry),
             idempotency_window_s=settings.idempotency_window_s,
+            downloads=download_jobs(settings, parts.io_queue),
         )
         services = ApiServices(
             create_job=create,

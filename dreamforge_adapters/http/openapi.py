@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, Operation, RequestBody
 from litestar.openapi.spec.media_type import OpenAPIMediaType
 
+from dreamforge_core.domain.download import MAX_REF_CHARS
 from dreamforge_core.domain.params import ModelLimits, parameters_schema
 from dreamforge_core.domain.presets import DEFAULT_PRESETS
 
@@ -88,8 +89,9 @@ _DESCRIPTIONS = {
 
 
 def create_job_schema() -> dict[str, Any]:
-    return {
+    generate = {
         "type": "object",
+        "title": "generate",
         "additionalProperties": False,
         "required": ["params"],
         "properties": {
@@ -103,6 +105,31 @@ def create_job_schema() -> dict[str, Any]:
             "params": parameters_schema(ModelLimits(), DEFAULT_PRESETS) | {"$schema": None},
         },
     }
+    model_download = {
+        "type": "object",
+        "title": "model_download",
+        "description": "Where DREAMFORGE_MODEL_DOWNLOAD_JOBS is on (else 422 naming `type`)",
+        "additionalProperties": False,
+        "required": ["type", "params"],
+        "properties": {
+            "type": {"type": "string", "enum": ["model_download"]},
+            "params": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["ref"],
+                "properties": {
+                    "ref": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_REF_CHARS,
+                        "description": "hf:owner/name[@revision][#file] or "
+                        "civitai:<id|slug>[@version]",
+                    }
+                },
+            },
+        },
+    }
+    return {"oneOf": [generate, model_download]}
 
 
 @dataclass

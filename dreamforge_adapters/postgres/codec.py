@@ -16,8 +16,15 @@ from typing import Any
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
 from dreamforge_core.domain.events import Event, EventKind
-from dreamforge_core.domain.job import ErrorInfo, Item, ItemState, Job, JobState, Step
-from dreamforge_core.domain.params import GenerateParams
+from dreamforge_core.domain.job import (
+    ErrorInfo,
+    Item,
+    ItemState,
+    Job,
+    JobState,
+    Step,
+    params_from_dict,
+)
 
 ROW_SCHEMA_VERSION = 1  # rows without a domain schema_version (steps, events, artifacts)
 NOTIFY_LIMIT = 8000  # bytes; Postgres refuses a NOTIFY payload this long or longer
@@ -66,18 +73,19 @@ def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
 
 
 def job_changes(job: Job, *, last_seq: int) -> tuple[Any, ...]:
-    """The lifecycle columns `save` writes, then the id and the version the caller read."""
+    """The columns `save` writes (the lifecycle, and the model a download installed), then
+    the id and the version the caller read."""
     return (
         job.state.value, job.attempts, _error(job.error), job.updated_at, job.started_at,
         job.finished_at, job.next_attempt_at, last_seq, job.lease_owner, job.lease_expires_at,
-        job.id, job.version,
+        job.model_id, job.id, job.version,
     )  # fmt: skip
 
 
 def job_from_row(row: tuple[Any, ...], steps: list[Step]) -> Job:
     return Job(
         id=row[0], type=row[1], provider=row[2], model_id=row[3], user=row[4],
-        state=_job_states[row[5]], params=GenerateParams.from_dict(row[6]), attempts=row[8],
+        state=_job_states[row[5]], params=params_from_dict(row[1], row[6]), attempts=row[8],
         error=_error_info(row[9]), idempotency_key=row[10], fingerprint=row[11],
         created_at=row[12], updated_at=row[13], started_at=row[14], finished_at=row[15],
         next_attempt_at=row[16], last_seq=row[17], version=row[18], schema_version=row[19],

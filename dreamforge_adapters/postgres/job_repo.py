@@ -83,7 +83,7 @@ _SAVE_JOB = f"""
 WITH j AS (
     UPDATE jobs SET state = %s, attempts = %s, error = %s::jsonb, updated_at = %s,
         started_at = %s, finished_at = %s, next_attempt_at = %s, last_seq = %s,
-        lease_owner = %s, lease_expires_at = %s, version = version + 1
+        lease_owner = %s, lease_expires_at = %s, model_id = %s, version = version + 1
     WHERE id = %s AND version = %s
     RETURNING id
 ), {_CHILD_ROWS}"""

@@ -16,8 +16,15 @@ import msgspec
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
 from dreamforge_core.domain.events import Event, EventKind
-from dreamforge_core.domain.job import ErrorInfo, Item, ItemState, Job, JobState, Step
-from dreamforge_core.domain.params import GenerateParams
+from dreamforge_core.domain.job import (
+    ErrorInfo,
+    Item,
+    ItemState,
+    Job,
+    JobState,
+    Step,
+    params_from_dict,
+)
 
 ROW_SCHEMA_VERSION = 1  # rows without a domain schema_version (steps, events, artifacts)
 
@@ -79,18 +86,19 @@ def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
 
 
 def job_changes(job: Job, *, last_seq: int) -> tuple[Any, ...]:
-    """The lifecycle columns `save` writes, then the id and the version the caller read."""
+    """The columns `save` writes (the lifecycle, and the model a download installed), then
+    the id and the version the caller read."""
     return (
         job.state.value, job.attempts, _error(job.error), iso(job.updated_at),
         iso(job.started_at), iso(job.finished_at), iso(job.next_attempt_at), last_seq,
-        job.lease_owner, iso(job.lease_expires_at), job.id, job.version,
+        job.lease_owner, iso(job.lease_expires_at), job.model_id, job.id, job.version,
     )  # fmt: skip
 
 
 def job_from_row(row: tuple[Any, ...], steps: list[Step]) -> Job:
     return Job(
         id=row[0], type=row[1], provider=row[2], model_id=row[3], user=row[4],
-        state=_job_states[row[5]], params=GenerateParams.from_dict(loads(row[6])),
+        state=_job_states[row[5]], params=params_from_dict(row[1], loads(row[6])),
         attempts=row[8], error=_error_info(row[9]), idempotency_key=row[10],
         fingerprint=row[11], created_at=datetime.fromisoformat(row[12]),
         updated_at=datetime.fromisoformat(row[13]), started_at=dt(row[14]),

@@ -33,7 +33,7 @@ _INSERT_JOB = f"INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({', '.join('?' * 
 _UPDATE_JOB = (
     "UPDATE jobs SET state = ?, attempts = ?, error = ?, updated_at = ?, started_at = ?, "
     "finished_at = ?, next_attempt_at = ?, last_seq = ?, lease_owner = ?, "
-    "lease_expires_at = ?, version = version + 1 "
+    "lease_expires_at = ?, model_id = ?, version = version + 1 "
     "WHERE id = ? AND version = ?"
 )
 _EXISTS = "SELECT 1 FROM jobs WHERE id = ?"

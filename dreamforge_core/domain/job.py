@@ -13,12 +13,28 @@ from typing import Any
 
 from dreamforge_core.domain.artifact import DEFAULT_USER, Artifact
 from dreamforge_core.domain.clock import iso, new_id
+from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventDraft, EventKind
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.domain.progress import item_progress, job_progress, stage_weights
 from dreamforge_core.errors import InvalidTransition
 
 SCHEMA_VERSION = 1
+
+GENERATE = "generate"  # images from a prompt, on the GPU queue
+MODEL_DOWNLOAD = "model_download"  # a model fetched into the registry, on the IO queue (FR-098)
+JOB_TYPES = (GENERATE, MODEL_DOWNLOAD)
+#: The single step of each job type.
+STEP_NAMES = {GENERATE: "generate", MODEL_DOWNLOAD: "download"}
+
+JobParams = GenerateParams | DownloadParams
+
+
+def params_from_dict(job_type: str, data: dict[str, Any]) -> JobParams:
+    """Rebuilds stored, already validated parameters of a job of `job_type`."""
+    if job_type == MODEL_DOWNLOAD:
+        return DownloadParams.from_dict(data)
+    return GenerateParams.from_dict(data)
 
 
 class JobState(StrEnum):
@@ -89,7 +105,7 @@ class Job:
     type: str
     provider: str
     model_id: str
-    params: GenerateParams
+    params: JobParams
     created_at: datetime
     updated_at: datetime
     steps: list[Step]
@@ -116,17 +132,19 @@ class Job:
     def create(
         cls,
         *,
-        params: GenerateParams,
+        params: JobParams,
         model_id: str,
         provider: str,
         now: datetime,
-        job_type: str = "generate",
+        job_type: str = GENERATE,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
         user: str = DEFAULT_USER,
     ) -> Job:
         step = Step(
-            id=new_id(), name="generate", items=[Item(index=i) for i in range(params.count)]
+            id=new_id(),
+            name=STEP_NAMES[job_type],
+            items=[Item(index=i) for i in range(params.count)],
         )
         job = cls(
             id=new_id(),
@@ -141,14 +159,23 @@ class Job:
             fingerprint=fingerprint,
             user=user,
         )
+        what = (
+            f"download of {params.ref}"
+            if isinstance(params, DownloadParams)
+            else f"{params.count} image(s)"
+        )
         job._record(
             EventKind.STATE,
             "job_created",
-            f"job queued: {params.count} image(s)",
+            f"job queued: {what}",
             now,
             data={"state": "queued", "count": params.count},
         )
-        if params.seed is not None and not params.seed_honoured:
+        if (
+            isinstance(params, GenerateParams)
+            and params.seed is not None
+            and not params.seed_honoured
+        ):
             job._record(
                 EventKind.LOG,
                 "seed_ignored",
@@ -167,8 +194,22 @@ class Job:
 
     @property
     def step(self) -> Step:
-        """The generate step, the only step of a `generate` job."""
+        """The job's only step: `generate`, or `download` for a model download."""
         return self.steps[0]
+
+    @property
+    def generation(self) -> GenerateParams:
+        """The parameters of a `generate` job."""
+        if not isinstance(self.params, GenerateParams):
+            raise InvalidTransition(f"job {self.id} of type {self.type} generates no images")
+        return self.params
+
+    @property
+    def download(self) -> DownloadParams:
+        """The parameters of a `model_download` job."""
+        if not isinstance(self.params, DownloadParams):
+            raise InvalidTransition(f"job {self.id} of type {self.type} downloads no model")
+        return self.params
 
     @property
     def items(self) -> list[Item]:
@@ -213,7 +254,8 @@ class Job:
     def lease_expired(self, now: datetime) -> bool:
         return self.lease_expires_at is None or self.lease_expires_at <= now
 
-    def start_item(self, index: int, seed: int, now: datetime) -> None:
+    def start_item(self, index: int, seed: int | None, now: datetime) -> None:
+        """`seed`: the image's seed (None for a download, which has none)."""
         self._require(JobState.RUNNING, "start an item of")
         item = self.items[index]
         if item.state is ItemState.SUCCEEDED:
@@ -225,11 +267,11 @@ class Job:
         self._record(
             EventKind.LOG,
             "item_started",
-            f"image {index + 1}/{self.count} started",
+            f"{self._item_name(index)} started",
             now,
             step_id=self.step.id,
             item_index=index,
-            data={"seed": seed},
+            data={} if seed is None else {"seed": seed},
         )
 
     def advance_item(
@@ -274,6 +316,27 @@ class Job:
             step_id=self.step.id,
             item_index=index,
             data={"seed": item.seed},
+        )
+
+    def finish_download(self, model_id: str, now: datetime, **detail: Any) -> None:
+        """The model is fetched, verified and registered: the job now names it."""
+        self._require(JobState.RUNNING, "finish the download of")
+        item = self.items[0]
+        if item.state is not ItemState.RUNNING:
+            raise InvalidTransition(f"the download of job {self.id} is not running")
+        item.state = ItemState.SUCCEEDED
+        item.stages = dict.fromkeys(stage_weights(self.type), 1.0)
+        item.finished_at = now
+        self.model_id = model_id
+        self._record_progress(item, "register", now, {})
+        self._record(
+            EventKind.LOG,
+            "model_installed",
+            f"model {model_id} installed",
+            now,
+            step_id=self.step.id,
+            item_index=0,
+            data={"model_id": model_id, **detail},
         )
 
     def succeed(self, now: datetime) -> None:
@@ -409,7 +472,7 @@ class Job:
         self._record(
             EventKind.PROGRESS,
             "item_progress",
-            f"image {item.index + 1}: {stage}",
+            f"{self._item_name(item.index, of=False)}: {stage}",
             now,
             step_id=self.step.id,
             item_index=item.index,
@@ -420,6 +483,11 @@ class Job:
                 **detail,
             },
         )
+
+    def _item_name(self, index: int, *, of: bool = True) -> str:
+        if self.type == MODEL_DOWNLOAD:
+            return "download"
+        return f"image {index + 1}/{self.count}" if of else f"image {index + 1}"
 
     def _record_end(self, now: datetime) -> None:
         self._record(

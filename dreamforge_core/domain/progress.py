@@ -13,6 +13,8 @@ from typing import Protocol
 # image; the other stages are short but visible, so a client sees movement at each.
 STAGE_WEIGHTS: dict[str, dict[str, float]] = {
     "generate": {"prepare": 0.05, "denoise": 0.85, "encode": 0.05, "store": 0.05},
+    # A download is its bytes: resolving the reference and registering the model are quick.
+    "model_download": {"resolve": 0.05, "fetch": 0.9, "register": 0.05},
 }
 
 

@@ -1,11 +1,9 @@
-"""One attempt at a claimed job: generation on the caller's thread, encoding and storing of
-the previous item on a second thread, and a heartbeat that keeps the job's lease alive."""
+"""One attempt at a claimed `generate` job: generation on the caller's thread, encoding and
+storing of the previous item on a second thread."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,7 +11,7 @@ from typing import Any
 
 from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key, job_prefix
 from dreamforge_core.domain.clock import new_id
-from dreamforge_core.domain.job import ItemState, Job, JobState
+from dreamforge_core.domain.job import ItemState, Job
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.errors import DreamForgeError, InvalidInput, StepTimeout, StorageError
@@ -24,55 +22,23 @@ from dreamforge_core.ports.runner import (
     GenerationRequest,
 )
 from dreamforge_core.use_cases.execution import ExecutionContext, job_duration
+from dreamforge_core.use_cases.job_attempt import JobAttempt
 
 #: How long a record may wait for another write to ride along with (see AttemptListener).
 RIDE_ALONG_S = 0.01
 
 
-class Attempt:
+class Attempt(JobAttempt):
     """One attempt at a claimed job: the runner on this thread, finishing on another."""
 
     def __init__(self, context: ExecutionContext, job: Job) -> None:
+        super().__init__(context.ports, job, context.leases, context.limits.lease_s)
         self.context = context
         self.p = context.ports
-        self.job = job
-        self.lock = threading.RLock()  # guards the job object: two threads change it
-        self.started = time.monotonic()
-        self.saved_at = 0.0  # monotonic time of the last save: progress writes are paced by it
-        self._held_since: float | None = None  # when the oldest unwritten record was made
         self._finisher: ThreadPoolExecutor | None = None
-        context.leases.keep(self)
-
-    def save(self) -> None:
-        with self.lock:
-            if self.job.state is JobState.RUNNING:
-                self.job.renew_lease(self.context.lease_until(self.p.clock.now()))
-            events = self.p.repo.save(self.job)
-            self.saved_at = time.monotonic()
-            self._held_since = None
-        self.p.bus.publish(events)
-
-    def hold(self, since: float) -> None:
-        """Something was recorded without a write; the next write takes it along."""
-        with self.lock:
-            if self._held_since is None:
-                self._held_since = since
-
-    def unwritten_for(self, now: float) -> float:
-        """How long the oldest record not yet written has waited (0 when there is none)."""
-        held = self._held_since
-        return 0.0 if held is None else now - held
-
-    def beat(self) -> None:
-        """Renews the lease (called by the lease keeper); a failure shows at the next save."""
-        with self.lock:
-            if self.job.state is not JobState.RUNNING:
-                return
-            with contextlib.suppress(DreamForgeError):
-                self.save()
 
     def close(self) -> None:
-        self.context.leases.release(self)
+        super().close()
         if self._finisher is not None:
             self._finisher.shutdown(wait=True)
 
@@ -119,7 +85,7 @@ class Attempt:
             raise StepTimeout(
                 f"the step ran past its {limits.step_timeout_s:g}s timeout", job_id=job.id
             )
-        params = job.params
+        params = job.generation
         seed = params.seed if params.seed is not None and params.seed_honoured else p.seeds.draw()
         began = time.monotonic()
         with self.lock:
@@ -150,7 +116,7 @@ class Attempt:
         """Encodes, stores and records item `index`; the last item's record also ends the job
         (one write instead of two)."""
         p, job = self.p, self.job
-        params = job.params
+        params = job.generation
         metadata = None
         if params.embed_metadata:
             metadata = ImageMetadata(

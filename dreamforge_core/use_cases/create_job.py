@@ -3,12 +3,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from dreamforge_core.domain.job import Job
+from dreamforge_core.domain.download import DownloadParams, validate_download_params
+from dreamforge_core.domain.job import GENERATE, JOB_TYPES, MODEL_DOWNLOAD, Job, JobParams
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.errors import FieldError, IdempotencyConflict, InvalidInput, Unavailable
@@ -17,7 +18,6 @@ from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
 
-JOB_TYPES = ("generate",)
 PROVIDERS = ("local-sdxl-epicrealism",)
 _TOP_LEVEL = ("type", "provider", "model_id", "params")
 
@@ -26,6 +26,15 @@ _TOP_LEVEL = ("type", "provider", "model_id", "params")
 class CreateJobCommand:
     body: Any  # the decoded JSON body
     idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadJobs:
+    """Background model downloads (FR-098): the IO queue they go to and the reference
+    prefixes (sources) this installation can fetch from."""
+
+    queue: JobQueue
+    sources: Collection[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,10 @@ class CreateJob:
       `local-sdxl-epicrealism`, `model_id` to the default model, which must be installed
       and enabled;
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
+    - a `model_download` job (offered only when `downloads` is given) takes `params.ref`, a
+      model reference of a known source, and neither `provider` nor `model_id`: its
+      provider is the source, its `model_id` is set once the model is installed. It goes to
+      the IO queue, never to the GPU queue;
     - an Idempotency-Key seen within the window returns the original job when the normalised
       request is the same, and raises IdempotencyConflict when it differs; concurrent requests
       with one key create one job (the repository decides);
@@ -77,6 +90,7 @@ class CreateJob:
         default_model_id: str | None,
         idempotency_window_s: float,
         presets: Mapping[str, Preset] = DEFAULT_PRESETS,
+        downloads: DownloadJobs | None = None,
     ) -> None:
         self._repo = repo
         self._queue = queue
@@ -85,23 +99,37 @@ class CreateJob:
         self._default_model_id = default_model_id
         self._window = timedelta(seconds=idempotency_window_s)
         self._presets = presets
+        self._downloads = downloads
 
     def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
         if cmd.idempotency_key is not None:
             validate_idempotency_key(cmd.idempotency_key)
-        job_type, provider, model_id, raw_params = self._top_level(cmd.body)
-        model = self._registry.get(model_id)
-        if model is None or not model.enabled or not model.installed:
-            state = "unknown" if model is None else "not installed or disabled"
-            raise InvalidInput.for_fields(
-                [FieldError("model_id", f"model {model_id!r} is {state}")]
-            )
-        params = validate_params(raw_params, model.limits, self._presets)
-        fingerprint = request_fingerprint(job_type, provider, model.id, params.to_dict())
+        body = cmd.body
+        if not isinstance(body, Mapping):
+            raise InvalidInput.for_fields([FieldError("body", "must be a JSON object")])
+        job_type = body.get("type", GENERATE)
+        type_error = self._type_error(job_type)
+        queue = self._queue
+        params: JobParams
+        if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
+            download = self._download_params(body, self._downloads)
+            params, provider, model_id = download, download.source, ""
+            queue = self._downloads.queue
+        else:
+            provider, model_id, raw_params = self._top_level(body, type_error)
+            model = self._registry.get(model_id)
+            if model is None or not model.enabled or not model.installed:
+                state = "unknown" if model is None else "not installed or disabled"
+                raise InvalidInput.for_fields(
+                    [FieldError("model_id", f"model {model_id!r} is {state}")]
+                )
+            params = validate_params(raw_params, model.limits, self._presets)
+            model_id = model.id
+        fingerprint = request_fingerprint(job_type, provider, model_id, params.to_dict())
         now = self._clock.now()
         job = Job.create(
             params=params,
-            model_id=model.id,
+            model_id=model_id,
             provider=provider,
             now=now,
             job_type=job_type,
@@ -118,16 +146,36 @@ class CreateJob:
                 )
             return CreateJobResult(stored, replayed=True)
         with contextlib.suppress(Unavailable):  # stored is enough: the sweeper enqueues it
-            self._queue.enqueue(stored.id)
+            queue.enqueue(stored.id)
         return CreateJobResult(stored, replayed=False)
 
-    def _top_level(self, body: Any) -> tuple[str, str, str, Any]:
-        if not isinstance(body, Mapping):
-            raise InvalidInput.for_fields([FieldError("body", "must be a JSON object")])
+    def _type_error(self, job_type: Any) -> FieldError | None:
+        offered = JOB_TYPES if self._downloads is not None else (GENERATE,)
+        if job_type in offered:
+            return None
+        if job_type == MODEL_DOWNLOAD:
+            return FieldError("type", "model_download jobs are not enabled on this server")
+        return FieldError("type", f"must be one of {', '.join(offered)}")
+
+    def _download_params(self, body: Mapping[str, Any], downloads: DownloadJobs) -> DownloadParams:
+        unused = "is not used by model_download jobs"
+        errors = [
+            FieldError(str(k), unused if k in _TOP_LEVEL else "is not a known field")
+            for k in body
+            if k not in ("type", "params")
+        ]
+        if "params" not in body:
+            errors.append(FieldError("params", "is required"))
+        if errors:
+            raise InvalidInput.for_fields(errors)
+        return validate_download_params(body["params"], downloads.sources)
+
+    def _top_level(
+        self, body: Mapping[str, Any], type_error: FieldError | None
+    ) -> tuple[str, str, Any]:
         errors = [FieldError(str(k), "is not a known field") for k in body if k not in _TOP_LEVEL]
-        job_type = body.get("type", "generate")
-        if job_type not in JOB_TYPES:
-            errors.append(FieldError("type", f"must be one of {', '.join(JOB_TYPES)}"))
+        if type_error is not None:
+            errors.append(type_error)
         provider = body.get("provider", PROVIDERS[0])
         if provider not in PROVIDERS:
             errors.append(FieldError("provider", f"must be one of {', '.join(PROVIDERS)}"))
@@ -142,4 +190,4 @@ class CreateJob:
             errors.append(FieldError("params", "is required"))
         if errors:
             raise InvalidInput.for_fields(errors)
-        return job_type, provider, str(model_id), body["params"]
+        return provider, str(model_id), body["params"]

@@ -6,7 +6,6 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.presets import Preset
@@ -58,9 +57,6 @@ class ExecutionContext:
     generator: str
     presets: Mapping[str, Preset]
     leases: LeaseKeeper
-
-    def lease_until(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.limits.lease_s)
 
 
 def job_duration(job: Job) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -71,13 +71,17 @@ class InstallModel:
         progress: DownloadProgress | None = None,
         folder: Path | None = None,
         register: bool = True,
+        on_resolved: Callable[[ResolvedModel], None] | None = None,
     ) -> InstallResult:
         """`folder` overrides the layout (the SDXL base config has its own place);
-        `register=False` installs files without a registry entry (configs)."""
+        `register=False` installs files without a registry entry (configs); `on_resolved`
+        hears of the pinned file list before any byte is fetched."""
         began = time.monotonic()
         parsed = parse_model_ref(ref) if isinstance(ref, str) else ref
         source = self.source_for(parsed)
         resolved = source.resolve(parsed)
+        if on_resolved is not None:
+            on_resolved(resolved)
         target = folder or self._root / resolved.kind / f"{resolved.name}@{resolved.version}"
         target.mkdir(parents=True, exist_ok=True)
         files = source.fetch(resolved, target, progress)

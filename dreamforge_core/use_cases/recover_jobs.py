@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dreamforge_core.domain.job import JobState
+from dreamforge_core.domain.job import GENERATE, JobState
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import ConcurrentUpdate
 from dreamforge_core.ports.clock import Clock
@@ -13,7 +13,7 @@ from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 
 
 class RecoverJobs:
-    """Finds jobs the queue has lost sight of and puts them back on it.
+    """Finds jobs of `job_type` that their queue has lost sight of and puts them back on it.
 
     Rules:
     - a `running` job whose worker is gone goes back to `queued` and resumes at its first
@@ -39,6 +39,7 @@ class RecoverJobs:
         *,
         assume_dead: bool = False,
         grace_s: float = 0.0,
+        job_type: str = GENERATE,
     ) -> None:
         self._repo = repo
         self._queue = queue
@@ -47,6 +48,7 @@ class RecoverJobs:
         self._retry = retry
         self._assume_dead = assume_dead
         self._grace = timedelta(seconds=grace_s)
+        self._job_type = job_type
 
     def __call__(self) -> int:
         recovered = 0
@@ -54,7 +56,7 @@ class RecoverJobs:
         queue_idle = depth.get("ready", 0) + depth.get("delayed", 0) == 0
         for job_id in self._repo.job_ids_in([JobState.RUNNING, JobState.QUEUED]):
             job = self._repo.get(job_id)
-            if job is None:
+            if job is None or job.type != self._job_type:
                 continue
             now = self._clock.now()
             if job.state is JobState.RUNNING:

@@ -18,8 +18,9 @@ from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo
 from dreamforge_adapters.sqlite.migrations import MIGRATIONS
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import new_id
+from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventKind
-from dreamforge_core.domain.job import ErrorInfo, ItemState, Job, JobState
+from dreamforge_core.domain.job import MODEL_DOWNLOAD, ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound, Unavailable
 from dreamforge_core.ports.job_repo import JobRepo
@@ -425,3 +426,27 @@ def test_sqlite_locked_or_closed_database_is_unavailable(sqlite_path: Path) -> N
     with pytest.raises(Unavailable):
         repo.ping()
     assert (job.version, job.last_seq, len(job.pending_events)) == (1, 1, 1)
+
+
+# --- model_download jobs ----------------------------------------------------------------------
+
+
+def test_a_download_job_round_trips_and_keeps_the_model_it_installed(job_repo: JobRepo) -> None:
+    job = Job.create(
+        params=DownloadParams("hf:acme/tiny@main"), model_id="", provider="hf", now=T0,
+        job_type=MODEL_DOWNLOAD,
+    )  # fmt: skip
+    stored(job_repo, job)
+    loaded = fetch(job_repo, job.id)
+    assert (loaded.type, loaded.params, loaded.model_id) == (MODEL_DOWNLOAD, job.params, "")
+    assert loaded.step.name == "download"
+    loaded.start(at(1))
+    loaded.start_item(0, None, at(1))
+    loaded.advance_item(0, "fetch", 0.5, at(2), bytes_done=5, total_bytes=10)
+    job_repo.save(loaded)
+    loaded.finish_download("tiny@abc", at(3))
+    loaded.succeed(at(3))
+    job_repo.save(loaded)
+    final = fetch(job_repo, job.id)
+    assert (final.state, final.model_id, final.progress) == (JobState.SUCCEEDED, "tiny@abc", 1.0)
+    assert final.items[0].seed is None

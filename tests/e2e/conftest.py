@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.hub_fixtures import demo, hub  # noqa: F401  (fixtures of the download tests)
 
 
 def _free_port() -> int:

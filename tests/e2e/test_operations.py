@@ -22,7 +22,9 @@ def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
     assert 'dreamforge_errors_total{code="invalid_input"}' in metrics
     schema = httpx.get(f"{server.url}/schema/openapi.json").json()
     body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
-    assert "params" in body["schema"]["properties"]
+    generate, download = body["schema"]["oneOf"]
+    assert "params" in generate["properties"]
+    assert download["properties"]["type"]["enum"] == ["model_download"]
     assert body["examples"]
     for path in (
         "/v1/jobs/{job_id}",

@@ -6,8 +6,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from PIL import Image
 from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embedded_metadata
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
+from tests.support.demo import create_demo
 
 pytestmark = pytest.mark.embedded_only
 
@@ -31,16 +30,6 @@ SDXL_ENV = {
     "DREAMFORGE_RETRY_BASE_DELAY_S": "0.2",
     "HF_HUB_OFFLINE": "1",
 }
-
-
-def create_demo(data_dir: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "model", "create-demo"],
-        env={**os.environ, "DREAMFORGE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import httpx
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, create_demo, pixels, thumbnail
+from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, pixels, thumbnail
+from tests.support.demo import create_demo
 
 CASES = [
     {"seed": 1},

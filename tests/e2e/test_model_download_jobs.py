@@ -1,0 +1,105 @@
+"""Background model downloads (FR-098) end to end, on both deployments: `POST /v1/jobs` with
+`type=model_download` runs the downloader on the IO queue (a worker thread of its own in the
+embedded server, the worker process's IO consumer in the stack) against the local fake hub;
+the installed model then serves a generate job with the real SDXL runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from unittest.mock import ANY
+
+import httpx
+
+from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embedded_metadata
+from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.conftest import wait_for_state
+from tests.e2e.hub_fixtures import CIVITAI_MODEL, CONFIG_REPO
+from tests.e2e.test_sdxl_runner import SDXL_ENV
+from tests.support.fake_hub import FakeHub
+
+
+def _server(make_server: Callable[..., Any], hub: FakeHub, **env: str) -> Any:
+    server = make_server(
+        **SDXL_ENV,
+        HF_ENDPOINT=hub.url,
+        DREAMFORGE_CIVITAI_BASE_URL=hub.url,
+        DREAMFORGE_SDXL_BASE_CONFIG=f"hf:{CONFIG_REPO}",
+        DREAMFORGE_MODEL_DOWNLOAD_JOBS="true",
+        **env,
+    )
+    server.start()
+    return server
+
+
+def test_a_download_job_installs_a_model_that_then_generates(
+    make_server: Callable[..., Any], hub: FakeHub
+) -> None:
+    hub.reset_faults()
+    server = _server(make_server, hub)
+    client = DreamForgeClient(server.url, timeout=120)
+    try:
+        created = client.http.post(
+            "/v1/jobs",
+            json={"type": "model_download", "params": {"ref": f"civitai:{CIVITAI_MODEL}"}},
+        )
+        assert created.status_code == 202, created.text
+        job = created.json()
+        assert (job["type"], job["count"], job["steps"][0]["name"]) == (
+            "model_download",
+            1,
+            "download",
+        )
+        done = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=180)
+        assert done["state"] == "succeeded", done
+        model_id = str(done["model_id"])
+        model = client.http.get(f"/v1/models/{model_id}").json()
+        assert model["installed"]
+        assert model["provenance"]["model_id"] == CIVITAI_MODEL
+        progress = client.http.get(f"/v1/jobs/{job['id']}/progress").json()
+        assert [s["name"] for s in progress["stages"]] == ["resolve", "fetch", "register"]
+        assert progress["progress"] == 1.0
+        logs = client.http.get(f"/v1/jobs/{job['id']}/logs").text
+        assert '"code": "model_installed"' in logs or '"code":"model_installed"' in logs
+
+        generate = client.create_job(
+            {"prompt": "a lighthouse", "width": 256, "height": 256, "steps": 2},
+            model_id=model_id,
+        )
+        final = wait_for_state(client, generate["id"], {"succeeded", "failed"}, timeout=240)
+        assert final["state"] == "succeeded", final
+        [artifact] = client.artifacts(generate["id"])
+        meta = read_embedded_metadata(httpx.get(artifact["url"]).content)
+        assert (
+            parse_a1111_parameters(meta["parameters"])["Model hash"]
+            == (model["checkpoint_hash"][:10])
+        )
+    finally:
+        client.close()
+
+
+def test_a_failed_download_job_says_why_and_registers_nothing(
+    make_server: Callable[..., Any], hub: FakeHub
+) -> None:
+    hub.reset_faults()
+    server = _server(make_server, hub)
+    client = DreamForgeClient(server.url, timeout=60)
+    try:
+        before = client.http.get("/v1/models?include_disabled=true").json()["items"]
+        created = client.http.post(
+            "/v1/jobs", json={"type": "model_download", "params": {"ref": "hf:nobody/nothing"}}
+        )
+        assert created.status_code == 202, created.text
+        done = wait_for_state(client, created.json()["id"], {"succeeded", "failed"}, timeout=60)
+        assert done["state"] == "failed"
+        assert done["error"] == {"code": "not_found", "message": ANY}, done
+        assert done["model_id"] == ""
+        after = client.http.get("/v1/models?include_disabled=true").json()["items"]
+        assert after == before
+        bad = client.http.post(
+            "/v1/jobs", json={"type": "model_download", "params": {"ref": "ftp:x"}}
+        )
+        assert bad.status_code == 422
+        assert bad.json()["error"]["details"]["errors"][0]["field"] == "params.ref"
+    finally:
+        client.close()
