@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: install check lint types imports test test-fast bench bench-download fmt clean serve
+.PHONY: install check secrets lint types imports test test-fast bench bench-download fmt clean serve
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -32,7 +32,11 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q tests/unit tests/contract
 
-check: lint types imports test
+# Committed credentials: stdlib only, so it needs no install (allow-list: scripts/secrets_allowlist.txt)
+secrets:
+	python3 scripts/check_secrets.py
+
+check: secrets lint types imports test
 
 bench: install
 	.venv/bin/dreamforge bench api

@@ -8,6 +8,7 @@ import sys
 
 import uvicorn
 
+from dreamforge_adapters.http.head_limits import HeadLimitedProtocol
 from dreamforge_apps.embedded import build_embedded
 from dreamforge_apps.settings import Settings
 
@@ -43,7 +44,9 @@ def uvicorn_config(app: object, host: str, port: int, settings: Settings) -> uvi
         host=host,
         port=port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        # httptools with limits on the request head (431 beyond them); bodies are limited by
+        # the application (413), with or without Content-Length
+        http=HeadLimitedProtocol,
         access_log=False,
         log_config=None,
         log_level=settings.log_level.lower(),

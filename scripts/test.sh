@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up the virtualenv, makes sure the services the tests use are answering (starting
-# PostgreSQL and Redis when they are not), and runs
+# PostgreSQL and Redis when they are not), and runs the secrets check,
 # lint, types, import boundaries and the whole test suite. Fails when no test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[dev,worker]'
 
 ./scripts/services.sh
-make -s lint types imports PY=.venv/bin/python
+make -s secrets lint types imports PY=.venv/bin/python
 ./scripts/validate-deploy.sh
 
 set +e

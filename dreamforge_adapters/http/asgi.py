@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from litestar.utils import normalize_path
+
 from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
 from dreamforge_adapters.http.services import HttpMetrics
 
@@ -24,6 +26,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _VALID_CID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ID_SEGMENT = re.compile(r"/(jobs|models|blobs)/[^/]+")
+UNMATCHED = "unmatched"
 
 
 def route_label(path: str) -> str:
@@ -33,6 +36,12 @@ def route_label(path: str) -> str:
     if path.startswith("/schema"):
         return "/schema"
     return _ID_SEGMENT.sub(lambda m: f"/{m.group(1)}/{{id}}", path)
+
+
+def _protected(path: str) -> bool:
+    """Whether the route the path reaches is under /v1, judged on the path as the router
+    normalises it: `//v1/models` reaches /v1/models too."""
+    return normalize_path(path).startswith("/v1")
 
 
 class EdgeMiddleware:
@@ -63,14 +72,16 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if self._keys and scope["path"].startswith("/v1") and not self._authorised(headers):
+            if self._keys and _protected(scope["path"]) and not self._authorised(headers):
                 await self._reject(send_with_id, cid)
             else:
                 await self._app(scope, receive, send_with_id)
         finally:
             self._metrics.observe_request(
                 scope["method"],
-                route_label(scope["path"]),
+                # the router sets path_template on a match; every other path (unknown, or
+                # refused before routing) shares one label, so clients cannot add series
+                route_label(scope["path"]) if "path_template" in scope else UNMATCHED,
                 status_seen,
                 time.perf_counter() - started,
             )

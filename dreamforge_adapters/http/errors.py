@@ -22,6 +22,7 @@ STATUS_BY_CODE = {
     "forbidden": 403,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    "headers_too_large": 431,
     "unsupported_media_type": 415,
     "unavailable": 503,
     "internal": 500,
