@@ -16,6 +16,7 @@ import uvicorn
 from dreamforge_adapters.dramatiq_queue import declare_job_actor, run_worker
 from dreamforge_adapters.http import OpsServices, build_ops_app
 from dreamforge_adapters.imaging import PillowImageEncoder
+from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds
 from dreamforge_apps import __version__
 from dreamforge_apps.runners import build_runner
@@ -71,6 +72,7 @@ def run_worker_process(settings: Settings) -> None:
                 clock=parts.clock,
                 seeds=RandomSeeds(),
                 metrics=parts.metrics,
+                log_context=StructlogContext(),
             ),
             parts.retry,
             generator=f"Dream Forge {__version__}",

@@ -4,6 +4,7 @@ the previous item on a second thread, and a heartbeat that keeps the job's lease
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import threading
 import time
@@ -95,8 +96,16 @@ class Attempt:
                     pending = None
                     self._finish(model, index, seed, began, image, last=True)
                 else:
+                    # the copied context keeps the job's log fields on the finishing thread
                     pending = self._finishing().submit(
-                        self._finish, model, index, seed, began, image, last=False
+                        contextvars.copy_context().run,
+                        self._finish,
+                        model,
+                        index,
+                        seed,
+                        began,
+                        image,
+                        last=False,
                     )
         finally:
             if pending is not None and not pending.done():

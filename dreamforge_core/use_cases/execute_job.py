@@ -43,7 +43,9 @@ class ExecuteJob:
       with `timeout`;
     - a failure is classified by its code: transient classes are retried with backoff until
       the attempts run out, then the job fails; a failed job whose cause was unexpected
-      (`internal`), or whose transient retries ran out, is dead-lettered.
+      (`internal`), or whose transient retries ran out, is dead-lettered;
+    - while a loaded job is handled, process log lines carry its step id (the caller binds
+      the job id, which it knows before the job is read).
     """
 
     def __init__(
@@ -74,6 +76,11 @@ class ExecuteJob:
         job = p.repo.get(job_id)
         if job is None or job.state.terminal:
             return
+        with p.log_context.bound(step_id=job.step.id):
+            self._run_loaded(job)
+
+    def _run_loaded(self, job: Job) -> None:
+        p, job_id = self._p, job.id
         now = p.clock.now()
         abandoned = job.state is JobState.RUNNING and job.lease_expired(now)
         if job.state is JobState.RUNNING and not (abandoned and self._take_over(job, now)):
