@@ -12,6 +12,7 @@ from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
 from dreamforge_adapters.localfs import LocalBlobStore
 from dreamforge_adapters.localfs.blob_store import load_or_create_signing_key
+from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
 from dreamforge_adapters.system import RandomSeeds, SystemClock
@@ -113,6 +114,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
             clock=clock,
             seeds=RandomSeeds(),
             metrics=metrics,
+            log_context=StructlogContext(),
         ),
         retry,
         generator=f"Dream Forge {__version__}",
@@ -129,7 +131,13 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         io_queue = InProcessJobQueue(workers=settings.io_worker_threads)
         execute_download = ExecuteDownload(
             DownloadPorts(
-                repo, io_queue, bus, clock, metrics, background_installer(settings, registry)
+                repo,
+                io_queue,
+                bus,
+                clock,
+                metrics,
+                StructlogContext(),
+                background_installer(settings, registry),
             ),
             retry,
             ExecutionLimits(settings.download_timeout_s),

@@ -26,6 +26,7 @@ from dreamforge_adapters.dramatiq_queue import (
 )
 from dreamforge_adapters.http import OpsServices, build_ops_app
 from dreamforge_adapters.imaging import PillowImageEncoder
+from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds
 from dreamforge_apps import __version__
 from dreamforge_apps.model_install import background_installer
@@ -72,6 +73,7 @@ class _IoConsumer:
                 bus=parts.bus,
                 clock=parts.clock,
                 metrics=parts.metrics,
+                log_context=StructlogContext(),
                 install=background_installer(settings, parts.registry),
             ),
             parts.retry,
@@ -140,6 +142,7 @@ def run_worker_process(settings: Settings) -> None:
                 clock=parts.clock,
                 seeds=RandomSeeds(),
                 metrics=parts.metrics,
+                log_context=StructlogContext(),
             ),
             parts.retry,
             generator=f"Dream Forge {__version__}",

@@ -12,6 +12,7 @@ import dramatiq
 from dramatiq import Actor
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
+from structlog.contextvars import bound_contextvars
 
 from dreamforge_adapters.dramatiq_queue import delivery
 from dreamforge_adapters.dramatiq_queue.keys import GPU_QUEUE, QueueKeys, actor_name_for
@@ -39,6 +40,10 @@ def declare_job_actor(
     keys = QueueKeys(broker.namespace, queue_name)
 
     def run_job(job_id: str) -> None:
+        with bound_contextvars(job_id=job_id):  # every line this delivery logs names its job
+            deliver(job_id)
+
+    def deliver(job_id: str) -> None:
         message = CurrentMessage.get_current_message()
         current = delivery.Delivery(job_id, message.message_id if message is not None else None)
         token = delivery.begin(current)

@@ -1,7 +1,8 @@
 """The outermost ASGI layer: correlation ids, API-key auth and request metrics.
 
 It wraps the whole application, so unknown routes and auth failures also get the
-envelope, the correlation header and a metrics sample.
+envelope, the correlation header and a metrics sample, and every line a request logs carries
+its correlation id (and the job's id on a job's path).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from litestar.utils import normalize_path
+from structlog.contextvars import bound_contextvars
 
 from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
 from dreamforge_adapters.http.services import HttpMetrics
@@ -27,6 +29,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _VALID_CID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ID_SEGMENT = re.compile(r"/(jobs|models|blobs)/[^/]+")
 UNMATCHED = "unmatched"
+_JOB_PATH = re.compile(r"^/v1/jobs/([\x21-\x2e\x30-\x7e]{1,128})(?:/|$)")
+
+
+def log_fields(path: str, correlation_id: str) -> dict[str, str]:
+    """What each log line of a request carries: its correlation id, and on a job's path the
+    job id (as sent: a line about an unknown id still names it)."""
+    job = _JOB_PATH.match(path)
+    if job is None:
+        return {"correlation_id": correlation_id}
+    return {"correlation_id": correlation_id, "job_id": job.group(1)}
 
 
 def route_label(path: str) -> str:
@@ -72,10 +84,11 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if self._keys and _protected(scope["path"]) and not self._authorised(headers):
-                await self._reject(send_with_id, cid)
-            else:
-                await self._app(scope, receive, send_with_id)
+            with bound_contextvars(**log_fields(scope["path"], cid)):
+                if self._keys and _protected(scope["path"]) and not self._authorised(headers):
+                    await self._reject(send_with_id, cid)
+                else:
+                    await self._app(scope, receive, send_with_id)
         finally:
             self._metrics.observe_request(
                 scope["method"],

@@ -3,6 +3,7 @@ sub-millisecond local transaction, cheaper inline than a thread hop."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import msgspec
@@ -18,6 +19,8 @@ from dreamforge_core.errors import FieldError, InvalidInput, UnsupportedMediaTyp
 from dreamforge_core.use_cases.create_job import CreateJobCommand
 
 _JSON = "application/json"
+
+log = logging.getLogger(__name__)
 
 
 def services(state: State) -> ApiServices:
@@ -66,6 +69,13 @@ async def create_job(
         state,
         services(state).create_job,
         CreateJobCommand(body=body, idempotency_key=idempotency_key),
+    )
+    # links the request's correlation id to the job id that the worker's lines carry
+    log.info(
+        "job %s %s",
+        result.job.id,
+        "replayed" if result.replayed else "accepted",
+        extra={"job_id": result.job.id},
     )
     headers = {"Location": f"/v1/jobs/{result.job.id}"}
     if result.replayed:

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from structlog.contextvars import bound_contextvars
+
 from dreamforge_core.ports.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,8 @@ class InProcessJobQueue(JobQueue):
         ran = 0
         while (job_id := self._pop_due()) is not None:
             assert self._handler is not None
-            self._handler(job_id)
+            with bound_contextvars(job_id=job_id):
+                self._handler(job_id)
             ran += 1
         return ran
 
@@ -110,10 +113,12 @@ class InProcessJobQueue(JobQueue):
                     return
                 job_id = heapq.heappop(self._heap)[2]
                 self._busy += 1
-            try:
-                self._handler(job_id)
-            except Exception:  # the handler records failures on the job; this is a last guard
-                log.exception("job %s: unhandled error in worker", job_id)
-            finally:
-                with self._cond:
-                    self._busy -= 1
+            # every line the run logs, the last guard's included, names its job
+            with bound_contextvars(job_id=job_id):
+                try:
+                    self._handler(job_id)
+                except Exception:  # the handler records failures on the job; a last guard
+                    log.exception("job %s: unhandled error in worker", job_id)
+                finally:
+                    with self._cond:
+                        self._busy -= 1

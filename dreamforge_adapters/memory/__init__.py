@@ -3,6 +3,7 @@
 from dreamforge_adapters.memory.blob_store import MemoryBlobStore
 from dreamforge_adapters.memory.clock import ManualClock
 from dreamforge_adapters.memory.job_repo import MemoryJobRepo
+from dreamforge_adapters.memory.log_context import RecordingLogContext
 from dreamforge_adapters.memory.model_registry import MemoryModelRegistry
 from dreamforge_adapters.memory.seeds import ScriptedSeeds
 
@@ -11,5 +12,6 @@ __all__ = [
     "MemoryBlobStore",
     "MemoryJobRepo",
     "MemoryModelRegistry",
+    "RecordingLogContext",
     "ScriptedSeeds",
 ]

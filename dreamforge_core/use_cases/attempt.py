@@ -3,6 +3,7 @@ storing of the previous item on a second thread."""
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import time
 from collections.abc import Mapping
@@ -61,8 +62,16 @@ class Attempt(JobAttempt):
                     pending = None
                     self._finish(model, index, seed, began, image, last=True)
                 else:
+                    # the copied context keeps the job's log fields on the finishing thread
                     pending = self._finishing().submit(
-                        self._finish, model, index, seed, began, image, last=False
+                        contextvars.copy_context().run,
+                        self._finish,
+                        model,
+                        index,
+                        seed,
+                        began,
+                        image,
+                        last=False,
                     )
         finally:
             if pending is not None and not pending.done():

@@ -16,6 +16,7 @@ from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_source import ResolvedModel
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.install_model import InstallResult
@@ -49,6 +50,7 @@ class DownloadPorts:
     bus: EventBus
     clock: Clock
     metrics: JobMetrics
+    log_context: LogContext
     install: ModelInstaller
 
 

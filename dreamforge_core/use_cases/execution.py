@@ -16,6 +16,7 @@ from dreamforge_core.ports.image_encoder import ImageEncoder
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.ports.seed_source import SeedSource
@@ -34,6 +35,7 @@ class ExecutionPorts:
     clock: Clock
     seeds: SeedSource
     metrics: JobMetrics
+    log_context: LogContext
 
 
 def _default_worker_id() -> str:

@@ -11,6 +11,7 @@ from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, Unavailable
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.job_queue import JobQueue
+from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.job_attempt import JobAttempt, JobStore
@@ -27,6 +28,9 @@ class LifecyclePorts(JobStore, Protocol):
     @property
     def metrics(self) -> JobMetrics: ...
 
+    @property
+    def log_context(self) -> LogContext: ...
+
 
 class JobExecutor:
     """Runs one delivery of a job id of `job_type`.
@@ -42,7 +46,9 @@ class JobExecutor:
       its attempts are used up);
     - a failure is classified by its code: transient classes are retried with backoff until
       the attempts run out, then the job fails; a failed job whose cause was unexpected
-      (`internal`), or whose transient retries ran out, is dead-lettered.
+      (`internal`), or whose transient retries ran out, is dead-lettered;
+    - while a loaded job is handled, process log lines carry its step id (the caller binds
+      the job id, which it knows before the job is read).
     """
 
     job_type = ""  # set by each subclass
@@ -70,6 +76,11 @@ class JobExecutor:
         job = p.repo.get(job_id)
         if job is None or job.state.terminal or job.type != self.job_type:
             return  # a job of another type was sent to the wrong queue: its sweeper has it
+        with p.log_context.bound(step_id=job.step.id):
+            self._run_loaded(job)
+
+    def _run_loaded(self, job: Job) -> None:
+        p, job_id = self._ports, job.id
         now = p.clock.now()
         abandoned = job.state is JobState.RUNNING and job.lease_expired(now)
         if job.state is JobState.RUNNING and not (abandoned and self._take_over(job, now)):

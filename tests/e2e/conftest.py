@@ -112,6 +112,7 @@ class StackServer:
         self.url = self.stack.url
         self.port = self.stack.port
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = self.stack.log  # every API and worker process writes here
         self._migrated = False
 
     def start(self, *args: str) -> None:

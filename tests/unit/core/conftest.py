@@ -21,6 +21,7 @@ from dreamforge_adapters.memory import (
     MemoryBlobStore,
     MemoryJobRepo,
     MemoryModelRegistry,
+    RecordingLogContext,
     ScriptedSeeds,
 )
 from dreamforge_adapters.system import NoMetrics
@@ -29,6 +30,7 @@ from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
 from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
@@ -196,6 +198,7 @@ def build_harness(
     retry: RetryPolicy | None = None,
     models: Iterable[ModelDescriptor] | None = None,
     default_model_id: str | None = MODEL_ID,
+    log_context: LogContext | None = None,
 ) -> Harness:
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
@@ -230,6 +233,7 @@ def build_harness(
         clock=clock,
         seeds=seed_source,
         metrics=NoMetrics(),
+        log_context=log_context or RecordingLogContext(),
     )
     execute_job = ExecuteJob(
         ports,

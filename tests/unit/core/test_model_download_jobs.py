@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from dreamforge_adapters.inprocess import InProcessEventBus
-from dreamforge_adapters.memory import ManualClock, MemoryJobRepo, MemoryModelRegistry
+from dreamforge_adapters.memory import (
+    ManualClock,
+    MemoryJobRepo,
+    MemoryModelRegistry,
+    RecordingLogContext,
+)
 from dreamforge_adapters.system import NoMetrics
 from dreamforge_core.domain.job import MODEL_DOWNLOAD, ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.model_ref import parse_model_ref
@@ -100,7 +105,9 @@ def build(*, downloads: bool = True, timeout_s: float = 60.0) -> DownloadHarness
     gpu = RecordingQueue(lambda job_id: None)
     io = RecordingQueue(lambda job_id: holder[0](job_id))
     execute = ExecuteDownload(
-        DownloadPorts(repo, io, InProcessEventBus(), clock, NoMetrics(), installer),
+        DownloadPorts(
+            repo, io, InProcessEventBus(), clock, NoMetrics(), RecordingLogContext(), installer
+        ),
         retry,
         ExecutionLimits(step_timeout_s=timeout_s),
     )
