@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from dreamforge_apps import __version__
+from dreamforge_apps.dlq_cli import dlq
 from dreamforge_apps.model_cli import COMMANDS as MODEL_COMMANDS
 from dreamforge_apps.settings import Settings
 
@@ -220,6 +221,9 @@ def generate(
             server, api_key, {k: v for k, v in params.items() if v is not None}, model_id, out
         )
     )
+
+
+main.add_command(dlq)
 
 
 @main.group()

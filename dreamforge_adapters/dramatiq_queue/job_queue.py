@@ -23,12 +23,13 @@ from dreamforge_adapters.dramatiq_queue.delivery import current_delivery
 from dreamforge_adapters.dramatiq_queue.keys import GPU_QUEUE, QueueKeys, actor_name_for
 from dreamforge_adapters.dramatiq_queue.records import DeadLetter, decode_record, encode_record
 from dreamforge_core.errors import Unavailable
+from dreamforge_core.ports.dead_letter_queue import DeadLetterQueue
 from dreamforge_core.ports.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
 
-class DramatiqJobQueue(JobQueue):
+class DramatiqJobQueue(JobQueue, DeadLetterQueue):
     """Sends job ids to the job actor of one queue; parks failed jobs in Dramatiq's XQ.
 
     `dead_letter` has two paths. Called while this thread runs the job's own message (what

@@ -2,6 +2,7 @@
 
 from dreamforge_adapters.memory.blob_store import MemoryBlobStore
 from dreamforge_adapters.memory.clock import ManualClock
+from dreamforge_adapters.memory.dead_letters import MemoryDeadLetterQueue
 from dreamforge_adapters.memory.job_repo import MemoryJobRepo
 from dreamforge_adapters.memory.log_context import RecordingLogContext
 from dreamforge_adapters.memory.model_registry import MemoryModelRegistry
@@ -10,6 +11,7 @@ from dreamforge_adapters.memory.seeds import ScriptedSeeds
 __all__ = [
     "ManualClock",
     "MemoryBlobStore",
+    "MemoryDeadLetterQueue",
     "MemoryJobRepo",
     "MemoryModelRegistry",
     "RecordingLogContext",

@@ -418,6 +418,36 @@ class Job:
             data={"state": "queued"},
         )
 
+    def reopen(self, now: datetime) -> None:
+        """An operator runs a failed job again once its cause is fixed.
+
+        It resumes at its first unfinished item (finished items keep their artifacts) and
+        gets one more attempt, not a fresh budget: `attempts` keeps counting starts, so a
+        cause that was not fixed fails the job again at once instead of looping.
+        """
+        self._require(JobState.FAILED, "reopen")
+        previous = self.error
+        for item in self.items:
+            if item.state is ItemState.FAILED:
+                item.state = ItemState.PENDING
+                item.stages = {}
+        self.state = self.step.state = JobState.QUEUED
+        self.error = None
+        self.finished_at = self.step.finished_at = None
+        self.next_attempt_at = None
+        self._record(
+            EventKind.STATE,
+            "job_reopened",
+            "the failed job was queued again by an operator",
+            now,
+            level="warning",
+            step_id=self.step.id,
+            data={
+                "state": "queued",
+                "previous_error": previous.to_dict() if previous else None,
+            },
+        )
+
     # --- events ---------------------------------------------------------------------------
 
     def take_events(self) -> list[EventDraft]:

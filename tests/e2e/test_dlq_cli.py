@@ -1,0 +1,137 @@
+"""`dreamforge dlq list|requeue` against the real stack: a job that fails for good is
+dead-lettered, listed, and runs again once requeued."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dreamforge_adapters.dramatiq_queue import (
+    IO_QUEUE,
+    DramatiqJobQueue,
+    close_broker,
+    make_broker,
+)
+from dreamforge_apps.client import DreamForgeClient
+from tests.e2e.conftest import wait_for_state
+from tests.e2e.stack import StackProcesses
+from tests.support.seaweed import SeaweedS3
+
+SMALL = {"width": 64, "height": 64, "steps": 2}
+
+
+@pytest.fixture
+def stack(tmp_path: Path, postgres_dsn: str, seaweed_s3: SeaweedS3) -> Iterator[StackProcesses]:
+    processes = StackProcesses(
+        tmp_path / "stack",
+        postgres_dsn,
+        seaweed_s3,
+        DREAMFORGE_RUNNER_TEST_HOOKS="true",
+        DREAMFORGE_MAX_ATTEMPTS="2",
+    )
+    processes.start()
+    yield processes
+    processes.stop()
+
+
+def _dlq(stack: StackProcesses, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dreamforge_apps.cli", "dlq", *args],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _listed(stack: StackProcesses) -> list[list[str]]:
+    result = _dlq(stack, "list")
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
+
+
+def _wait_listed(stack: StackProcesses, job_id: str) -> list[str]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = [row for row in _listed(stack) if row[0] == job_id]
+        if rows:
+            return rows[0]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never appeared in `dreamforge dlq list`")
+
+
+def test_a_dead_lettered_job_is_listed_and_runs_again_when_requeued(
+    stack: StackProcesses,
+) -> None:
+    client = DreamForgeClient(stack.url)
+    job = client.create_job({"prompt": "a fox [[fail:provider_error]]", **SMALL})
+    failed = wait_for_state(client, job["id"], {"failed"})
+    assert failed["attempts"] == 2
+
+    job_id, queue, at, reason = _wait_listed(stack, job["id"])
+    assert queue == "gpu"
+    assert at.startswith("20")
+    assert reason.startswith("provider_error: ")
+
+    result = _dlq(stack, "requeue", job_id)
+    assert result.returncode == 0, result.stderr
+    assert f"{job_id}\tgpu\tqueued again" in result.stdout
+
+    # It ran again: one more start, which fails the same way and parks the job again.
+    deadline = time.monotonic() + 30
+    while client.job(job_id)["attempts"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    again = wait_for_state(client, job_id, {"failed"})
+    assert again["attempts"] == 3
+    logs = httpx.get(f"{stack.url}/v1/jobs/{job_id}/logs").text.splitlines()
+    codes = [json.loads(line)["code"] for line in logs]
+    reopened = codes.index("job_reopened")
+    assert codes[reopened + 1 :].count("job_started") == 1
+    assert codes[-2:] == ["job_failed", "end"]
+    parked_again = _wait_listed(stack, job_id)
+    assert parked_again[1] == "gpu"
+    assert parked_again[2] > at  # a new entry: the run after the requeue failed
+
+
+def test_list_covers_the_io_queue_and_requeue_all_empties_both(stack: StackProcesses) -> None:
+    env = stack.env
+    broker = make_broker(env["DREAMFORGE_REDIS_URL"], namespace=env["DREAMFORGE_REDIS_NAMESPACE"])
+    try:
+        DramatiqJobQueue(broker, queue_name=IO_QUEUE).dead_letter("no-such-job", "timeout: x")
+    finally:
+        close_broker(broker)
+
+    assert [(row[0], row[1]) for row in _listed(stack)] == [("no-such-job", "io")]
+    result = _dlq(stack, "requeue", "--all")
+    assert result.returncode == 0, result.stderr
+    assert "no-such-job\tio\tnot failed" in result.stdout
+    assert _listed(stack) == []
+
+
+def test_requeue_needs_ids_or_all_and_reports_unknown_ids(stack: StackProcesses) -> None:
+    assert _dlq(stack, "requeue").returncode == 2
+    unknown = _dlq(stack, "requeue", "nope")
+    assert unknown.returncode == 1
+    assert "nope\tnot in a dead-letter queue" in unknown.stderr
+
+
+def test_the_commands_need_the_stack_settings(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMFORGE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "dreamforge_apps.cli", "dlq", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "DREAMFORGE_REDIS_URL" in result.stderr
