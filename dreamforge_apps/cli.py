@@ -227,6 +227,25 @@ main.add_command(dlq)
 
 
 @main.group()
+def config() -> None:
+    """The settings."""
+
+
+@config.command("docs")
+@click.argument(
+    "path", type=click.Path(dir_okay=False, path_type=Path), default="docs/configuration.md"
+)
+@click.option("--check", is_flag=True, help="Exit 1 if the file is out of date; change nothing.")
+def config_docs(path: Path, check: bool) -> None:
+    """Render the variable tables of docs/configuration.md from the settings."""
+    from dreamforge_apps.config_docs import main as render_docs
+
+    code = render_docs([str(path), *(["--check"] if check else [])])
+    if code:
+        sys.exit(code)
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks that print figures."""
 

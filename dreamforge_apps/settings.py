@@ -1,4 +1,8 @@
-"""Configuration from the environment (`DREAMFORGE_*`, see CONFIG.md) and a `.env` file."""
+"""Configuration from the environment (`DREAMFORGE_*`, see CONFIG.md) and a `.env` file.
+
+Each description is the "Meaning" column of docs/configuration.md, which
+`dreamforge config docs` renders from this class (sections and columns in `config_docs.py`).
+"""
 
 from __future__ import annotations
 
@@ -14,113 +18,389 @@ class Settings(BaseSettings):
         env_prefix="DREAMFORGE_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
+    # --- Storage and models -----------------------------------------------------------
     data_dir: Path = Field(
-        Path("./.dreamforge"), description="Embedded state: SQLite file, local blobs"
+        Path("./.dreamforge"),
+        description=(
+            "State of the embedded deployment: the SQLite file, `blobs/`, `url-signing.key` "
+            "and, with the SDXL runner, `compile-cache/`. It is created if missing. See "
+            "[operations.md](operations.md#data-directory). The stack keeps no state here. "
+            "There it only supplies the defaults of `DREAMFORGE_MODELS_ROOT` and (worker) "
+            "`DREAMFORGE_COMPILE_CACHE_DIR`."
+        ),
     )
     models_root: Path | None = Field(
-        None, description="Where models are installed (default: DATA_DIR/models)"
+        None,
+        description=(
+            "Where model files are installed. `dreamforge model create-demo` writes here, and "
+            "`hf:` base configs are looked up under `configs/` here. In `compose.yaml` and "
+            "the k3s manifests it is `/models`, a volume that the api and worker containers "
+            "share."
+        ),
     )
+
+    # --- Production stack: Postgres, Redis, S3 ----------------------------------------
     database_url: str | None = Field(
-        None, description="PostgreSQL DSN; when set, jobs and the registry live in Postgres"
+        None,
+        description=(
+            "PostgreSQL DSN (a URI such as `postgresql://user:pass@host:5432/db`, or "
+            "`key=value` pairs). The stack keeps jobs, events and the model registry there, "
+            "and the admin commands use it when it is set. A stack process checks at start-up "
+            'that the schema is exactly at its version, and exits otherwise ("run `dreamforge '
+            'db migrate` first", or "upgrade the program").'
+        ),
     )
-    redis_url: str | None = Field(None, description="Redis URL of the Dramatiq broker")
+    database_pool_size: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Postgres connections per process (≥ 1). Each API process also holds one more "
+            "connection for `LISTEN`. A request that finds no free connection within 5 s gets "
+            "`503 unavailable`."
+        ),
+    )
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis URL of the Dramatiq broker, for example `redis://:password@redis:6379/0`."
+        ),
+    )
+    redis_namespace: str = Field(
+        "dramatiq",
+        description=(
+            "Key prefix of the queues in Redis. Two stacks can share one Redis with different "
+            "namespaces. See [operations.md](operations.md#dead-letter-queue) for the keys."
+        ),
+    )
     s3_endpoint: str | None = Field(
-        None, description="S3/MinIO endpoint URL; when set, artifacts go to S3"
-    )
-    s3_access_key: str | None = None
-    s3_secret_key: str | None = None
-    s3_bucket: str = "dreamforge"
-    s3_region: str = "us-east-1"
-    artifact_ttl_s: int = Field(3600, ge=1, description="Default lifetime of artifact URLs")
-    artifact_ttl_max_s: int = Field(604800, ge=1, description="Maximum lifetime of artifact URLs")
-    artifact_retention_days: int = Field(
-        0, ge=0, description="Lifecycle expiry of stored artifacts (0 = keep)"
-    )
-    api_keys: str | None = Field(
-        None, description="Comma-separated API keys; set => /v1 needs a bearer key"
-    )
-    runner: Literal["sdxl", "fake"] = Field(
-        "sdxl", description="sdxl (diffusers) or fake (the deterministic test double)"
-    )
-    default_model: str | None = Field(None, description="Model id used when a job names none")
-    step_timeout_s: float = Field(1800, gt=0, description="Hard timeout of one step")
-    max_attempts: int = Field(
-        3, ge=1, description="Attempts per job before it fails and is dead-lettered"
-    )
-    retry_base_delay_s: float = Field(
-        2.0, ge=0, description="First retry delay; doubles per attempt, with jitter"
-    )
-    retry_max_delay_s: float = Field(300.0, ge=0, description="Cap of the retry delay")
-    idempotency_window_s: float = Field(
-        86400, gt=0, description="How long an Idempotency-Key is remembered"
-    )
-    model_download_jobs: bool = Field(
-        False,
-        description="Accept `model_download` jobs (POST /v1/jobs) and run them on the IO queue",
-    )
-    io_worker_threads: int = Field(
-        1, ge=1, description="Model downloads one worker process runs at once (IO queue)"
-    )
-    download_timeout_s: float = Field(
-        21600, gt=0, description="Hard timeout of one attempt at a model_download job"
-    )
-    sdxl_base_config: str = "hf:stabilityai/stable-diffusion-xl-base-1.0"
-    civitai_base_url: str = "https://civitai.com"
-    log_level: str = "info"
-    log_format: Literal["json", "console"] = "json"
-    worker_http_port: int = 9191
-    worker_http_host: str = Field(
-        "127.0.0.1", description="Address of the worker's /health, /ready, /metrics server"
+        None,
+        description=(
+            "S3 or MinIO endpoint, as the services reach it: `http(s)://host[:port]`, with no "
+            "path. Any other form stops the process at start-up."
+        ),
     )
     s3_public_endpoint: str | None = Field(
         None,
-        description="S3 endpoint as clients reach it, for presigned URLs (default: S3_ENDPOINT)",
+        description=(
+            "S3 endpoint as clients reach it, in the same form. Artifact URLs are signed for "
+            "this host. Set it when clients cannot resolve the internal endpoint (such as "
+            "`http://minio:9000`). Requests to it must reach the same S3 server with the "
+            "`Host` header unchanged, because the signature covers the host."
+        ),
+    )
+    s3_access_key: str | None = Field(
+        None,
+        description=(
+            "S3 access key. With the secret key it also signs the artifact URLs, so changing "
+            "either invalidates every URL already handed out."
+        ),
+    )
+    s3_secret_key: str | None = Field(
+        None,
+        description=("S3 secret key, the pair of `DREAMFORGE_S3_ACCESS_KEY`."),
+    )
+    s3_bucket: str = Field(
+        "dreamforge",
+        description=(
+            "Bucket. It must be a valid S3 bucket name. At start-up, each stack process "
+            "creates the bucket if it is missing, deletes any bucket policy that grants "
+            "anonymous access, and sets the retention rule (below)."
+        ),
+    )
+    s3_region: str = Field(
+        "us-east-1",
+        description=("Region. It is used for signing, so it must match the server's region."),
+    )
+
+    # --- Artifacts --------------------------------------------------------------------
+    artifact_ttl_s: int = Field(
+        3600,
+        ge=1,
+        description=(
+            "Default lifetime of artifact URLs, in seconds (≥ 1). It is used when a request "
+            "gives no `ttl`."
+        ),
+    )
+    artifact_ttl_max_s: int = Field(
+        604800,
+        ge=1,
+        description=(
+            "Longest lifetime of artifact URLs, in seconds (≥ 1). A larger `ttl` is clamped "
+            "to it. In the stack, S3 presigned URLs cannot live longer than 604800 s (7 "
+            "days). If this setting (or the default TTL) is set higher, longer lifetimes are "
+            "clamped to 7 days there."
+        ),
+    )
+    artifact_retention_days: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Lifecycle expiry of stored artifacts, in days (≥ 0). In the stack it becomes an "
+            "S3 lifecycle rule (id `dreamforge-retention`, prefix `dreamforge/`), set at "
+            "every start. `0` removes that rule, and other rules on the bucket are left "
+            "alone. `compose.yaml` and the k3s ConfigMap set it to `1`, the development value "
+            "that `CONFIG.md` gives. The embedded deployment does not apply it and keeps "
+            "images until you delete them."
+        ),
     )
     public_url: str | None = Field(
-        None, description="Absolute root URL clients reach this server at (for artifact URLs)"
+        None,
+        description=(
+            "Absolute root of the embedded deployment's artifact URLs, such as "
+            "`https://images.example.com`. Set it behind a reverse proxy. When unset, URLs "
+            "use the scheme and host of the request. It has no effect in the stack, whose "
+            "artifact URLs point at S3 (see `DREAMFORGE_S3_PUBLIC_ENDPOINT`)."
+        ),
     )
     url_signing_key: str | None = Field(
-        None, description="Secret for embedded artifact URLs (default: generated in DATA_DIR)"
+        None,
+        description=(
+            "Secret for the HMAC signatures of embedded artifact URLs. Changing it "
+            "invalidates every URL already handed out."
+        ),
     )
-    fake_step_delay_s: float = Field(0.0, ge=0, description="Per-step delay of the fake runner")
-    progress_interval_s: float = Field(
-        0.1, ge=0, description="Minimum interval between stored progress events of one image"
-    )
-    sse_keepalive_s: float = Field(
-        15.0, gt=0, description="Idle interval before an SSE keep-alive comment"
+
+    # --- API --------------------------------------------------------------------------
+    api_keys: str | None = Field(
+        None,
+        description=(
+            "Comma-separated API keys. When set, `/v1` requires `Authorization: Bearer "
+            "<key>`. Spaces around keys are trimmed and empty entries are ignored. It does "
+            "not protect the worker's `/health`, `/ready` and `/metrics` port."
+        ),
     )
     allow_insecure_bind: bool = Field(
-        False, description="Allow a non-loopback bind without API keys"
+        False,
+        description=(
+            "Allows `dreamforge serve` or `dreamforge api` to bind a non-loopback address "
+            "with no API keys. Same as `--allow-insecure-bind`."
+        ),
     )
-    redis_namespace: str = Field("dramatiq", description="Key prefix of the Dramatiq queues")
+    idempotency_window_s: float = Field(
+        86400,
+        gt=0,
+        description=("How long an `Idempotency-Key` is remembered, in seconds (> 0)."),
+    )
+    sse_keepalive_s: float = Field(
+        15.0,
+        gt=0,
+        description=(
+            "Seconds without an event before the SSE stream sends a `: keep-alive` comment (> 0)."
+        ),
+    )
+    default_model: str | None = Field(
+        None,
+        description=(
+            "Model id used when a job names none. If nothing qualifies, a job without "
+            "`model_id` gets `422`. When unset, the choice is made once, at start-up, so "
+            "restart the API after installing a model."
+        ),
+    )
+
+    # --- Generation -------------------------------------------------------------------
+    runner: Literal["sdxl", "fake"] = Field(
+        "sdxl",
+        description=(
+            "`sdxl`: diffusers in a supervised child process. It needs `torch` and "
+            "`diffusers` installed and a registered SDXL model. `fake`: the deterministic "
+            "test double, which needs neither and registers its own `fake-sdxl` model. The "
+            "API reads it too, to register `fake-sdxl` and make it the default model, so give "
+            "`api` and `worker` the same value."
+        ),
+    )
+    step_timeout_s: float = Field(
+        1800,
+        gt=0,
+        description=(
+            "Hard timeout of the `generate` step, in seconds (> 0). It covers **all images of "
+            "one attempt together**, not each image. When it runs out, the attempt fails with "
+            "`timeout` (retried), and the SDXL runner also kills its runner process to free "
+            "its memory. A retry gets a fresh budget and resumes at the first unfinished "
+            "image. In the stack, Dramatiq's own time limit is set 120 s above it, as a "
+            "backstop."
+        ),
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description=(
+            "Attempts per job before it fails and is dead-lettered (≥ 1). It also bounds jobs "
+            "that lose their worker (a crash, or a stopped server): a job that had already "
+            "used its last attempt is failed (`provider_error`) instead of resumed."
+        ),
+    )
+    retry_base_delay_s: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "Ceiling of the first retry's delay (≥ 0). The ceiling doubles with each retry, "
+            "and the actual delay is drawn at random from [ceiling/2, ceiling]. See "
+            "[jobs.md](jobs.md#retries)."
+        ),
+    )
+    retry_max_delay_s: float = Field(
+        300.0,
+        ge=0,
+        description=("Upper bound of the retry delay ceiling (≥ 0)."),
+    )
+    progress_interval_s: float = Field(
+        0.1,
+        ge=0,
+        description=(
+            "Shortest interval between stored progress events of one image (≥ 0). The last "
+            "denoising step is always stored; for an image faster than 10 ms it is stored "
+            "with the image's own record."
+        ),
+    )
+    fake_step_delay_s: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Seconds the fake runner waits per denoising step (≥ 0). It stands in for GPU "
+            "time in demos and benchmarks."
+        ),
+    )
+    runner_threads: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Torch intra-op threads in the SDXL runner process (≥ 1). When unset, torch "
+            "chooses on a CUDA machine, and the runner uses all CPU cores but one on a "
+            "machine without CUDA."
+        ),
+    )
+    compile_cache_dir: Path | None = Field(
+        None,
+        description=(
+            "Persistent `torch.compile` cache of the SDXL runner (used by presets that "
+            "compile, on CUDA). Compiled kernels survive runner restarts. The worker image "
+            "uses `/cache/compile`, on a volume."
+        ),
+    )
+    runner_test_hooks: bool = Field(
+        False,
+        description=(
+            "For tests only. The runner honours prompt markers: the SDXL runner `[[oom]]` (a "
+            "simulated out-of-memory error), `[[crash]]` (the runner process exits) and "
+            "`[[slow:S]]` (sleep S seconds); the fake runner `[[fail:CODE]]`, where CODE is "
+            "`provider_error`, `timeout`, `oom` or `storage_error` (every attempt fails with "
+            "that code). Never enable this in production."
+        ),
+    )
+
+    # --- Stack worker -----------------------------------------------------------------
+    worker_http_port: int = Field(
+        9191,
+        description=(
+            "Port of the worker's `/health`, `/ready` and `/metrics`. `dreamforge serve` does "
+            "not use it: it serves these on its API port."
+        ),
+    )
+    worker_http_host: str = Field(
+        "127.0.0.1",
+        description=(
+            "Address of that server. In a container, set `0.0.0.0` so that the port can be "
+            "reached from outside it (`compose.yaml` and the k3s ConfigMap do). The port has "
+            "no authentication."
+        ),
+    )
+    lease_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "A running job's lease, in seconds (> 0). The worker renews it with every save "
+            "and at least every `LEASE_S`/3. A running job whose lease has lapsed lost its "
+            "worker and is taken over by another. See "
+            "[operations.md](operations.md#leases-and-the-sweeper)."
+        ),
+    )
+    sweep_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "How often each worker looks for lost and abandoned jobs, in seconds (> 0). The "
+            "first sweep runs one interval after start-up. A queued job that has not changed "
+            "for twice this interval is enqueued again."
+        ),
+    )
     worker_heartbeat_timeout_s: float = Field(
-        60.0, gt=0, description="A worker silent this long is dead: its message is redelivered"
+        60.0,
+        gt=0,
+        description=(
+            "A worker whose Redis heartbeat is silent this long is taken for dead, and its "
+            "unacknowledged message is delivered to another worker (> 0). Give `api` and "
+            "`worker` the same value: both pass it to the broker."
+        ),
     )
     worker_poll_ms: int = Field(
         200,
         ge=1,
-        description="How often an idle worker looks at Redis on its own, in ms (also its "
-        "heartbeat). A new job wakes an idle worker at once; the poll finds delayed retries "
-        "and redelivered messages. At most a fifth of WORKER_HEARTBEAT_TIMEOUT_S",
+        description=(
+            "How often an idle worker looks at Redis on its own, in milliseconds (≥ 1). A new "
+            "job wakes an idle worker at once (a token on `<namespace>:<queue>.wake`, see ADR "
+            "0012), so this does not bound pickup latency; it bounds how late a delayed retry "
+            "or a redelivered message is picked up, and each poll is also the worker's "
+            "heartbeat. It must be at most a fifth of "
+            "`DREAMFORGE_WORKER_HEARTBEAT_TIMEOUT_S`; otherwise the worker refuses to start "
+            '("heartbeat timeout … is too close to the poll interval").'
+        ),
     )
-    lease_s: float = Field(
-        60.0, gt=0, description="A running job whose worker is silent this long is taken over"
+
+    # --- Model sources ----------------------------------------------------------------
+    sdxl_base_config: str = Field(
+        "hf:stabilityai/stable-diffusion-xl-base-1.0",
+        description=(
+            "The SDXL base pipeline config (a diffusers folder with `model_index.json`; no "
+            "weights needed), used to load single-file checkpoints. Give a path, or an "
+            "`hf:owner/name` reference, which is looked up at "
+            "`$DREAMFORGE_MODELS_ROOT/configs/owner--name`. Nothing is downloaded at run "
+            "time. A checkpoint whose model has its own config does not need it. Without it, "
+            "a job on a single-file checkpoint fails with `invalid_input`."
+        ),
     )
-    sweep_interval_s: float = Field(
-        30.0, gt=0, description="How often a worker looks for lost and abandoned jobs"
+    civitai_base_url: str = Field(
+        "https://civitai.com",
+        description=(
+            "CivitAI site root (API under `/api/v1`, downloads under `/api/download`), read "
+            "by `dreamforge model download civitai:…`."
+        ),
     )
-    database_pool_size: int = Field(10, ge=1, description="Postgres connections per process")
-    runner_threads: int | None = Field(
-        None,
-        ge=1,
-        description="Torch threads in the runner (default: all cores but one without CUDA)",
-    )
-    runner_test_hooks: bool = Field(
+    model_download_jobs: bool = Field(
         False,
-        description="Honour the runner's test prompt markers ([[oom]], [[crash]], [[slow:S]])",
+        description=(
+            "Accept `model_download` jobs on `POST /v1/jobs` (FR-098) and run them on the IO "
+            "queue. Set it on the API and the workers alike. See "
+            "[operations.md](operations.md#background-downloads-model_download-jobs)."
+        ),
     )
-    compile_cache_dir: Path | None = Field(
-        None, description="Persistent torch.compile cache (default: DATA_DIR/compile-cache)"
+    io_worker_threads: int = Field(
+        1,
+        ge=1,
+        description=(
+            "How many model downloads one process runs at once (≥ 1); they never share "
+            "threads with generation."
+        ),
+    )
+    download_timeout_s: float = Field(
+        21600,
+        gt=0,
+        description=(
+            "Hard timeout of one attempt at a `model_download` job, in seconds (> 0). A "
+            "timed-out attempt is retried and resumes its partial files."
+        ),
+    )
+
+    # --- Logging ----------------------------------------------------------------------
+    log_level: str = Field(
+        "info",
+        description=("`debug`, `info`, `warning`, `error` or `critical`."),
+    )
+    log_format: Literal["json", "console"] = Field(
+        "json",
+        description=(
+            "`json` (one JSON object per line on stderr) or `console` (human-readable). See "
+            "[operations.md](operations.md#logs)."
+        ),
     )
 
     @property
