@@ -98,7 +98,6 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
     bus = InProcessEventBus()
     queue = InProcessJobQueue(workers=1)
     metrics = PrometheusMetrics()
-    metrics.watch_store(repo.count_by_state, queue.depth)
     retry = RetryPolicy(
         settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
     )
@@ -146,6 +145,8 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
             repo, io_queue, bus, clock, retry, assume_dead=True, job_type=MODEL_DOWNLOAD
         )
         io = EmbeddedQueue(io_queue, execute_download, recover_downloads)
+    depths = {"gpu": queue.depth} | ({"io": io.queue.depth} if io is not None else {})
+    metrics.watch_store(repo.count_by_state, depths)
     create = CreateJob(
         repo,
         queue,

@@ -135,7 +135,8 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
     broker = stack_broker(settings)
     queue = DramatiqJobQueue(broker)
     metrics = PrometheusMetrics()
-    metrics.watch_store(repo.count_by_state, queue.depth)
+    io_queue = DramatiqJobQueue(broker, queue_name=IO_QUEUE)
+    metrics.watch_store(repo.count_by_state, {"gpu": queue.depth, "io": io_queue.depth})
     retry = RetryPolicy(
         settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
     )
@@ -151,7 +152,7 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
         blobs,
         broker,
         queue,
-        DramatiqJobQueue(broker, queue_name=IO_QUEUE),
+        io_queue,
         metrics,
         clock,
         retry,

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -14,14 +21,16 @@ _FAST = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
-class _StateCollector(Collector):
-    """Jobs by state, read from the store at scrape time so every process reports the truth."""
+Depth = Callable[[], dict[str, int]]
 
-    def __init__(
-        self, counts: Callable[[], dict[str, int]], depth: Callable[[], dict[str, int]] | None
-    ) -> None:
+
+class _StateCollector(Collector):
+    """Jobs by state and queue depths, read from the stores at scrape time so every process
+    reports the truth."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]], depths: Mapping[str, Depth]) -> None:
         self._counts = counts
-        self._depth = depth
+        self._depths = depths
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         # A store that is down must not fail the whole scrape: its gauges are left out and
@@ -32,13 +41,16 @@ class _StateCollector(Collector):
             for state, n in counts.items():
                 jobs.add_metric([state], n)
             yield jobs
-        if self._depth is not None:
+        if not self._depths:
+            return
+        family = GaugeMetricFamily(
+            "dreamforge_queue_depth", "Queue messages by state", labels=["queue", "state"]
+        )
+        for queue, depth in self._depths.items():
             with contextlib.suppress(Exception):
-                depth = self._depth()
-                queue = GaugeMetricFamily("dreamforge_queue_depth", "Queue depth", labels=["queue"])
-                for name, n in depth.items():
-                    queue.add_metric([name], n)
-                yield queue
+                for state, n in depth().items():
+                    family.add_metric([queue, state], n)
+        yield family
 
 
 class PrometheusMetrics(JobMetrics):
@@ -47,6 +59,7 @@ class PrometheusMetrics(JobMetrics):
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
+        ProcessCollector(registry=r)  # process_resident_memory_bytes and friends, per process
         self._requests = Histogram(
             "dreamforge_http_request_duration_seconds",
             "HTTP request latency",
@@ -58,12 +71,33 @@ class PrometheusMetrics(JobMetrics):
         self._jobs = Histogram(
             "dreamforge_job_duration_seconds",
             "Job latency, creation to terminal state",
-            ["state"],
+            ["type", "state"],
             buckets=_SLOW,
+            registry=r,
+        )
+        self._batch = Histogram(
+            "dreamforge_job_images",
+            "Images stored per finished generate job (batch size)",
+            ["state"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 100),
             registry=r,
         )
         self._items = Histogram(
             "dreamforge_item_duration_seconds", "Latency of one image", buckets=_SLOW, registry=r
+        )
+        self._item_outcomes = Counter(
+            "dreamforge_items", "Images finished, by outcome", ["state"], registry=r
+        )
+        self._download_bytes = Counter(
+            "dreamforge_model_download_bytes",
+            "Bytes received by model_download jobs",
+            registry=r,
+        )
+        self._downloads = Histogram(
+            "dreamforge_model_download_seconds",
+            "Duration of a model_download attempt that installed its model",
+            buckets=_SLOW,
+            registry=r,
         )
         self._wait = Histogram(
             "dreamforge_queue_wait_seconds",
@@ -93,11 +127,10 @@ class PrometheusMetrics(JobMetrics):
         )
 
     def watch_store(
-        self,
-        counts: Callable[[], dict[str, int]],
-        depth: Callable[[], dict[str, int]] | None = None,
+        self, counts: Callable[[], dict[str, int]], depths: Mapping[str, Depth] | None = None
     ) -> None:
-        self.registry.register(_StateCollector(counts, depth))
+        """`depths`: each queue's message counts by state, e.g. {"gpu": queue.depth}."""
+        self.registry.register(_StateCollector(counts, depths or {}))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self._requests.labels(method, route, str(status)).observe(seconds)
@@ -105,11 +138,23 @@ class PrometheusMetrics(JobMetrics):
     def error(self, code: str) -> None:
         self._errors.labels(code).inc()
 
-    def job_finished(self, state: str, duration_s: float) -> None:
-        self._jobs.labels(state).observe(duration_s)
+    def job_finished(
+        self, state: str, duration_s: float, *, job_type: str = "generate", images: int = 0
+    ) -> None:
+        self._jobs.labels(job_type, state).observe(duration_s)
+        if job_type == "generate":
+            self._batch.labels(state).observe(images)
 
     def item_finished(self, duration_s: float) -> None:
         self._items.observe(duration_s)
+        self._item_outcomes.labels("succeeded").inc()
+
+    def items_failed(self, count: int) -> None:
+        self._item_outcomes.labels("failed").inc(count)
+
+    def model_downloaded(self, fetched_bytes: int, seconds: float) -> None:
+        self._download_bytes.inc(fetched_bytes)
+        self._downloads.observe(seconds)
 
     def queue_wait(self, seconds: float) -> None:
         self._wait.observe(seconds)

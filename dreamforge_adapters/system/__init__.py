@@ -23,10 +23,18 @@ class RandomSeeds(SeedSource):
 
 
 class NoMetrics(JobMetrics):
-    def job_finished(self, state: str, duration_s: float) -> None:
+    def job_finished(
+        self, state: str, duration_s: float, *, job_type: str = "generate", images: int = 0
+    ) -> None:
         return None
 
     def item_finished(self, duration_s: float) -> None:
+        return None
+
+    def items_failed(self, count: int) -> None:
+        return None
+
+    def model_downloaded(self, fetched_bytes: int, seconds: float) -> None:
         return None
 
     def queue_wait(self, seconds: float) -> None:

@@ -80,7 +80,7 @@ class Attempt(JobAttempt):
             with self.lock:
                 job.succeed(p.clock.now())
                 self.save()
-        p.metrics.job_finished("succeeded", job_duration(job))
+        p.metrics.job_finished("succeeded", job_duration(job), images=job.count)
 
     def _finishing(self) -> ThreadPoolExecutor:
         if self._finisher is None:

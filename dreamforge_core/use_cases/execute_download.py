@@ -106,7 +106,8 @@ class DownloadAttempt(JobAttempt):
             )
             job.succeed(now)
             self.save()
-        p.metrics.job_finished("succeeded", job_duration(job))
+        p.metrics.model_downloaded(result.fetched_bytes, result.seconds)
+        p.metrics.job_finished("succeeded", job_duration(job), job_type=job.type)
 
 
 class _AttemptWatch:

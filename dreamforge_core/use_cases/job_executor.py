@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from dreamforge_core.domain.job import ErrorInfo, Job, JobState
+from dreamforge_core.domain.job import GENERATE, ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, Unavailable
 from dreamforge_core.ports.job_metrics import JobMetrics
@@ -126,6 +126,9 @@ class JobExecutor:
             now = p.clock.now()
             info = ErrorInfo(error.code, error.message)
             p.metrics.error(error.code)
+            if job.type == GENERATE:
+                running = sum(1 for i in job.items if i.state is ItemState.RUNNING)
+                p.metrics.items_failed(running)
             if self._retry.should_retry(error.code, job.attempts):
                 delay = self._retry.delay_s(job.attempts)
                 job.schedule_retry(info, now, now + timedelta(seconds=delay))
@@ -134,6 +137,7 @@ class JobExecutor:
                 return
             job.fail(info, now)
             run.save()
-        p.metrics.job_finished("failed", job_duration(job))
+        stored = sum(1 for i in job.items if i.state is ItemState.SUCCEEDED)
+        p.metrics.job_finished("failed", job_duration(job), job_type=job.type, images=stored)
         if error.code in _POISON or self._retry.should_retry(error.code, 0):
             p.queue.dead_letter(job.id, f"{info.code}: {info.message}")
