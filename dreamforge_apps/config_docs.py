@@ -131,6 +131,10 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
         [Row("log_level", "every command"), Row("log_format", "every command")],
         [],
     ),
+    "tracing": (
+        [Row("tracing", "serve, api, worker"), Row("trace_sample_ratio", "serve, api, worker")],
+        [],
+    ),
 }
 
 _HEADER = "| Variable | Kind | Read by | Default | Meaning |\n|---|---|---|---|---|"

@@ -22,6 +22,7 @@ from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.runners import build_runner, default_model_id
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
+from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.runner import Runner
@@ -56,6 +57,7 @@ class EmbeddedDeployment:
     execute: ExecuteJob
     recover: RecoverJobs
     io: EmbeddedQueue | None = field(default=None)  # model_download jobs, when enabled
+    tracing: Tracing | None = None
 
     def start_worker(self) -> int:
         """Requeues what an earlier process left unfinished, then starts the worker threads."""
@@ -77,11 +79,17 @@ class EmbeddedDeployment:
         self.queue.stop()
         self.runner.close()
         self.database.close()
+        if self.tracing is not None:
+            self.tracing.close()
 
 
 def build_embedded(settings: Settings) -> EmbeddedDeployment:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tracing = open_tracing(settings, "serve")
+    except TracingUnavailable as e:
+        raise ConfigurationError(str(e)) from e
     runner = build_runner(settings)
     database = SqliteDatabase(data_dir / "dreamforge.sqlite3")
     repo = SqliteJobRepo(database)
@@ -114,6 +122,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
             seeds=RandomSeeds(),
             metrics=metrics,
             log_context=StructlogContext(),
+            tracer=tracing.tracer,
         ),
         retry,
         generator=f"Dream Forge {__version__}",
@@ -137,6 +146,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
                 metrics,
                 StructlogContext(),
                 background_installer(settings, registry),
+                tracing.tracer,
             ),
             retry,
             ExecutionLimits(settings.download_timeout_s),
@@ -171,6 +181,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         metrics=metrics,
         ready_checks={"database": repo.ping, "storage": blobs.ping, "worker": worker_alive},
         blob_reader=blobs,
+        tracer=tracing.tracer,
     )
     http = HttpSettings(
         api_keys=settings.api_key_set,
@@ -186,4 +197,5 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         execute=execute,
         recover=RecoverJobs(repo, queue, bus, clock, retry, assume_dead=True),
         io=io,
+        tracing=tracing,
     )

@@ -402,6 +402,25 @@ class Settings(BaseSettings):
             "[operations.md](operations.md#logs)."
         ),
     )
+    tracing: Literal["off", "otlp", "console"] = Field(
+        "off",
+        description=(
+            "OpenTelemetry traces (NFR-022): `off`, `otlp` (OTLP over HTTP to "
+            "`OTEL_EXPORTER_OTLP_ENDPOINT`, default `http://localhost:4318`) or `console` "
+            "(spans as JSON on stdout). Needs the `tracing` extra "
+            "(`pip install 'dreamforge[tracing]'`). See "
+            "[operations.md](operations.md#traces)."
+        ),
+    )
+    trace_sample_ratio: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description=(
+            "Share of traces kept (0 to 1), decided per trace at its root; a request with a "
+            "sampled `traceparent` is always kept."
+        ),
+    )
 
     @property
     def api_key_set(self) -> frozenset[str]:

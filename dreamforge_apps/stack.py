@@ -28,13 +28,15 @@ from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_adapters.system import SystemClock
 from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.settings import Settings
+from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
 from dreamforge_core.domain.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 
 class StackNotConfigured(Exception):
-    """Raised when a stack process lacks one of its three dependencies' settings."""
+    """Raised when a stack process lacks one of its three dependencies' settings, or asks for
+    tracing without its packages."""
 
 
 def require_stack(settings: Settings) -> None:
@@ -71,6 +73,7 @@ class StackParts:
     metrics: PrometheusMetrics
     clock: SystemClock
     retry: RetryPolicy
+    tracing: Tracing
 
     def ready_checks(self) -> dict[str, Callable[[], None]]:
         return {
@@ -81,6 +84,7 @@ class StackParts:
 
     def close(self) -> None:
         for close in (
+            self.tracing.close,
             self.bus.close,
             self.blobs.close,
             self.database.close,
@@ -110,10 +114,15 @@ def stack_broker(settings: Settings) -> RedisBroker:
     )
 
 
-def open_stack(settings: Settings, *, listen: bool) -> StackParts:
+def open_stack(settings: Settings, *, listen: bool, service: str) -> StackParts:
     """Connects to Postgres (whose schema must be current), S3 (bucket ensured, private) and
-    Redis. `listen` starts the LISTEN connection that feeds this process's SSE streams."""
+    Redis. `listen` starts the LISTEN connection that feeds this process's SSE streams;
+    `service` (`api`, `worker`) names the process in traces."""
     require_stack(settings)
+    try:
+        tracing = open_tracing(settings, service)
+    except TracingUnavailable as e:
+        raise StackNotConfigured(str(e)) from e
     dsn, endpoint = settings.database_url or "", settings.s3_endpoint or ""
     database = PostgresDatabase(dsn, max_size=settings.database_pool_size)
     database.open()
@@ -156,4 +165,5 @@ def open_stack(settings: Settings, *, listen: bool) -> StackParts:
         metrics,
         clock,
         retry,
+        tracing,
     )

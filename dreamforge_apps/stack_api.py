@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def serve_api(settings: Settings, host: str, port: int) -> None:
     check_bind(host, settings)
-    parts = open_stack(settings, listen=True)
+    parts = open_stack(settings, listen=True, service="api")
     try:
         create = CreateJob(
             parts.repo,
@@ -43,6 +43,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
             bus=parts.bus,
             metrics=parts.metrics,
             ready_checks=parts.ready_checks(),
+            tracer=parts.tracing.tracer,
         )
         http = HttpSettings(
             offload_blocking=True,  # a network store can block; keep the event loop free

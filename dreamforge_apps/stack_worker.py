@@ -75,6 +75,7 @@ class _IoConsumer:
                 metrics=parts.metrics,
                 log_context=StructlogContext(),
                 install=background_installer(settings, parts.registry),
+                tracer=parts.tracing.tracer,
             ),
             parts.retry,
             limits,
@@ -120,7 +121,7 @@ def _ops_server(settings: Settings, parts: StackParts, runner: Any) -> uvicorn.S
 
 
 def run_worker_process(settings: Settings) -> None:
-    parts = open_stack(settings, listen=False)
+    parts = open_stack(settings, listen=False, service="worker")
     runner = build_runner(settings)
     stop = threading.Event()
     io: _IoConsumer | None = None
@@ -143,6 +144,7 @@ def run_worker_process(settings: Settings) -> None:
                 seeds=RandomSeeds(),
                 metrics=parts.metrics,
                 log_context=StructlogContext(),
+                tracer=parts.tracing.tracer,
             ),
             parts.retry,
             generator=f"Dream Forge {__version__}",

@@ -19,6 +19,7 @@ from structlog.contextvars import bound_contextvars
 
 from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
 from dreamforge_adapters.http.services import HttpMetrics
+from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,6 +42,17 @@ def log_fields(path: str, correlation_id: str) -> dict[str, str]:
     return {"correlation_id": correlation_id, "job_id": job.group(1)}
 
 
+def _trace_headers(headers: dict[bytes, bytes]) -> dict[str, str] | None:
+    """The W3C trace context a caller sent, if any."""
+    parent = headers.get(b"traceparent")
+    if parent is None:
+        return None
+    found = {"traceparent": parent.decode("latin-1")}
+    if b"tracestate" in headers:
+        found["tracestate"] = headers[b"tracestate"].decode("latin-1")
+    return found
+
+
 def route_label(path: str) -> str:
     """Bounded label set for metrics: ids collapse to a placeholder."""
     if path.startswith("/blobs/"):
@@ -57,10 +69,17 @@ def _protected(path: str) -> bool:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics, api_keys: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        api_keys: frozenset[str],
+        tracer: Tracer = NO_TRACER,
+    ) -> None:
         self._app = app
         self._metrics = metrics
         self._keys = [k.encode() for k in api_keys]
+        self._tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +103,15 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            with bound_contextvars(**log_fields(scope["path"], cid)):
+            with (
+                bound_contextvars(**log_fields(scope["path"], cid)),
+                self._tracer.span(
+                    f"HTTP {scope['method']}",
+                    _trace_headers(headers),
+                    **{"http.request.method": scope["method"], "url.path": scope["path"]},
+                    correlation_id=cid,
+                ),
+            ):
                 if self._keys and _protected(scope["path"]) and not self._authorised(headers):
                     await self._reject(send_with_id, cid)
                 else:

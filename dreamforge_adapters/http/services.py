@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dreamforge_core.ports.event_bus import EventBus
+from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import JobQueries, ModelQueries
 
@@ -39,6 +40,7 @@ class ApiServices:
     # name → check that raises when the dependency is unreachable
     ready_checks: Mapping[str, Callable[[], None]] = field(default_factory=dict)
     blob_reader: SignedBlobReader | None = None
+    tracer: Tracer = NO_TRACER  # a span per request (NFR-022)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,8 @@ class Attempt(JobAttempt):
             timeout_s=remaining,
             runtime=preset.runtime if preset else {},
         )
-        image = p.runner.generate(request, AttemptListener(self, index))
+        with p.tracer.span("dreamforge.image.generate", item_index=index, seed=seed):
+            image = p.runner.generate(request, AttemptListener(self, index))
         return seed, began, image
 
     def _finish(
@@ -157,7 +158,8 @@ class Attempt(JobAttempt):
         )
         content_type = CONTENT_TYPES[params.format]
         try:
-            p.blobs.put(key, data, content_type)
+            with p.tracer.span("dreamforge.image.store", item_index=index, size_bytes=len(data)):
+                p.blobs.put(key, data, content_type)
         except DreamForgeError:
             raise
         except Exception as e:

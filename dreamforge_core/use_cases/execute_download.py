@@ -18,6 +18,7 @@ from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_source import ResolvedModel
+from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.install_model import InstallResult
 from dreamforge_core.use_cases.job_attempt import JobAttempt
@@ -52,6 +53,7 @@ class DownloadPorts:
     metrics: JobMetrics
     log_context: LogContext
     install: ModelInstaller
+    tracer: Tracer = NO_TRACER
 
 
 class ExecuteDownload(JobExecutor):
@@ -92,7 +94,8 @@ class DownloadAttempt(JobAttempt):
         with self.lock:
             job.start_item(0, None, p.clock.now())
             self.save()  # the claim
-        result = p.install(job.download.ref, _AttemptWatch(self))
+        with p.tracer.span("dreamforge.model.install", ref=job.download.ref):
+            result = p.install(job.download.ref, _AttemptWatch(self))
         model = result.model
         with self.lock:
             now = p.clock.now()

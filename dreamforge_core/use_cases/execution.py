@@ -20,6 +20,7 @@ from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.ports.seed_source import SeedSource
+from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
 
 
@@ -36,6 +37,7 @@ class ExecutionPorts:
     seeds: SeedSource
     metrics: JobMetrics
     log_context: LogContext
+    tracer: Tracer = NO_TRACER
 
 
 def _default_worker_id() -> str:

@@ -12,6 +12,7 @@ from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, Unavailabl
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.log_context import LogContext
+from dreamforge_core.ports.tracer import Tracer
 from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.job_attempt import JobAttempt, JobStore
@@ -30,6 +31,9 @@ class LifecyclePorts(JobStore, Protocol):
 
     @property
     def log_context(self) -> LogContext: ...
+
+    @property
+    def tracer(self) -> Tracer: ...
 
 
 class JobExecutor:
@@ -91,9 +95,13 @@ class JobExecutor:
         lease_until = now + timedelta(seconds=self._limits.lease_s)
         job.start(now, self._limits.worker_id, lease_until)
         run = self._attempt(job)
+        span = p.tracer.span(
+            "dreamforge.job.attempt", job_id=job.id, job_type=job.type, attempt=job.attempts
+        )
         try:
             try:
-                run.execute()
+                with span:
+                    run.execute()
             except ConcurrentUpdate:
                 raise  # not a failure of the job: handled below
             except DreamForgeError as e:
