@@ -101,3 +101,24 @@ def test_two_api_processes_with_one_idempotency_key_create_one_job(
         responses = list(pool.map(post, range(20)))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
+
+
+def test_with_two_workers_per_process_metrics_add_up_and_shared_gauges_agree(
+    stack: StackProcesses,
+) -> None:
+    stack.start_worker()
+    client = DreamForgeClient(stack.url)
+    jobs = [client.create_job({"prompt": f"p{n}", "count": 2, **SMALL}) for n in range(6)]
+    for job in jobs:
+        assert wait_for_state(client, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+    client.close()
+    scraped = [httpx.get(f"{url}/metrics").text for _, url in stack.workers]
+
+    def value(text: str, series: str) -> float:
+        line = next((ln for ln in text.splitlines() if ln.startswith(series + " ")), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    items = [value(text, 'dreamforge_items_total{state="succeeded"}') for text in scraped]
+    assert sum(items) == 12  # each image counted once, by the worker that made it
+    succeeded = {value(text, 'dreamforge_jobs{state="succeeded"}') for text in scraped}
+    assert succeeded == {6.0}  # read from Postgres: every process reports the same
