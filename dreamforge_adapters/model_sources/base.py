@@ -1,22 +1,21 @@
-"""What every model source shares: file-type safety, fetching, verifying, describing.
+"""What every model source shares: fetching, verifying, describing.
 
 A concrete source only resolves references (`resolve`); `FetchingSource` downloads the
 resolved files with `fetch.Fetcher`, checks them against what the source published and turns
 the result into a registry entry. Tokens live on the source and travel only as request headers:
 never in a `ResolvedModel`, its provenance or the descriptor (NFR-104).
 
-Safety (NFR-103): only the file types in `ALLOWED_SUFFIXES` / `TOKENIZER_FILES` are downloaded;
-pickle formats can run code when loaded and are refused outright, and every file name is checked
-with `safe_target` when the model is resolved, before anything is downloaded.
+Safety (NFR-103): the file rules are in `file_rules.py`; sources apply them when they resolve a
+model, before anything is downloaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
@@ -24,8 +23,6 @@ from urllib.parse import urlsplit
 import httpx
 
 from dreamforge_adapters.model_sources.fetch import (
-    MANIFEST_NAME,
-    PART_SUFFIX,
     RETRY_STATUSES,
     AccessDenied,
     Fetcher,
@@ -38,13 +35,15 @@ from dreamforge_adapters.model_sources.fetch import (
     retry_after_s,
     safe_target,
 )
+from dreamforge_adapters.model_sources.file_rules import (
+    KIND_CHECKPOINT,
+    invalid_ref,
+)
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.model_ref import ModelRef
 from dreamforge_core.domain.params import ModelLimits
 from dreamforge_core.errors import (
     DreamForgeError,
-    FieldError,
-    InvalidInput,
     NotFound,
     Unauthorized,
     Unavailable,
@@ -56,32 +55,7 @@ from dreamforge_core.ports.model_source import (
     SourceFile,
 )
 
-#: The file types a model folder may receive: weights, configs, tokenizers, docs.
-ALLOWED_SUFFIXES = frozenset({".safetensors", ".json", ".txt", ".md", ".model", ".yaml"})
-TOKENIZER_FILES = frozenset(
-    {
-        "merges.txt",
-        "vocab.json",
-        "tokenizer.json",
-        "special_tokens_map.json",
-        "tokenizer_config.json",
-        "spiece.model",
-    }
-)
-#: Formats unpickled on load, i.e. able to run code: never downloaded.
-PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl"})
-#: What a config-only download (the SDXL base config of single-file checkpoints) keeps.
-CONFIG_SUFFIXES = frozenset({".json", ".txt", ".model"})
-PICKLE_REFUSAL = "refused: pickle checkpoint; only safetensors are accepted"
-
-KIND_DIFFUSERS = "sdxl-diffusers"
-KIND_CHECKPOINT = "sdxl-checkpoint"
-KIND_CONFIG = "sdxl-config"
-
-# 408 is a timeout the server admits to; the rest are the usual "try again later" answers.
 _MAX_BACKOFF_S = 30.0
-# Names are checked before any folder exists; only the name's shape matters then.
-_NAME_CHECK_ROOT = Path("/dreamforge-name-check")
 
 
 class IntegrityFailure(DreamForgeError):
@@ -91,60 +65,6 @@ class IntegrityFailure(DreamForgeError):
     """
 
     code = "integrity"
-
-
-# --- file types and names ----------------------------------------------------------------------
-
-
-def _suffix(name: str) -> str:
-    return PurePosixPath(name).suffix.lower()
-
-
-def _basename(name: str) -> str:
-    return name.rsplit("/", 1)[-1].lower()
-
-
-def is_allowed(name: str) -> bool:
-    return _suffix(name) in ALLOWED_SUFFIXES or _basename(name) in TOKENIZER_FILES
-
-
-def is_pickle(name: str) -> bool:
-    return _suffix(name) in PICKLE_SUFFIXES
-
-
-def is_config(name: str) -> bool:
-    return _suffix(name) in CONFIG_SUFFIXES or _basename(name) in TOKENIZER_FILES
-
-
-def is_weights(name: str) -> bool:
-    return _suffix(name) == ".safetensors"
-
-
-def refusal(ref: ModelRef, names: Iterable[str]) -> InvalidInput:
-    """The error for files that will not be downloaded; pickles get the pickle message."""
-    names = sorted(names)
-    pickles = [n for n in names if is_pickle(n)]
-    if pickles:
-        why = f"{PICKLE_REFUSAL} ({', '.join(pickles)})"
-    else:
-        accepted = ", ".join(sorted(ALLOWED_SUFFIXES))
-        why = f"refused file types: {', '.join(names)} (accepted: {accepted})"
-    return invalid_ref(ref, why)
-
-
-def invalid_ref(ref: ModelRef, why: str) -> InvalidInput:
-    return InvalidInput.for_fields([FieldError("ref", f"{ref}: {why}")])
-
-
-def check_names(ref: ModelRef, names: Iterable[str]) -> None:
-    """Refuses names that could land outside the model folder or clash with the fetcher's own."""
-    for name in names:
-        try:
-            safe_target(_NAME_CHECK_ROOT, name)
-        except UnsafePath as exc:
-            raise invalid_ref(ref, exc.message) from None
-        if _basename(name) == MANIFEST_NAME or name.endswith(PART_SUFFIX):
-            raise invalid_ref(ref, f"file name {name!r} is reserved")
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -21,10 +21,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from dreamforge_adapters.model_sources.base import (
+from dreamforge_adapters.model_sources.base import FetchingSource
+from dreamforge_adapters.model_sources.file_rules import (
     KIND_CHECKPOINT,
     PICKLE_REFUSAL,
-    FetchingSource,
     check_names,
     invalid_ref,
     is_weights,

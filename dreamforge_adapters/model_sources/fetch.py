@@ -12,142 +12,78 @@ their query string (CivitAI takes `?token=`, presigned storage URLs carry signat
 
 from __future__ import annotations
 
-import email.utils
 import enum
-import hashlib
-import json
 import logging
 import os
 import random
-import re
 import stat
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, NamedTuple
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
-from dreamforge_core.errors import DreamForgeError
+from dreamforge_adapters.model_sources.http_details import (
+    RETRY_STATUSES,
+    content_length,
+    content_range,
+    describe_error,
+    display_url,
+    retry_after_s,
+)
+from dreamforge_adapters.model_sources.manifest import (
+    MANIFEST_NAME,
+    ManifestEntry,
+    read_manifest,
+    record_verified,
+)
+from dreamforge_adapters.model_sources.part_file import (
+    PART_SUFFIX,
+    Part,
+    fsync_dir,
+    lock_or_fail,
+    verify_part,
+)
+from dreamforge_adapters.model_sources.remote_files import (
+    AccessDenied,
+    FetchError,
+    IntegrityError,
+    RemoteFile,
+    RemoteNotFound,
+    UnsafePath,
+    safe_target,
+)
 from dreamforge_core.ports.model_source import FetchedFile
 from dreamforge_core.use_cases.model_files import sha256_of
 
-if sys.platform != "win32":
-    import fcntl
+__all__ = [
+    "MANIFEST_NAME",
+    "PART_SUFFIX",
+    "RETRY_STATUSES",
+    "AccessDenied",
+    "FetchError",
+    "Fetcher",
+    "IntegrityError",
+    "ProgressCallback",
+    "RemoteFile",
+    "RemoteNotFound",
+    "UnsafePath",
+    "display_url",
+    "retry_after_s",
+    "safe_target",
+]
 
 log = logging.getLogger(__name__)
-
-MANIFEST_NAME = ".dreamforge-files.json"
-PART_SUFFIX = ".part"
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """(file name, bytes done including resumed ones, total or None); called from worker threads
 by `fetch_all`, about ten times a second per file and once more when the file is complete."""
 
-# 408 is a timeout the server admits to; the rest are the usual "try again later" answers.
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _PROGRESS_INTERVAL_S = 0.1
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_DRIVE = re.compile(r"[A-Za-z]:")
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
-# One lock for every manifest in the process: fetch_all's threads update the same file.
-_manifest_lock = threading.Lock()
-
-
-class FetchError(DreamForgeError):
-    """Raised when a file cannot be downloaded; the message names the file, never a token."""
-
-    code = "download_failed"
-
-
-class IntegrityError(FetchError):
-    """Raised when the bytes received do not have the expected size or sha256."""
-
-    code = "integrity"
-
-
-class AccessDenied(FetchError):
-    """Raised on 401/403: the source wants a token, or a different one."""
-
-    code = "unauthorized"
-
-
-class RemoteNotFound(FetchError):
-    """Raised on 404: the repository, revision or file does not exist (or is hidden)."""
-
-    code = "not_found"
-
-
-class UnsafePath(FetchError):
-    """Raised when a file name would land outside the model folder or cannot be stored."""
-
-    code = "invalid_input"
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteFile:
-    """One file to fetch, as a source adapter resolved it."""
-
-    url: str
-    name: str  # path relative to the model folder, "/"-separated, e.g. "unet/config.json"
-    size: int | None = None  # bytes, when the source states it
-    sha256: str | None = None  # lower-case hex, when the source states it
-    # e.g. Authorization: kept out of repr, equality and hashing so it cannot leak into logs.
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.sha256 is not None and not _SHA256_HEX.fullmatch(self.sha256):
-            raise ValueError(f"{self.name}: sha256 must be 64 lower-case hex digits")
-        if self.size is not None and self.size < 0:
-            raise ValueError(f"{self.name}: size must not be negative")
-
-
-def safe_target(folder: Path, name: str) -> Path:
-    """`folder/name`, or UnsafePath when `name` could point anywhere else.
-
-    Names come from remote listings, so they are untrusted: only plain "/"-separated relative
-    paths pass, and the result must still be inside `folder` once symlinks are resolved.
-    """
-    problem = _name_problem(name)
-    if problem is None:
-        target = folder.joinpath(*name.split("/"))
-        try:
-            root = folder.resolve()
-            resolved = target.resolve()
-        except (OSError, RuntimeError):  # a symlink loop
-            problem = "cannot be resolved"
-        else:
-            if resolved == root or not resolved.is_relative_to(root):
-                problem = "leads outside the model folder"
-            else:
-                return target
-    raise UnsafePath(f"unsafe file name {name!r}: {problem}", details={"file": name})
-
-
-def _name_problem(name: str) -> str | None:
-    if not name:
-        return "empty"
-    if "\0" in name:
-        return "contains NUL"
-    if "\\" in name:
-        return "contains a backslash"
-    if name.startswith("/"):
-        return "is absolute"
-    segments = name.split("/")
-    if _DRIVE.match(segments[0]):
-        return "starts with a drive letter"
-    if "" in segments:
-        return "has an empty segment"
-    if "." in segments or ".." in segments:
-        return "has a '.' or '..' segment"
-    return None
 
 
 class Fetcher:
@@ -286,7 +222,7 @@ class Fetcher:
             return None
         if not stat.S_ISREG(st.st_mode) or (file.size is not None and st.st_size != file.size):
             return None
-        entry = _read_manifest(folder).get(file.name)
+        entry = read_manifest(folder).get(file.name)
         if (
             entry is not None
             and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns)
@@ -300,7 +236,7 @@ class Fetcher:
         digest = sha256_of(target)
         if digest != file.sha256:
             return None
-        _record(folder, file.name, _Entry(st.st_size, digest, st.st_mtime_ns))
+        record_verified(folder, file.name, ManifestEntry(st.st_size, digest, st.st_mtime_ns))
         return FetchedFile(file.name, target, st.st_size, digest, True, 0, 0)
 
     def _download(
@@ -309,8 +245,8 @@ class Fetcher:
         part_path = target.with_name(target.name + PART_SUFFIX)
         fd = os.open(part_path, os.O_RDWR | os.O_CREAT, 0o666)
         with os.fdopen(fd, "r+b") as fh:
-            _lock_or_fail(fh, file.name)
-            part = _Part(fh)
+            lock_or_fail(fh, file.name)
+            part = Part(fh)
             part.load(self._chunk_bytes)
             if file.size is not None and part.size > file.size:
                 part.reset()  # longer than the file can be: it is something else
@@ -319,7 +255,7 @@ class Fetcher:
                 log.info("resuming %s from byte %d", file.name, part.size)
             try:
                 self._transfer(file, part, cancel)
-                _verify(file, part)
+                verify_part(file, part)
             except IntegrityError:
                 part_path.unlink(missing_ok=True)  # wrong bytes are no use to resume from
                 raise
@@ -327,14 +263,16 @@ class Fetcher:
             os.fsync(fh.fileno())
             # POSIX renames an open file: the lock is held until the target is in place.
             os.replace(part_path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         sha256 = part.hasher.hexdigest()
-        _record(folder, file.name, _Entry(part.size, sha256, target.stat().st_mtime_ns))
+        record_verified(
+            folder, file.name, ManifestEntry(part.size, sha256, target.stat().st_mtime_ns)
+        )
         return FetchedFile(
             file.name, target, part.size, sha256, False, part.resumed_from, part.fetched
         )
 
-    def _transfer(self, file: RemoteFile, part: _Part, cancel: threading.Event | None) -> None:
+    def _transfer(self, file: RemoteFile, part: Part, cancel: threading.Event | None) -> None:
         """Requests until the part holds the whole file; retries what is worth retrying."""
         failures = 0
         while True:
@@ -358,11 +296,11 @@ class Fetcher:
                 httpx.RemoteProtocolError,
                 httpx.ProxyError,
             ) as exc:
-                retry = _Retry(_describe(exc))
+                retry = _Retry(describe_error(exc))
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # bad scheme, redirect loop, ...
                 raise FetchError(
                     f"could not download {file.name} from {display_url(file.url)}: "
-                    f"{_describe(exc)}",
+                    f"{describe_error(exc)}",
                     details={"file": file.name},
                 ) from exc
             else:
@@ -399,7 +337,7 @@ class Fetcher:
     def _receive(
         self,
         file: RemoteFile,
-        part: _Part,
+        part: Part,
         response: httpx.Response,
         ranged: bool,
         cancel: threading.Event | None,
@@ -415,7 +353,7 @@ class Fetcher:
             raise _Retry(where, retry_after_s(response.headers.get("Retry-After")))
         if status == 416 and ranged:
             # Nothing left past our length: the part is complete if it has the full size.
-            span = _content_range(response.headers.get("Content-Range"))
+            span = content_range(response.headers.get("Content-Range"))
             expected = file.size if file.size is not None else span.total if span else None
             if expected is not None and part.size == expected:
                 return _Outcome.DONE
@@ -424,9 +362,9 @@ class Fetcher:
             if part.size:
                 log.warning("%s: the server ignored Range; starting over", file.name)
                 part.reset()
-            total = _content_length(response)
+            total = content_length(response)
         elif status == 206:
-            span = _content_range(response.headers.get("Content-Range"))
+            span = content_range(response.headers.get("Content-Range"))
             if span is None or span.start != part.size:
                 if not ranged:  # nothing asked for a part: no retry can fix this answer
                     raise FetchError(f"{file.name}: unexpected partial content, {where}")
@@ -445,7 +383,7 @@ class Fetcher:
     def _stream(
         self,
         file: RemoteFile,
-        part: _Part,
+        part: Part,
         response: httpx.Response,
         total: int | None,
         cancel: threading.Event | None,
@@ -477,7 +415,7 @@ class Fetcher:
         if total is not None and part.size < total:
             raise _Retry(f"the connection ended at byte {part.size} of {total}")
 
-    def _write(self, name: str, part: _Part, data: bytearray, total: int | None) -> None:
+    def _write(self, name: str, part: Part, data: bytearray, total: int | None) -> None:
         if not data:
             return
         part.fh.write(data)
@@ -492,9 +430,6 @@ class Fetcher:
     def _report(self, name: str, done: int, total: int | None) -> None:
         if self._progress is not None:
             self._progress(name, done, total)
-
-
-# --- the part file ---------------------------------------------------------------------------
 
 
 class _Outcome(enum.Enum):
@@ -513,167 +448,3 @@ class _Retry(Exception):
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
-
-
-class _Part:
-    """The open `.part` file with its running sha256, so a retry never re-reads it."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.hasher = hashlib.sha256()
-        self.size = 0
-        self.resumed_from = 0
-        self.fetched = 0
-        self.reported_at = 0.0
-
-    def load(self, chunk_bytes: int) -> None:
-        """Hashes what an earlier run left; the file position ends up after it."""
-        self.fh.seek(0)
-        while block := self.fh.read(chunk_bytes):
-            self.hasher.update(block)
-            self.size += len(block)
-
-    def reset(self) -> None:
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.hasher = hashlib.sha256()
-        self.size = 0
-        self.resumed_from = 0
-
-
-def _verify(file: RemoteFile, part: _Part) -> None:
-    details: dict[str, Any] = {"file": file.name}
-    if file.size is not None and part.size != file.size:
-        raise IntegrityError(
-            f"{file.name}: received {part.size} bytes, expected {file.size}",
-            details={**details, "expected_size": file.size, "actual_size": part.size},
-        )
-    digest = part.hasher.hexdigest()
-    if file.sha256 is not None and digest != file.sha256:
-        raise IntegrityError(
-            f"{file.name}: sha256 mismatch, expected {file.sha256[:12]}…, got {digest[:12]}…",
-            details={**details, "expected_sha256": file.sha256, "actual_sha256": digest},
-        )
-
-
-def _lock_or_fail(fh: BinaryIO, name: str) -> None:
-    """Two processes appending to one part file would interleave bytes; the second one stops."""
-    if sys.platform == "win32":
-        return  # no advisory locks: one downloader per folder is up to the caller
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise FetchError(
-            f"{name} is being downloaded by another process", details={"file": name}
-        ) from None
-
-
-def _fsync_dir(path: Path) -> None:
-    """Makes a rename durable; without it a power cut can undo the rename on some filesystems."""
-    if sys.platform == "win32":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --- the manifest ----------------------------------------------------------------------------
-
-
-class _Entry(NamedTuple):
-    size: int
-    sha256: str
-    mtime_ns: int
-
-
-def _read_manifest(folder: Path) -> dict[str, _Entry]:
-    """The verified files by name; unreadable entries are ignored (they cost a re-check only)."""
-    try:
-        raw = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    entries: dict[str, _Entry] = {}
-    if isinstance(raw, dict):
-        for name, value in raw.items():
-            if (
-                isinstance(value, dict)
-                and isinstance(value.get("size"), int)
-                and isinstance(value.get("mtime_ns"), int)
-                and isinstance(value.get("sha256"), str)
-            ):
-                entries[name] = _Entry(value["size"], value["sha256"], value["mtime_ns"])
-    return entries
-
-
-def _record(folder: Path, name: str, entry: _Entry) -> None:
-    """Adds one entry; a reader sees the old manifest or the new one, never half of one.
-
-    The lock covers this process only: two processes finishing at once may lose an entry,
-    which costs the next run one local hash of that file.
-    """
-    with _manifest_lock:
-        manifest = {n: e._asdict() for n, e in _read_manifest(folder).items()}
-        manifest[name] = entry._asdict()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=MANIFEST_NAME + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(manifest, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, folder / MANIFEST_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-# --- HTTP details ----------------------------------------------------------------------------
-
-
-class _Span(NamedTuple):
-    start: int | None
-    total: int | None
-
-
-def _content_range(value: str | None) -> _Span | None:
-    """`bytes 10-19/100` or `bytes */100` (416); None when absent or malformed."""
-    match = _CONTENT_RANGE.fullmatch((value or "").strip())
-    if match is None:
-        return None
-    start = int(match[1]) if match[1] is not None else None
-    return _Span(start, int(match[3]) if match[3] != "*" else None)
-
-
-def _content_length(response: httpx.Response) -> int | None:
-    """The body size of a 200, when it is the file's size (not that of an encoded body)."""
-    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-        return None
-    value = response.headers.get("Content-Length", "")
-    return int(value) if value.isdigit() else None
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """Seconds to wait from `Retry-After` (delta-seconds or an HTTP date); None if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def display_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -34,11 +34,11 @@ from urllib.parse import quote, urljoin
 
 import httpx
 
-from dreamforge_adapters.model_sources.base import (
+from dreamforge_adapters.model_sources.base import FetchingSource
+from dreamforge_adapters.model_sources.file_rules import (
     KIND_CHECKPOINT,
     KIND_CONFIG,
     KIND_DIFFUSERS,
-    FetchingSource,
     check_names,
     invalid_ref,
     is_allowed,
