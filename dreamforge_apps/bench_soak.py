@@ -24,14 +24,15 @@ import click
 import httpx
 
 from dreamforge_apps.bench_stack import machine_facts
-from dreamforge_apps.soak_audit import audit_jobs, job_states
+from dreamforge_apps.soak_audit import audit_jobs, job_states, running_job
 from dreamforge_apps.stack_processes import StackUnderTest, rss_mib, started_stack
 
 MULTI_EVERY = 20  # one job in 20 is a batch of 3 images
 WARM_UP_JOBS = 50
 SAMPLE_EVERY_S = 2.0
 RESTART_WARM_UP_S = 5.0
-STALL_S = 180.0  # no job finished for this long: the run has failed
+STALL_S = 180.0
+KILL_WAIT_S = 10.0  # no job finished for this long: the run has failed
 # Takeover of a killed worker's job within seconds, not the production minute or two.
 SOAK_SETTINGS = {
     "DREAMFORGE_FAKE_STEP_DELAY_S": "0",
@@ -207,10 +208,12 @@ def _drive(stack: StackUnderTest, posting: Posting, kill_at: list[int], offset: 
         done = states.get("succeeded", 0) + states.get("failed", 0)
         if kill_at and done >= kill_at[0]:
             kill_at.pop(0)
+            hit = running_job(dsn, KILL_WAIT_S)  # kill while a job runs, to test takeover
             stack.kill_worker()
             stack.start_worker(0.0)
             kills += 1
-            click.echo(f"  SIGKILL to the worker at {done - offset} jobs finished; restarted it")
+            during = f"job {hit} running" if hit else f"no job seen running in {KILL_WAIT_S:g} s"
+            click.echo(f"  SIGKILL to the worker at {done - offset} jobs finished ({during})")
         if posting.done.is_set() and done >= offset + len(posting.ids):
             return kills
         if done != last_done:

@@ -3,6 +3,7 @@ completion exactly once (one `job_succeeded` event, `count` artifacts, one per i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -22,6 +23,19 @@ def job_states(dsn: str) -> dict[str, int]:
     """Jobs by state, across the whole database."""
     with psycopg.connect(dsn) as conn:
         return {state: int(n) for state, n in conn.execute(_STATES).fetchall()}
+
+
+def running_job(dsn: str, wait_s: float) -> str | None:
+    """The id of a job in `running`, polled for up to `wait_s` (a fake job runs for a few
+    milliseconds, so it takes many looks); None if none was seen."""
+    deadline = time.monotonic() + wait_s
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT id FROM jobs WHERE state = 'running' LIMIT 1").fetchone()
+            if row is not None:
+                return str(row[0])
+            time.sleep(0.002)
+    return None
 
 
 def audit_jobs(dsn: str, ids: list[str]) -> dict[str, Any]:
