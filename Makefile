@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: install check secrets lint types imports test test-fast bench bench-download fmt clean serve
+.PHONY: install check secrets lint types imports test test-fast bench bench-download fuzz soak fmt clean serve
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -45,6 +45,14 @@ bench: install
 # Model downloader vs huggingface_hub on a local fake Hub; e.g. make bench-download ARGS="--rounds 5"
 bench-download: install
 	$(PY) scripts/bench_download.py $(ARGS)
+
+# Schemathesis against a started stack (api + worker); e.g. make fuzz ARGS="--max-examples 10"
+fuzz: install
+	PY=$(PY) scripts/fuzz.sh $(ARGS)
+
+# 10,000 jobs through a started stack, killing the worker twice; e.g. make soak ARGS="--jobs 500"
+soak: install
+	PY=$(PY) scripts/soak.sh $(ARGS)
 
 serve: install
 	.venv/bin/dreamforge serve

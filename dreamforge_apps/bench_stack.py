@@ -29,12 +29,8 @@ import os
 import platform
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +38,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
-import httpx
 
 from dreamforge_apps.bench_api import (
     BODY,
@@ -50,9 +45,8 @@ from dreamforge_apps.bench_api import (
     _pct,
     _post_bytes,
     _read_response,
-    free_port,
 )
-from dreamforge_apps.settings import Settings
+from dreamforge_apps.stack_processes import StackUnderTest, started_stack
 from dreamforge_core.domain.clock import parse_iso
 
 T = TypeVar("T")
@@ -196,172 +190,6 @@ def _cpu_line(cpu: dict[str, Any]) -> str:
         parts.append("CPUs used by " + ", ".join(named[:8]))
     parts.append(f"load avg {cpu['loadavg_1m']}")
     return "  [" + "; ".join(parts) + "]"
-
-
-# --- the stack's processes ---------------------------------------------------------------
-
-
-REQUIRED_ENV = (
-    "DREAMFORGE_DATABASE_URL",
-    "DREAMFORGE_REDIS_URL",
-    "DREAMFORGE_S3_ENDPOINT",
-    "DREAMFORGE_S3_ACCESS_KEY",
-    "DREAMFORGE_S3_SECRET_KEY",
-)
-
-
-class StackUnderTest:
-    """`dreamforge api` and `dreamforge worker` processes on the environment's services."""
-
-    def __init__(self, work_dir: Path) -> None:
-        missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
-        if missing:
-            raise click.ClickException(
-                f"set {', '.join(missing)} (the stack's services), or measure a running API "
-                "with --url"
-            )
-        self.work_dir = work_dir
-        self.namespace = f"dreamforge-bench-{uuid.uuid4().hex[:8]}"
-        self.bucket = f"df-bench-{uuid.uuid4().hex[:12]}"
-        self.env = {
-            **os.environ,
-            "DREAMFORGE_DATA_DIR": str(work_dir),
-            "DREAMFORGE_REDIS_NAMESPACE": self.namespace,
-            "DREAMFORGE_S3_BUCKET": self.bucket,
-            "DREAMFORGE_RUNNER": "fake",
-            "DREAMFORGE_LOG_LEVEL": os.environ.get("DREAMFORGE_LOG_LEVEL", "warning"),
-        }
-        self.log = work_dir / "stack.log"
-        self.api: subprocess.Popen[bytes] | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
-        self.worker_delay_s: float | None = None  # the running worker's fake step delay
-        self.poll_ms = Settings().worker_poll_ms  # as the worker reads it: environment, .env
-        self.url = ""
-
-    def _spawn(self, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "dreamforge_apps.cli", *args],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def migrate(self) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "dreamforge_apps.cli", "db", "migrate"],
-            env=self.env,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise click.ClickException(f"dreamforge db migrate failed:\n{done.stderr.decode()}")
-        return done.stdout.decode().strip()
-
-    def start_api(self) -> str:
-        port = free_port()
-        self.api = self._spawn("api", "--port", str(port), env=self.env)
-        self.url = f"http://127.0.0.1:{port}"
-        self._wait(f"{self.url}/ready", self.api)
-        return self.url
-
-    def start_worker(self, step_delay_s: float) -> None:
-        port = free_port()
-        env = {
-            **self.env,
-            "DREAMFORGE_WORKER_HTTP_PORT": str(port),
-            "DREAMFORGE_FAKE_STEP_DELAY_S": str(step_delay_s),
-        }
-        self.worker = self._spawn("worker", env=env)
-        self.worker_delay_s = step_delay_s
-        self._wait(f"http://127.0.0.1:{port}/ready", self.worker)
-
-    def stop_worker(self) -> None:
-        proc, self.worker, self.worker_delay_s = self.worker, None, None
-        if proc is not None:
-            _terminate(proc)
-
-    def pids(self) -> dict[str, int]:
-        out = {"bench_client": os.getpid()}
-        if self.api is not None:
-            out["api"] = self.api.pid
-        if self.worker is not None:
-            out["worker"] = self.worker.pid
-        return out
-
-    def stop(self) -> None:
-        self.stop_worker()
-        proc, self.api = self.api, None
-        if proc is not None:
-            _terminate(proc)
-
-    def clean_up(self) -> list[str]:
-        """Removes the Redis namespace and the bucket; returns what could not be removed."""
-        problems: list[str] = []
-        try:
-            import redis
-
-            client = redis.Redis.from_url(self.env["DREAMFORGE_REDIS_URL"])
-            try:
-                keys = list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
-                for start in range(0, len(keys), 500):
-                    client.delete(*keys[start : start + 500])
-            finally:
-                client.close()
-        except Exception as e:  # best effort: report and go on
-            problems.append(f"Redis namespace {self.namespace}: {e}")
-        try:
-            from minio import Minio
-            from minio.deleteobjects import DeleteObject
-
-            parts = urlsplit(self.env["DREAMFORGE_S3_ENDPOINT"])
-            s3 = Minio(
-                parts.netloc,
-                access_key=self.env["DREAMFORGE_S3_ACCESS_KEY"],
-                secret_key=self.env["DREAMFORGE_S3_SECRET_KEY"],
-                secure=parts.scheme == "https",
-                region=self.env.get("DREAMFORGE_S3_REGION", "us-east-1"),
-            )
-            if s3.bucket_exists(self.bucket):
-                names = [
-                    DeleteObject(o.object_name or "")
-                    for o in s3.list_objects(self.bucket, recursive=True)
-                ]
-                for error in s3.remove_objects(self.bucket, names):
-                    problems.append(f"S3 object {error.name}: {error.message}")
-                s3.remove_bucket(self.bucket)
-        except Exception as e:
-            problems.append(f"bucket {self.bucket}: {e}")
-        return problems
-
-    def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise click.ClickException(f"a stack process exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise click.ClickException(f"{url} never became ready:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.log.read_text(errors="replace")[-4000:]
-        return ""
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 # --- Redis at idle ------------------------------------------------------------------------
@@ -782,18 +610,6 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-@contextlib.contextmanager
-def _started_stack() -> Iterator[StackUnderTest]:
-    with tempfile.TemporaryDirectory(prefix="dreamforge-bench-stack-") as work:
-        stack = StackUnderTest(Path(work))
-        try:
-            yield stack
-        finally:
-            stack.stop()
-            for problem in stack.clean_up():
-                click.echo(f"clean-up: {problem}", err=True)
-
-
 @dataclass
 class Target:
     host: str
@@ -848,7 +664,7 @@ def run_bench_stack(
         click.echo(f"measuring the running API at {url}; its worker is whatever it runs")
         phases(Target(parts.hostname or "127.0.0.1", parts.port or 80, None))
     else:
-        with _started_stack() as stack:
+        with started_stack("dreamforge-bench-stack-") as stack:
             click.echo(f"migrate: {stack.migrate()}")
             started = stack.start_api()
             report["deployment"] = {

@@ -325,6 +325,19 @@ def bench_stack(
     )
 
 
+@bench.command("soak")
+@click.option("--jobs", default=10_000, show_default=True, help="Jobs to submit after warm-up.")
+@click.option("--clients", default=8, show_default=True, help="Concurrent submitting clients.")
+@click.option("--kills", default=2, show_default=True, help="Times the worker gets SIGKILL.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_soak(jobs: int, clients: int, kills: int, json_out: Path | None) -> None:
+    """Soak (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): jobs through
+    the stack while the worker is killed; fails on a lost or doubly completed job."""
+    from dreamforge_apps.bench_soak import run_soak
+
+    run_soak(jobs, clients, kills, json_out)
+
+
 @bench.command("generate")
 @click.option("--size", default=128, show_default=True, help="Image width and height.")
 @click.option("--steps", default=20, show_default=True)

@@ -88,7 +88,16 @@ def exception_handler(count_error: Callable[[str], None]) -> ExceptionHandler:
         count_error(code)
         correlation_id = str(request.scope.get(CORRELATION_SCOPE_KEY, ""))
         status, body = envelope(code, message, correlation_id, details=details, job_id=job_id)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = _headers(exc, status)
         return Response(body, status_code=status, media_type="application/json", headers=headers)
 
     return handle
+
+
+def _headers(exc: Exception, status: int) -> dict[str, str]:
+    """Headers the status requires: `Allow` on 405 (RFC 9110; the router names the methods),
+    `WWW-Authenticate` on 401."""
+    out = dict(exc.headers or {}) if isinstance(exc, HTTPException) and status == 405 else {}
+    if status == 401:
+        out["WWW-Authenticate"] = "Bearer"
+    return out

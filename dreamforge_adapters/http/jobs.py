@@ -12,7 +12,13 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from dreamforge_adapters.http.blocking import call
-from dreamforge_adapters.http.openapi import CreateJobOperation, responses
+from dreamforge_adapters.http.openapi import (
+    EXAMPLE_JOB,
+    CreateJobOperation,
+    documented,
+    responses,
+)
+from dreamforge_adapters.http.openapi_schemas import ARTIFACTS, JOB, PROGRESS
 from dreamforge_adapters.http.resources import job_resource
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_core.errors import FieldError, InvalidInput, UnsupportedMediaType
@@ -48,7 +54,7 @@ def _decode_json(request: Request[Any, Any, Any], body: bytes) -> Any:
     "/v1/jobs",
     status_code=202,
     operation_class=CreateJobOperation,
-    responses=responses(202, 409, 413, 415, 422),
+    responses=responses(202, 409, 413, 415, 422, ok_example=EXAMPLE_JOB),
     summary="Create a generation job",
     tags=["jobs"],
 )
@@ -83,13 +89,20 @@ async def create_job(
     return Response(job_resource(result.job), status_code=202, headers=headers)
 
 
-@get("/v1/jobs/{job_id:str}", responses=responses(200, 404), summary="Job status", tags=["jobs"])
+@get(
+    "/v1/jobs/{job_id:str}",
+    operation_class=documented(JOB),
+    responses=responses(200, 404, ok_example=EXAMPLE_JOB),
+    summary="Job status",
+    tags=["jobs"],
+)
 async def get_job(job_id: str, state: State) -> dict[str, Any]:
     return job_resource(await call(state, services(state).jobs.job, job_id))
 
 
 @get(
     "/v1/jobs/{job_id:str}/artifacts",
+    operation_class=documented(ARTIFACTS),
     responses=responses(200, 404, 422),
     summary="Artifacts with expiring URLs",
     tags=["jobs"],
@@ -104,6 +117,7 @@ async def list_artifacts(
 @get(
     "/v1/jobs/{job_id:str}/logs",
     media_type="application/x-ndjson",
+    operation_class=documented(None),
     responses=responses(404, 422),
     summary="Job events as NDJSON, oldest first",
     tags=["jobs"],
@@ -118,6 +132,7 @@ async def job_logs(
 
 @get(
     "/v1/jobs/{job_id:str}/progress",
+    operation_class=documented(PROGRESS),
     responses=responses(200, 404),
     summary="Aggregate and per-item progress",
     tags=["jobs"],

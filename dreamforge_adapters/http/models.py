@@ -9,13 +9,20 @@ from litestar.datastructures import State
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import responses
+from dreamforge_adapters.http.openapi import documented, responses
+from dreamforge_adapters.http.openapi_schemas import MODEL, MODELS
 from dreamforge_core.errors import FieldError, InvalidInput
 
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
-@get("/v1/models", responses=responses(200, 422), summary="Registered models", tags=["models"])
+@get(
+    "/v1/models",
+    operation_class=documented(MODELS),
+    responses=responses(200, 422),
+    summary="Registered models",
+    tags=["models"],
+)
 async def list_models(state: State, include_disabled: str | None = None) -> dict[str, Any]:
     flag = False
     if include_disabled is not None:
@@ -28,6 +35,7 @@ async def list_models(state: State, include_disabled: str | None = None) -> dict
 
 @get(
     "/v1/models/{model_id:str}",
+    operation_class=documented(MODEL),
     responses=responses(200, 404),
     summary="Model descriptor",
     tags=["models"],

@@ -1,15 +1,18 @@
 """OpenAPI details Litestar cannot infer: the create-job body (validated by the core, not
-by a typed handler argument) and example responses."""
+by a typed handler argument), the resource, error and query value schemas, and examples."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, Operation, RequestBody
+from litestar.openapi.spec import Example, Operation, Parameter, RequestBody
+from litestar.openapi.spec.base import BaseSchemaObject
 from litestar.openapi.spec.media_type import OpenAPIMediaType
 
+from dreamforge_adapters.http.errors import STATUS_BY_CODE
+from dreamforge_adapters.http.openapi_schemas import ERROR, JOB, PARAMETERS
 from dreamforge_core.domain.download import MAX_REF_CHARS
 from dreamforge_core.domain.params import ModelLimits, parameters_schema
 from dreamforge_core.domain.presets import DEFAULT_PRESETS
@@ -75,6 +78,14 @@ EXAMPLE_ERROR = {
         "job_id": None,
     }
 }
+_ERROR_MESSAGES = {
+    401: "missing or invalid API key (send Authorization: Bearer <key>)",
+    404: "no job with id '0194b2c3d4e5f60718293a4b5c'",
+    409: "Idempotency-Key was used with a different request body",
+    413: "request body exceeds the size limit",
+    415: "send the body as application/json, not 'text/plain'",
+    503: "not ready: redis",
+}
 _DESCRIPTIONS = {
     200: "OK",
     202: "Accepted: the job (the original one when the Idempotency-Key was seen before)",
@@ -86,6 +97,10 @@ _DESCRIPTIONS = {
     422: "Validation failed; details name the fields",
     503: "A dependency is down",
 }
+
+
+# JSON Schema counts 8.0 as an integer; the server reads the number as written.
+_INTEGERS = "Integer values are written without a fraction: 8, not 8.0."
 
 
 def create_job_schema() -> dict[str, Any]:
@@ -101,8 +116,13 @@ def create_job_schema() -> dict[str, Any]:
                 "enum": ["local-sdxl-epicrealism"],
                 "default": "local-sdxl-epicrealism",
             },
-            "model_id": {"type": "string", "description": "Defaults to the default model"},
-            "params": parameters_schema(ModelLimits(), DEFAULT_PRESETS) | {"$schema": None},
+            "model_id": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "description": "Omitted or null: the default model",
+            },
+            "params": parameters_schema(ModelLimits(), DEFAULT_PRESETS)
+            | {"$schema": None, "description": _INTEGERS},
         },
     }
     model_download = {
@@ -133,7 +153,35 @@ def create_job_schema() -> dict[str, Any]:
 
 
 @dataclass
-class CreateJobOperation(Operation):
+class DocumentedOperation(Operation):
+    """Puts in what Litestar cannot infer: `ok_schema` for a JSON 2xx answer, the envelope for
+    every error, and the schemas of query and header values. Litestar's own 400 goes: the
+    server answers every validation error with 422."""
+
+    ok_schema: ClassVar[dict[str, Any] | None] = None
+
+    def __post_init__(self) -> None:
+        answers = {k: v for k, v in (self.responses or {}).items() if str(k) != "400"}
+        for status, answer in answers.items():
+            schema = self.ok_schema if str(status).startswith("2") else ERROR
+            content = getattr(answer, "content", None) or {}
+            if schema is not None and "application/json" in content:
+                content["application/json"].schema = schema
+        self.responses = answers
+        for parameter in self.parameters or []:
+            if isinstance(parameter, Parameter) and parameter.name in PARAMETERS:
+                parameter.schema = PARAMETERS[parameter.name]  # type: ignore[assignment]
+
+
+def documented(ok_schema: dict[str, Any] | None) -> type[Operation]:
+    """The operation class of a route whose 2xx JSON answer has this schema."""
+    return type("DocumentedOperation", (DocumentedOperation,), {"ok_schema": ok_schema})
+
+
+@dataclass
+class CreateJobOperation(DocumentedOperation):
+    ok_schema = JOB
+
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             required=True,
@@ -147,31 +195,39 @@ class CreateJobOperation(Operation):
             },
         )
         self.parameters = [*(self.parameters or [])]
+        super().__post_init__()
 
 
-def responses(*codes: int, authenticated: bool = True) -> dict[int, ResponseSpec]:
+@dataclass
+class _Verbatim(BaseSchemaObject):
+    """An example value written as is: Litestar drops None from plain dicts, and an example
+    without its nulls would contradict the schema."""
+
+    value: dict[str, Any]
+
+    def to_schema(self) -> dict[str, Any]:
+        return self.value
+
+
+def responses(
+    *codes: int, ok_example: dict[str, Any] | None = None, authenticated: bool = True
+) -> dict[int, ResponseSpec]:
     """Documented responses; every /v1 route may also answer 401 when API keys are set."""
     out: dict[int, ResponseSpec] = {}
     for code in (*codes, 401) if authenticated else codes:
-        if code < 300:
-            example = EXAMPLE_JOB
-        else:
-            example = {"error": {**EXAMPLE_ERROR["error"], "code": _code_for(code)}}
+        example = ok_example if code < 300 else _error_example(code)
+        summary = _DESCRIPTIONS.get(code, "")
         out[code] = ResponseSpec(
             data_container=dict[str, Any],
-            description=_DESCRIPTIONS.get(code, ""),
-            examples=[Example(summary=_DESCRIPTIONS.get(code, ""), value=example)],
+            description=summary,
+            examples=[Example(summary=summary, value=_Verbatim(example))] if example else None,
         )
     return out
 
 
-def _code_for(status: int) -> str:
-    return {
-        401: "unauthorized",
-        404: "not_found",
-        409: "idempotency_conflict",
-        413: "payload_too_large",
-        415: "unsupported_media_type",
-        422: "invalid_input",
-        503: "unavailable",
-    }.get(status, "internal")
+def _error_example(status: int) -> dict[str, Any]:
+    if status == 422:
+        return EXAMPLE_ERROR
+    code = next((c for c, s in STATUS_BY_CODE.items() if s == status), "internal")
+    message = _ERROR_MESSAGES.get(status, "internal error")
+    return {"error": {**EXAMPLE_ERROR["error"], "code": code, "message": message, "details": {}}}

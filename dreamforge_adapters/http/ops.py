@@ -10,17 +10,24 @@ from litestar.datastructures import State
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import responses
+from dreamforge_adapters.http.openapi import documented, responses
+from dreamforge_adapters.http.openapi_schemas import HEALTH, READY
 from dreamforge_core.errors import NotFound, Unavailable
 
 
-@get("/health", summary="The process is alive", tags=["operations"])
+@get(
+    "/health",
+    operation_class=documented(HEALTH),
+    summary="The process is alive",
+    tags=["operations"],
+)
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @get(
     "/ready",
+    operation_class=documented(READY),
     responses=responses(200, 503, authenticated=False),
     summary="Dependencies are reachable",
     tags=["operations"],

@@ -21,7 +21,7 @@ from litestar.response import Stream
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import responses
+from dreamforge_adapters.http.openapi import documented, responses
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_core.domain.events import Event
 from dreamforge_core.errors import FieldError, InvalidInput
@@ -35,13 +35,17 @@ def _frame(event: Event) -> bytes:
 
 
 def _last_event_id(header: str | None, query: str | None) -> int:
-    raw = header if header is not None else query
+    """The header wins over the query value (for EventSource, which cannot set headers), but
+    both must be valid: a bad value is refused wherever it is."""
+    seqs = [_seq(name, raw) for name, raw in (("Last-Event-ID", header), ("last_event_id", query))]
+    return next((seq for seq in seqs if seq is not None), 0)
+
+
+def _seq(name: str, raw: str | None) -> int | None:
     if raw is None or raw == "":
-        return 0
+        return None
     if not raw.strip().isdigit():
-        raise InvalidInput.for_fields(
-            [FieldError("Last-Event-ID", "must be an event sequence number")]
-        )
+        raise InvalidInput.for_fields([FieldError(name, "must be an event sequence number")])
     return int(raw)
 
 
@@ -107,6 +111,7 @@ async def _follow(
 @get(
     "/v1/jobs/{job_id:str}/progress/stream",
     media_type="text/event-stream",
+    operation_class=documented(None),
     responses=responses(404, 422),
     summary="Live job events (SSE), resumable with Last-Event-ID",
     tags=["jobs"],

@@ -157,6 +157,8 @@ class PostgresJobRepo(JobRepo):
         return job, True
 
     def get(self, job_id: str) -> Job | None:
+        if "\x00" in job_id:  # Postgres text cannot hold NUL, so no stored id has one
+            return None
         with self.database.connection() as conn:
             return _load(conn, _GET, (job_id,))
 

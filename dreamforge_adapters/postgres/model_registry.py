@@ -40,6 +40,8 @@ class PostgresModelRegistry(ModelRegistry):
         self.database = database
 
     def get(self, model_id: str) -> ModelDescriptor | None:
+        if "\x00" in model_id:  # Postgres text cannot hold NUL, so no stored id has one
+            return None
         with self.database.connection() as conn:
             row = conn.execute(_GET, (model_id,)).fetchone()
         return None if row is None else _model(row)

@@ -132,6 +132,11 @@ def test_get_of_an_unknown_job_is_none(job_repo: JobRepo) -> None:
     assert job_repo.get("nope") is None
 
 
+def test_an_id_with_a_nul_character_names_no_job(job_repo: JobRepo) -> None:
+    job = stored(job_repo, make_job())
+    assert job_repo.get(job.id + "\x00") is None
+
+
 def test_a_returned_job_is_a_copy(job_repo: JobRepo) -> None:
     job = stored(job_repo, make_job())
     first = fetch(job_repo, job.id)

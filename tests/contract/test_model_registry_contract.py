@@ -46,6 +46,12 @@ def test_get_of_an_unknown_model_is_none(model_registry: ModelRegistry) -> None:
     assert model_registry.list(include_disabled=True) == []
 
 
+def test_an_id_with_a_nul_character_names_no_model(model_registry: ModelRegistry) -> None:
+    model = make_model()
+    model_registry.upsert(model)
+    assert model_registry.get(model.id + "\x00") is None
+
+
 def test_upsert_then_get_returns_an_equal_model(model_registry: ModelRegistry) -> None:
     model = make_model()
 

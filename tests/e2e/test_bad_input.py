@@ -270,10 +270,11 @@ CASES = [
 
 JOB_CASES = [
     ("bad since_ts", "/logs?since_ts=yesterday", "since_ts"),
+    ("since_ts before year 1 in UTC", "/logs?since_ts=0001-01-01T00:00:00%2B01:00", "since_ts"),
     ("bad tail", "/logs?tail=-3", "tail"),
     ("tail not a number", "/logs?tail=ten", "tail"),
     ("bad ttl", "/artifacts?ttl=0", "ttl"),
-    ("bad Last-Event-ID", "/progress/stream?last_event_id=abc", "Last-Event-ID"),
+    ("bad last_event_id", "/progress/stream?last_event_id=abc", "last_event_id"),
 ]
 
 
@@ -327,6 +328,21 @@ def test_bad_query_values_on_a_job(
     job = httpx.post(f"{server.url}/v1/jobs", json={"params": OK}).json()
     response = httpx.get(f"{server.url}/v1/jobs/{job['id']}{suffix}")
     _assert_envelope(response, 422, "invalid_input", names)
+
+
+def test_a_bad_last_event_id_is_refused_beside_a_good_header(server: ServerProcess) -> None:
+    job = httpx.post(f"{server.url}/v1/jobs", json={"params": OK}).json()
+    response = httpx.get(
+        f"{server.url}/v1/jobs/{job['id']}/progress/stream?last_event_id=-1",
+        headers={"Last-Event-ID": "0"},
+    )
+    _assert_envelope(response, 422, "invalid_input", "last_event_id")
+
+
+def test_a_wrong_method_gets_405_naming_the_allowed_ones(server: ServerProcess) -> None:
+    response = httpx.request("TRACE", f"{server.url}/v1/models")
+    _assert_envelope(response, 405, "method_not_allowed", "")
+    assert "GET" in response.headers["allow"]  # RFC 9110 requires Allow on 405
 
 
 def test_client_correlation_id_is_reused(server: ServerProcess) -> None:

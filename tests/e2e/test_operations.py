@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from tests.e2e.conftest import ServerProcess
@@ -92,3 +94,31 @@ def test_refuses_public_bind_without_keys(tmp_path: object) -> None:
     )
     assert result.returncode != 0
     assert "API keys" in result.stderr
+
+
+def _schema(document: dict[str, Any], path: str, status: str) -> dict[str, Any]:
+    answer = document["paths"][path]["get"]["responses"][status]
+    schema: dict[str, Any] = answer["content"]["application/json"]["schema"]
+    return schema
+
+
+def test_the_openapi_document_describes_the_answers(server: ServerProcess) -> None:
+    document = httpx.get(f"{server.url}/schema/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert "400" not in operation["responses"], path  # validation errors are 422
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema["required"] == ["error"], (path, status)
+    job = httpx.post(f"{server.url}/v1/jobs", json={"params": {"prompt": "p"}}).json()
+    jsonschema.validate(job, _schema(document, "/v1/jobs/{job_id}", "200"))
+    progress = httpx.get(f"{server.url}/v1/jobs/{job['id']}/progress").json()
+    jsonschema.validate(progress, _schema(document, "/v1/jobs/{job_id}/progress", "200"))
+    model = httpx.get(f"{server.url}/v1/models/{job['model_id']}").json()
+    jsonschema.validate(model, _schema(document, "/v1/models/{model_id}", "200"))
+    missing = httpx.get(f"{server.url}/v1/jobs/nope").json()
+    jsonschema.validate(missing, _schema(document, "/v1/jobs/{job_id}", "404"))
+    ttl = document["paths"]["/v1/jobs/{job_id}/artifacts"]["get"]["parameters"][1]
+    assert ttl["name"] == "ttl"
+    assert ttl["schema"]["type"] == "integer"

@@ -148,7 +148,17 @@ def test_a_bad_tail_is_invalid_input_naming_tail(
     assert field_of(caught) == ["tail"]
 
 
-@pytest.mark.parametrize("since", ["yesterday", "2026-13-01T00:00:00Z", "", "12:00"])
+@pytest.mark.parametrize(
+    "since",
+    [
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "",
+        "12:00",
+        "0001-01-01T00:00:00+01:00",  # valid ISO 8601, but before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",
+    ],
+)
 def test_a_bad_since_ts_is_invalid_input_naming_since_ts(
     h: Harness, queries: JobQueries, since: str
 ) -> None:
