@@ -106,6 +106,15 @@ _GET_BY_KEY = (
 _HOLDER = "SELECT id, created_at >= %s FROM jobs WHERE idempotency_key = %s FOR UPDATE"
 _RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = %s"
 _EXISTS = "SELECT 1 FROM jobs WHERE id = %s"
+_BIGINT_MAX = 2**63 - 1
+
+
+def _bigint(n: int) -> int:
+    """A count or sequence number from a client can exceed bigint; past it they all mean
+    "everything" or "nothing after", so the largest bigint says the same."""
+    return min(n, _BIGINT_MAX)
+
+
 _SINCE = "ts >= coalesce(%s, '-infinity'::timestamptz)"
 _EVENTS = (
     f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = %s AND seq > %s AND {_SINCE} "
@@ -182,15 +191,16 @@ class PostgresJobRepo(JobRepo):
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[Event]:
+        bounds = (job_id, _bigint(after_seq), since, None if limit is None else _bigint(limit))
         with self.database.connection() as conn:
-            rows = conn.execute(_EVENTS, (job_id, after_seq, since, limit), binary=True)
+            rows = conn.execute(_EVENTS, bounds, binary=True)
             return [codec.event_from_row(r) for r in rows]
 
     def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
         if n <= 0:
             return []
         with self.database.connection() as conn:
-            rows = conn.execute(_LAST_EVENTS, (job_id, since, n), binary=True).fetchall()
+            rows = conn.execute(_LAST_EVENTS, (job_id, since, _bigint(n)), binary=True).fetchall()
         return [codec.event_from_row(r) for r in reversed(rows)]
 
     def artifacts(self, job_id: str) -> list[Artifact]:

@@ -37,6 +37,15 @@ _UPDATE_JOB = (
     "WHERE id = ? AND version = ?"
 )
 _EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
+_INT64_MAX = 2**63 - 1
+
+
+def _int64(n: int) -> int:
+    """A count or sequence number from a client can exceed SQLite's integers; past them they
+    all mean "everything" or "nothing after", so the largest integer says the same."""
+    return min(n, _INT64_MAX)
+
+
 _UPSERT_STEP = (
     f"INSERT INTO steps ({codec.STEP_COLUMNS}) VALUES ({', '.join('?' * 11)}) "
     "ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name, "
@@ -129,7 +138,12 @@ class SqliteJobRepo(JobRepo):
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        bounds = (job_id, after_seq, iso(since) or "", -1 if limit is None else limit)
+        bounds = (
+            job_id,
+            _int64(after_seq),
+            iso(since) or "",
+            -1 if limit is None else _int64(limit),
+        )
         with self.database.read() as conn:
             rows = conn.execute(_EVENTS, bounds).fetchall()
         return [codec.event_from_row(r) for r in rows]
@@ -138,7 +152,7 @@ class SqliteJobRepo(JobRepo):
         if n <= 0:
             return []
         with self.database.read() as conn:
-            rows = conn.execute(_LAST_EVENTS, (job_id, iso(since) or "", n)).fetchall()
+            rows = conn.execute(_LAST_EVENTS, (job_id, iso(since) or "", _int64(n))).fetchall()
         return [codec.event_from_row(r) for r in reversed(rows)]
 
     def artifacts(self, job_id: str) -> list[Artifact]:

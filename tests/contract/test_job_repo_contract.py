@@ -308,8 +308,15 @@ def test_last_events_are_the_tail_oldest_first(job_repo: JobRepo, job_with_event
 def test_last_events_with_n_beyond_the_count_returns_all(
     job_repo: JobRepo, job_with_events: Job, request: pytest.FixtureRequest
 ) -> None:
-    for n in (100, 7):
+    for n in (100, 7, 2**70):  # past any database integer too: a client chooses n
         assert [e.seq for e in job_repo.last_events(job_with_events.id, n)] == [1, 2, 3, 4, 5]
+
+
+def test_events_after_a_sequence_past_any_database_integer_are_none(
+    job_repo: JobRepo, job_with_events: Job
+) -> None:
+    assert job_repo.events(job_with_events.id, after_seq=2**70) == []
+    assert len(job_repo.events(job_with_events.id, limit=2**70)) == 5
 
 
 # --- listing ----------------------------------------------------------------------------------
