@@ -12,8 +12,8 @@ import httpx
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import wait_for_state
-from tests.e2e.hub_fixtures import CIVITAI_MODEL, CONFIG_REPO
-from tests.e2e.test_sdxl_runner import SDXL_ENV
+from tests.e2e.hub_fixtures import CIVITAI_MODEL
+from tests.e2e.test_model_download_jobs import download_server
 from tests.support.fake_hub import FakeHub
 
 #: Families of the API process (in the embedded server, the one process).
@@ -54,14 +54,7 @@ def test_every_metric_is_served_after_one_job(
     make_server: Callable[..., Any], hub: FakeHub, deployment: str
 ) -> None:
     hub.reset_faults()
-    server = make_server(
-        **SDXL_ENV,
-        HF_ENDPOINT=hub.url,
-        DREAMFORGE_CIVITAI_BASE_URL=hub.url,
-        DREAMFORGE_SDXL_BASE_CONFIG=f"hf:{CONFIG_REPO}",
-        DREAMFORGE_MODEL_DOWNLOAD_JOBS="true",
-    )
-    server.start()
+    server = download_server(make_server, hub)
     client = DreamForgeClient(server.url, timeout=120)
     try:
         download = client.http.post(

@@ -19,7 +19,7 @@ from tests.e2e.test_sdxl_runner import SDXL_ENV
 from tests.support.fake_hub import FakeHub
 
 
-def _server(make_server: Callable[..., Any], hub: FakeHub, **env: str) -> Any:
+def download_server(make_server: Callable[..., Any], hub: FakeHub, **env: str) -> Any:
     server = make_server(
         **SDXL_ENV,
         HF_ENDPOINT=hub.url,
@@ -36,7 +36,7 @@ def test_a_download_job_installs_a_model_that_then_generates(
     make_server: Callable[..., Any], hub: FakeHub
 ) -> None:
     hub.reset_faults()
-    server = _server(make_server, hub)
+    server = download_server(make_server, hub)
     client = DreamForgeClient(server.url, timeout=120)
     try:
         created = client.http.post(
@@ -82,7 +82,7 @@ def test_a_failed_download_job_says_why_and_registers_nothing(
     make_server: Callable[..., Any], hub: FakeHub
 ) -> None:
     hub.reset_faults()
-    server = _server(make_server, hub)
+    server = download_server(make_server, hub)
     client = DreamForgeClient(server.url, timeout=60)
     try:
         before = client.http.get("/v1/models?include_disabled=true").json()["items"]
