@@ -16,28 +16,31 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from dreamforge_adapters.model_sources.fetch import (
+from dreamforge_adapters.model_sources.fetch import Fetcher
+from dreamforge_adapters.model_sources.file_rules import (
+    KIND_CHECKPOINT,
+    invalid_ref,
+)
+from dreamforge_adapters.model_sources.http_details import (
     RETRY_STATUSES,
+    HttpClientUser,
+    describe_error,
+    display_url,
+    retry_after_s,
+)
+from dreamforge_adapters.model_sources.remote_files import (
     AccessDenied,
-    Fetcher,
     FetchError,
     IntegrityError,
     RemoteFile,
     RemoteNotFound,
     UnsafePath,
-    display_url,
-    retry_after_s,
     safe_target,
-)
-from dreamforge_adapters.model_sources.file_rules import (
-    KIND_CHECKPOINT,
-    invalid_ref,
 )
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.model_ref import ModelRef
@@ -84,7 +87,7 @@ def git_blob_sha1(path: Path, size: int) -> str:
 # --- the shared source -------------------------------------------------------------------------
 
 
-class FetchingSource:
+class FetchingSource(HttpClientUser):
     """Fetch, verify and describe for a source whose subclass implements `resolve`.
 
     `base_url` is the source's own origin: the token goes to URLs there and nowhere else.
@@ -114,8 +117,7 @@ class FetchingSource:
         self.base_url = base_url.rstrip("/")
         self._origin = _origin(self.base_url)
         self._token = token or None
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client()
+        super().__init__(client)
         self._concurrency = concurrency
         self._attempts = attempts
         self._timeout_s = timeout_s
@@ -124,21 +126,6 @@ class FetchingSource:
 
     def __repr__(self) -> str:  # the token stays out of logs
         return f"{type(self).__name__}(token={'set' if self._token else 'unset'})"
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def auth_headers(self, url: str) -> dict[str, str]:
         """The token, for URLs on the source's own origin only: a listing or file URL that
@@ -178,7 +165,7 @@ class FetchingSource:
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise Unavailable(f"{self.scheme}: bad address {display_url(url)}: {exc}") from exc
             except httpx.TransportError as exc:
-                cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                cause = describe_error(exc)
             else:
                 if response.is_success:
                     return response

@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from dreamforge_adapters.model_sources.http_details import (
     RETRY_STATUSES,
+    HttpClientUser,
     content_length,
     content_range,
     describe_error,
@@ -86,7 +86,7 @@ by `fetch_all`, about ten times a second per file and once more when the file is
 _PROGRESS_INTERVAL_S = 0.1
 
 
-class Fetcher:
+class Fetcher(HttpClientUser):
     """Downloads `RemoteFile`s into a model folder; one instance may serve many threads."""
 
     def __init__(
@@ -103,8 +103,7 @@ class Fetcher:
     ) -> None:
         if chunk_bytes < 1 or attempts < 1:
             raise ValueError("chunk_bytes and attempts must be at least 1")
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client()
+        super().__init__(client)
         self._chunk_bytes = chunk_bytes
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -113,22 +112,6 @@ class Fetcher:
         self._timeout = httpx.Timeout(timeout_s)
         self._progress = progress
         self._sleep = sleep
-
-    def close(self) -> None:
-        """Closes the HTTP client if this fetcher created it."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def fetch(self, file: RemoteFile, folder: Path) -> FetchedFile:
         """Makes `folder/file.name` hold the verified file, downloading only what is missing."""

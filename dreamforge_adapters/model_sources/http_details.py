@@ -1,11 +1,12 @@
-"""HTTP details of downloading: ranges, lengths, Retry-After, and URLs safe to show."""
+"""HTTP details of downloading: the client, ranges, lengths, Retry-After, URLs safe to show."""
 
 from __future__ import annotations
 
 import email.utils
 import re
 import time
-from typing import NamedTuple
+from types import TracebackType
+from typing import NamedTuple, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -61,3 +62,27 @@ def display_url(url: str) -> str:
 def describe_error(exc: Exception) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class HttpClientUser:
+    """Holds an httpx client: one given is used as is and left open for its owner; without
+    one, a client is made here and closed by `close()` (or the `with` block)."""
+
+    def __init__(self, client: httpx.Client | None) -> None:
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -13,7 +13,7 @@ import httpx
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import wait_for_state
 from tests.e2e.hub_fixtures import CIVITAI_MODEL
-from tests.e2e.test_model_download_jobs import download_server
+from tests.e2e.test_model_download_jobs import download_server, request_download
 from tests.support.fake_hub import FakeHub
 
 #: Families of the API process (in the embedded server, the one process).
@@ -53,14 +53,10 @@ def samples(text: str) -> dict[str, list[tuple[str, float]]]:
 def test_every_metric_is_served_after_one_job(
     make_server: Callable[..., Any], hub: FakeHub, deployment: str
 ) -> None:
-    hub.reset_faults()
     server = download_server(make_server, hub)
     client = DreamForgeClient(server.url, timeout=120)
     try:
-        download = client.http.post(
-            "/v1/jobs",
-            json={"type": "model_download", "params": {"ref": f"civitai:{CIVITAI_MODEL}"}},
-        ).json()
+        download = request_download(client, f"civitai:{CIVITAI_MODEL}").json()
         done = wait_for_state(client, download["id"], {"succeeded", "failed"}, timeout=180)
         assert done["state"] == "succeeded", done
         job = client.create_job(
