@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,10 @@ class ParentGone(Exception):
     """Raised when the pipe to the parent is closed: nobody is left to serve."""
 
 
+class Interrupted(Exception):
+    """Raised from the step callback when the parent asked the running request to stop."""
+
+
 def _prepare_environment(options: Mapping[str, Any]) -> None:
     """The parent's extra variables first, then the offline switches, which always win."""
     os.environ.update({str(k): str(v) for k, v in (options.get("env") or {}).items()})
@@ -69,6 +74,7 @@ class _Request:
     scheduler: str
     seed: int
     hooks: bool
+    request_id: str
 
     @classmethod
     def parse(cls, message: GenerateMessage) -> _Request:
@@ -85,6 +91,7 @@ class _Request:
                 scheduler=str(params["scheduler"]),
                 seed=int(message["seed"]),
                 hooks=bool((message.get("hooks") or {}).get("enabled")),
+                request_id=str(message["request_id"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RequestError(f"malformed generate message: {e!r}") from e
@@ -135,12 +142,16 @@ class _MemoryProbe:
 
 
 def _step_reporter(
-    send: Callable[[ChildMessage], None], request: _Request, torch: Any
+    send: Callable[[ChildMessage], None],
+    request: _Request,
+    torch: Any,
+    check_interrupt: Callable[[], None],
 ) -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
     """The pipeline's step callback, and a function that reports any steps it did not.
 
     Second-order samplers (heun) call the callback about twice per step, so calls are mapped
     onto the requested step count and each step is reported once, in order, when it is done.
+    Each call also looks for the parent's interrupt, so a request stops within one step.
     """
     reported = 0
     calls = 0
@@ -150,9 +161,17 @@ def _step_reporter(
         nonlocal reported
         while reported < min(done, request.steps):
             reported += 1
-            send({"type": "step", "done": reported, "total": request.steps})
+            send(
+                {
+                    "type": "step",
+                    "request_id": request.request_id,
+                    "done": reported,
+                    "total": request.steps,
+                }
+            )
             if slow:
                 time.sleep(float(slow.group(1)))
+            check_interrupt()
 
     def on_step_end(pipe: Any, index: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         nonlocal calls
@@ -164,13 +183,18 @@ def _step_reporter(
                 raise torch.OutOfMemoryError("simulated CUDA out of memory")
         total_calls = max(int(getattr(pipe, "num_timesteps", 0) or request.steps), 1)
         report((index + 1) * request.steps // total_calls)
+        check_interrupt()
         return kwargs
 
     return on_step_end, lambda: report(request.steps)
 
 
 class _Server:
-    """Holds the pipeline cache and turns one `generate` message into replies."""
+    """Holds the pipeline cache and turns one `generate` message into replies.
+
+    Every reply names the request it answers, so the parent can never take a late message of
+    an abandoned request for the answer to the next one.
+    """
 
     def __init__(self, conn: Any, options: Mapping[str, Any]) -> None:
         import numpy as np
@@ -186,6 +210,9 @@ class _Server:
         self.cache = pipelines.PipelineCache(int(options.get("pipeline_cache_size") or 1))
         self.device = self.cache.device
         self.memory = _MemoryProbe(torch, self.device)
+        self.pending: deque[Any] = deque()  # read while a request ran, served after it
+        self.shutdown_requested = False
+        self._current: str | None = None
 
     def send(self, message: ChildMessage) -> None:
         try:
@@ -193,19 +220,45 @@ class _Server:
         except (OSError, EOFError) as e:
             raise ParentGone from e
 
+    def next_message(self) -> Any:
+        return self.pending.popleft() if self.pending else self.conn.recv()
+
+    def check_interrupt(self) -> None:
+        """Reads what the parent sent during the request; stops it when asked to."""
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()
+                op = message.get("op") if isinstance(message, dict) else None
+                if op == "shutdown":
+                    self.shutdown_requested = True
+                    raise Interrupted("the runner is shutting down")
+                if op == "interrupt":
+                    if message.get("request_id") == self._current:
+                        raise Interrupted("the parent abandoned the request")
+                    continue  # a late interrupt of a request that already ended
+                self.pending.append(message)
+        except (EOFError, OSError) as e:
+            raise ParentGone from e
+
     def generate(self, message: GenerateMessage) -> None:
+        request_id = message.get("request_id")
+        self._current = request_id
         self.memory.start()
         failure: tuple[str, str] | None = None
         try:
             reply = self._generate(message)
         except ParentGone:
             raise
+        except Interrupted as e:
+            failure = ("interrupted", str(e))
         except (RequestError, self.pipelines.ModelLoadError) as e:
             failure = ("invalid_input", str(e))
         except self.torch.OutOfMemoryError as e:
             failure = ("oom", str(e) or "CUDA out of memory")
         except Exception as e:
             failure = ("provider_error", repr(e))
+        finally:
+            self._current = None
         # Outside the except blocks: the traceback, and the tensors its frames hold, are gone,
         # so measuring the end frees what the failed item held.
         memory = self.memory.finish()
@@ -213,7 +266,15 @@ class _Server:
             self.send({**reply, "memory": memory})
         else:
             code, text = failure
-            self.send({"type": "error", "code": code, "message": text, "memory": memory})
+            self.send(
+                {
+                    "type": "error",
+                    "request_id": request_id,
+                    "code": code,
+                    "message": text,
+                    "memory": memory,
+                }
+            )
 
     def _generate(self, message: GenerateMessage) -> ChildMessage:
         request = _Request.parse(message)
@@ -221,11 +282,21 @@ class _Server:
             raise RequestError(f"unknown scheduler {request.scheduler!r}")
         spec = message["model"]
         pipe, seconds, cached = self.cache.load(spec, message.get("runtime") or {})
-        self.send({"type": "loaded", "model_id": spec["id"], "seconds": seconds, "cached": cached})
+        self.send(
+            {
+                "type": "loaded",
+                "request_id": request.request_id,
+                "model_id": spec["id"],
+                "seconds": seconds,
+                "cached": cached,
+            }
+        )
+        self.check_interrupt()  # a load can take long; the parent may have given up meanwhile
         started = time.perf_counter()
         pixels = self._run(pipe, request)
         return {
             "type": "done",
+            "request_id": request.request_id,
             "width": request.width,
             "height": request.height,
             "pixels": pixels,
@@ -239,7 +310,9 @@ class _Server:
             scheduler = self.schedulers.make_scheduler(request.scheduler, base.config)
         except ValueError as e:
             raise RequestError(str(e)) from e
-        on_step_end, finish_steps = _step_reporter(self.send, request, self.torch)
+        on_step_end, finish_steps = _step_reporter(
+            self.send, request, self.torch, self.check_interrupt
+        )
         generator = self.torch.Generator(self.device).manual_seed(request.seed)
         pipe.scheduler = scheduler
         try:
@@ -300,17 +373,20 @@ def child_main(conn: Any, options: dict[str, Any]) -> None:
             "diffusers": diffusers.__version__,
         }
     )
-    while True:
+    while not server.shutdown_requested:
         try:
-            message = conn.recv()
+            message = server.next_message()
             op = message.get("op") if isinstance(message, dict) else None
             if op == "shutdown":
                 break
             if op == "generate":
                 server.generate(message)
+            elif op == "interrupt":
+                continue  # its request had already ended
             else:
                 error = {"type": "error", "code": "invalid_input", "message": f"unknown op {op!r}"}
-                server.send({**error, "memory": server.memory.finish()})
+                request_id = message.get("request_id") if isinstance(message, dict) else None
+                server.send({**error, "request_id": request_id, "memory": server.memory.finish()})
         except (EOFError, OSError, ParentGone):
             break
     server.cache.clear()

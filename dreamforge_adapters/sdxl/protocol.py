@@ -1,21 +1,28 @@
 """Messages between the supervising parent (`supervisor.py`) and the child (`child.py`).
 
 They travel as plain dicts over a `multiprocessing` Pipe (pickled). The parent sends one
-request at a time and reads messages until `done` or `error`.
+request at a time and reads messages until `done` or `error`. Every request carries a fresh
+`request_id` and every message about it names that id: the parent drops any message that
+names another request, so a late message of an abandoned request never answers the next one.
 
 Parent → child:
-  {"op": "generate", "model": ModelSpec, "params": dict (GenerateParams.to_dict()),
-   "seed": int, "runtime": dict, "hooks": dict}
-  {"op": "shutdown"}
+  {"op": "generate", "request_id": str, "model": ModelSpec,
+   "params": dict (GenerateParams.to_dict()), "seed": int, "runtime": dict, "hooks": dict}
+  {"op": "interrupt", "request_id": str}   stop that request at its next step (or after the load)
+  {"op": "shutdown"}                       also interrupts the running request
 
-Child → parent:
+Child → parent (all but `ready` carry the request's "request_id"):
   {"type": "ready", "device": "cuda"|"cpu", "torch": str, "diffusers": str}   once, at start
   {"type": "loaded", "model_id": str, "seconds": float, "cached": bool}     per request
   {"type": "step", "done": int, "total": int}                                per denoising step
   {"type": "done", "width": int, "height": int, "pixels": bytes,
    "seconds": float, "memory": Memory}
-  {"type": "error", "code": "oom"|"invalid_input"|"provider_error", "message": str,
-   "memory": Memory}
+  {"type": "error", "code": "oom"|"invalid_input"|"provider_error"|"interrupted",
+   "message": str, "memory": Memory}
+
+When the parent gives up on a request (its listener raised, the worker is stopping) it sends
+`interrupt` and waits one step's time plus a grace period for that request's `error`
+("interrupted"); the child then stays warm. A child that does not answer in time is killed.
 
 ModelSpec: {"id", "kind" ("sdxl-diffusers" | "sdxl-checkpoint"), "local_path" (a diffusers
 folder, or a .safetensors file), "config_path" (a diffusers folder whose configs and
@@ -71,4 +78,4 @@ GenerateMessage = dict[str, Any]
 ChildMessage = dict[str, Any]
 
 SHUTDOWN: dict[str, str] = {"op": "shutdown"}
-ERROR_CODES = ("oom", "invalid_input", "provider_error")
+ERROR_CODES = ("oom", "invalid_input", "provider_error", "interrupted")

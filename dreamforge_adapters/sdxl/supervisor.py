@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -79,6 +80,49 @@ class _Child:
         return self.process.pid
 
 
+INTERRUPT_GRACE_S = 1.0
+"""How long past one step an abandoned request may take to stop before its child is killed."""
+
+
+class _Following:
+    """One request on its way through the child: its id, and whether its end was seen."""
+
+    def __init__(self, child: _Child, request_id: str) -> None:
+        self.child = child
+        self.request_id = request_id
+        self.settled = False
+        self.longest_step_s = 0.0
+        self._last = time.monotonic()
+
+    def owns(self, message: ChildMessage) -> bool:
+        return message.get("request_id") == self.request_id
+
+    def stepped(self) -> None:
+        now = time.monotonic()
+        self.longest_step_s = max(self.longest_step_s, now - self._last)
+        self._last = now
+
+    def loaded(self) -> None:
+        self._last = time.monotonic()  # a step's time starts after the model load
+
+
+class _QuietListener:
+    """Passes notes on but never raises: the listener that failed is often the one to tell."""
+
+    def __init__(self, listener: RunnerListener) -> None:
+        self._listener = listener
+
+    def step(self, done: int, total: int) -> None:
+        with contextlib.suppress(Exception):
+            self._listener.step(done, total)
+
+    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        try:
+            self._listener.note(code, message, data)
+        except Exception as e:
+            log.warning("could not record runner note %s (%r): %s", code, e, message)
+
+
 class SubprocessRunner(Runner):
     """The `Runner` port over a long-lived child process (spawned, never forked)."""
 
@@ -121,9 +165,11 @@ class SubprocessRunner(Runner):
         with self._lock:
             deadline = time.monotonic() + (request.timeout_s if request.timeout_s else math.inf)
             child = self._ready_child(deadline, listener)
+            request_id = uuid.uuid4().hex
             child.conn.send(
                 {
                     "op": "generate",
+                    "request_id": request_id,
                     "model": spec,
                     "params": request.params.to_dict(),
                     "seed": request.seed,
@@ -131,7 +177,15 @@ class SubprocessRunner(Runner):
                     "hooks": {"enabled": self._options.test_hooks},
                 }
             )
-            return self._follow(child, deadline, request, listener)
+            follow = _Following(child, request_id)
+            try:
+                return self._follow(follow, deadline, request, listener)
+            except BaseException as e:
+                if not follow.settled and self._child is child:
+                    # The child is still working on this request: stop it before anything
+                    # else is asked of it, so its late messages answer nobody.
+                    self._stop_request(follow, deadline, _QuietListener(listener), e)
+                raise
 
     def _spec(self, model: ModelDescriptor) -> ModelSpec:
         if not model.local_path:
@@ -173,22 +227,58 @@ class SubprocessRunner(Runner):
         return child
 
     def _follow(
-        self, child: _Child, deadline: float, request: GenerationRequest, listener: RunnerListener
+        self,
+        follow: _Following,
+        deadline: float,
+        request: GenerationRequest,
+        listener: RunnerListener,
     ) -> GeneratedImage:
         while True:
-            message = self._receive(child, deadline, listener)
+            message = self._receive(follow.child, deadline, listener)
+            if not follow.owns(message):
+                log.warning("ignored a runner message of another request: %s", message.get("type"))
+                continue
             kind = message.get("type")
             if kind == "step":
+                follow.stepped()
                 listener.step(int(message["done"]), int(message["total"]))
             elif kind == "loaded":
+                follow.loaded()
                 self._note_load(message, listener)
             elif kind == "done":
+                follow.settled = True
                 self._note_memory(message.get("memory"), listener)
                 return GeneratedImage(
                     int(message["width"]), int(message["height"]), bytes(message["pixels"])
                 )
             elif kind == "error":
+                follow.settled = True
                 raise self._failure(message, request, listener)
+
+    def _stop_request(
+        self, follow: _Following, deadline: float, listener: RunnerListener, cause: BaseException
+    ) -> None:
+        """Interrupts the child's request and waits for its last word; kills it otherwise.
+
+        A child that stops at its next step stays warm (the model stays loaded); one that does
+        not answer within a step's time plus INTERRUPT_GRACE_S is killed.
+        """
+        child = follow.child
+        with contextlib.suppress(OSError, ValueError):
+            child.conn.send({"op": "interrupt", "request_id": follow.request_id})
+        limit = min(deadline, time.monotonic() + INTERRUPT_GRACE_S + follow.longest_step_s)
+        while (remaining := limit - time.monotonic()) > 0:
+            try:
+                if not child.conn.poll(min(remaining, 0.1)):
+                    continue
+                message = child.conn.recv()
+            except (EOFError, OSError):
+                break
+            if follow.owns(message) and message.get("type") in ("done", "error"):
+                follow.settled = True
+                log.info("runner request stopped after %r; the runner stays warm", cause)
+                return
+        self._kill(listener, f"the request was abandoned ({type(cause).__name__})")
 
     def _receive(
         self, child: _Child, deadline: float, listener: RunnerListener, starting: bool = False

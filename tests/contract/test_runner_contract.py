@@ -109,3 +109,35 @@ def test_a_step_timeout_raises_timeout(runner_and_model: tuple[Runner, ModelDesc
     with pytest.raises(StepTimeout):
         runner.generate(request, Listener())
     assert len(_generate(runner, model, 1)) == 64 * 64 * 3  # the next item still runs
+
+
+class StalledStore(Exception):
+    """What a listener raises when the job's progress cannot be saved."""
+
+
+class RaisingListener(Listener):
+    def __init__(self, at_step: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+
+    def step(self, done: int, total: int) -> None:
+        super().step(done, total)
+        if done == self.at_step:
+            raise StalledStore("database is locked")
+
+
+def test_a_listener_that_raises_mid_request_leaves_the_next_request_clean(
+    runner_and_model: tuple[Runner, ModelDescriptor],
+) -> None:
+    runner, model = runner_and_model
+    expected = _generate(runner, model, 7, width=96, height=80, steps=3)
+    pid = getattr(runner, "child_pid", None)
+
+    with pytest.raises(StalledStore):
+        _generate(runner, model, 1, RaisingListener(at_step=2), steps=40)
+
+    listener = Listener()
+    got = _generate(runner, model, 7, listener, width=96, height=80, steps=3)
+    assert got == expected  # this request's own pixels, at its own size
+    assert listener.steps == [(1, 3), (2, 3), (3, 3)]  # none of the abandoned request's steps
+    assert getattr(runner, "child_pid", None) == pid  # stopped at a step: the runner stayed warm

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -50,9 +51,27 @@ class Child:
         seed = params.pop("seed", 1)
         hooks = params.pop("hooks", {})
         runtime = params.pop("runtime", {"dtype": "auto"})
+        request_id = params.pop("request_id", uuid.uuid4().hex)
+        self.send_generate(spec, request_id, seed, hooks, runtime, **params)
+        replies = [self.receive()]
+        while replies[-1]["type"] not in ("done", "error"):
+            replies.append(self.receive())
+        assert all(reply["request_id"] == request_id for reply in replies), replies
+        return replies
+
+    def send_generate(
+        self,
+        spec: dict[str, Any],
+        request_id: str,
+        seed: int = 1,
+        hooks: dict[str, Any] | None = None,
+        runtime: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
         self.conn.send(
             {
                 "op": "generate",
+                "request_id": request_id,
                 "model": spec,
                 "params": {
                     "prompt": "a photo of a cat",
@@ -65,14 +84,10 @@ class Child:
                     **params,
                 },
                 "seed": seed,
-                "runtime": runtime,
-                "hooks": hooks,
+                "runtime": runtime or {},
+                "hooks": hooks or {},
             }
         )
-        replies = [self.receive()]
-        while replies[-1]["type"] not in ("done", "error"):
-            replies.append(self.receive())
-        return replies
 
     def pixels(self, spec: dict[str, Any], **params: Any) -> bytes:
         last = self.request(spec, **params)[-1]
@@ -262,6 +277,7 @@ def test_the_crash_marker_ends_the_child_abruptly(tiny: Spec) -> None:
     child.conn.send(
         {
             "op": "generate",
+            "request_id": "crash",
             "model": tiny,
             "params": {
                 "prompt": "[[crash]]",
@@ -338,3 +354,23 @@ def test_the_cache_keeps_the_most_recent_pipelines(models: dict[str, Spec]) -> N
     assert pipe._progress_bar_config == {"disable": True}
     cache.clear()
     assert len(cache) == 0
+
+
+def test_an_interrupt_stops_the_request_at_its_next_step_and_the_child_serves_on(
+    child: Child, tiny: Spec
+) -> None:
+    child.send_generate(
+        tiny, "abandoned", steps=200, hooks={"enabled": True}, prompt="[[slow:0.05]]"
+    )
+    first = child.receive()
+    while first["type"] != "step":
+        first = child.receive()
+    child.conn.send({"op": "interrupt", "request_id": "someone else"})  # ignored
+    child.conn.send({"op": "interrupt", "request_id": "abandoned"})
+    replies = [child.receive()]
+    while replies[-1]["type"] not in ("done", "error"):
+        replies.append(child.receive())
+    assert all(reply["request_id"] == "abandoned" for reply in replies)
+    assert replies[-1]["code"] == "interrupted"
+    assert len(replies) < 50  # stopped at the next step or so, not after 200
+    assert child.request(tiny, request_id="next")[-1]["type"] == "done"
