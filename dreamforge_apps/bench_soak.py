@@ -23,8 +23,9 @@ from typing import Any
 import click
 import httpx
 
+from dreamforge_apps.bench_gaps import gap_figures, gap_line
 from dreamforge_apps.bench_stack import machine_facts
-from dreamforge_apps.soak_audit import audit_jobs, job_states, running_job
+from dreamforge_apps.soak_audit import audit_jobs, job_states, job_times, running_job
 from dreamforge_apps.stack_processes import StackUnderTest, rss_mib, started_stack
 
 MULTI_EVERY = 20  # one job in 20 is a batch of 3 images
@@ -181,6 +182,7 @@ def _soak(stack: StackUnderTest, url: str, jobs: int, clients: int, kills: int) 
     memory.sample()
     memory.stop.set()
     audit = audit_jobs(stack.env["DREAMFORGE_DATABASE_URL"], posting.ids)
+    gaps = gap_figures(job_times(stack.env["DREAMFORGE_DATABASE_URL"], posting.ids))
     return {
         "jobs": jobs,
         "clients": clients,
@@ -193,6 +195,7 @@ def _soak(stack: StackUnderTest, url: str, jobs: int, clients: int, kills: int) 
         "worker_kills": restarts,
         "settings": SOAK_SETTINGS,
         **audit,
+        "worker_gap": gaps,
         "memory": [m.summary() for m in memory.processes.values()],
     }
 
@@ -239,6 +242,7 @@ def _print(report: dict[str, Any]) -> None:
         f"job_succeeded event, or whose artifacts differ from their count)"
     )
     click.echo(f"  requeued after a kill  {report['requeued_jobs']} jobs")
+    click.echo(gap_line(report["worker_gap"]) + " (max: a worker restart after a kill)")
     if report["submit_failures"]:
         click.echo(f"  submit failures        {len(report['submit_failures'])}, e.g.")
         for line in report["submit_failures"][:3]:

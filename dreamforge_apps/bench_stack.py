@@ -46,6 +46,7 @@ from dreamforge_apps.bench_api import (
     _post_bytes,
     _read_response,
 )
+from dreamforge_apps.bench_gaps import gap_line, measure_backlog
 from dreamforge_apps.stack_processes import StackUnderTest, started_stack
 from dreamforge_core.domain.clock import parse_iso
 
@@ -639,6 +640,7 @@ def run_bench_stack(
     sse_steps: int,
     idle_s: float,
     json_out: Path | None,
+    backlog_jobs: int = 200,
 ) -> None:
     machine = machine_facts()
     facts = (
@@ -653,6 +655,8 @@ def run_bench_stack(
             report["idle"] = _phase_idle(target.stack, idle_s)
         if samples > 0:
             report["latency"] = _phase_latency(target, samples)
+        if backlog_jobs > 0:
+            report["backlog"] = _phase_backlog(target, backlog_jobs)
         if sse_clients > 0 and sse_jobs > 0:
             report["sse_fanout"] = _phase_fanout(target, sse_clients, sse_jobs, sse_steps)
         if total > 0:
@@ -710,6 +714,14 @@ def _phase_idle(stack: StackUnderTest, idle_s: float) -> dict[str, Any]:
     )
     click.echo(_cpu_line(idle["cpu"]))
     return idle
+
+
+def _phase_backlog(target: Target, jobs: int) -> dict[str, Any]:
+    target.worker(0.0)
+    click.echo(f"\nbacklog: {jobs} jobs queued at once on one busy worker (fake runner, no delay)")
+    figures = measure_backlog(f"http://{target.host}:{target.port}", jobs)
+    click.echo(gap_line(figures))
+    return figures
 
 
 def _phase_latency(target: Target, samples: int) -> dict[str, Any]:

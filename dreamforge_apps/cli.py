@@ -304,6 +304,12 @@ def bench_api(
     show_default=True,
     help="Redis load measured this long without and with an idle worker (0: skip).",
 )
+@click.option(
+    "--backlog-jobs",
+    default=200,
+    show_default=True,
+    help="Jobs queued at once to measure the gap between jobs of a busy worker (0: skip).",
+)
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def bench_stack(
     url: str | None,
@@ -314,15 +320,38 @@ def bench_stack(
     sse_jobs: int,
     sse_steps: int,
     idle_seconds: float,
+    backlog_jobs: int,
     json_out: Path | None,
 ) -> None:
     """Stack (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): creations/s,
-    POST p50/p99, submit-to-running, per-job overhead, SSE delivery with many clients."""
+    POST p50/p99, submit-to-running, gap between jobs with a backlog, per-job overhead, SSE
+    delivery with many clients."""
     from dreamforge_apps.bench_stack import run_bench_stack
 
     run_bench_stack(
-        url, total, concurrency, samples, sse_clients, sse_jobs, sse_steps, idle_seconds, json_out
+        url,
+        total,
+        concurrency,
+        samples,
+        sse_clients,
+        sse_jobs,
+        sse_steps,
+        idle_seconds,
+        json_out,
+        backlog_jobs,
     )
+
+
+@bench.command("gaps")
+@click.option("--jobs", default=200, show_default=True, help="Jobs queued at once.")
+def bench_gaps(jobs: int) -> None:
+    """Gap between jobs of a busy worker on the embedded deployment (fake runner, no delay)."""
+    from dreamforge_apps.bench_api import embedded_server
+    from dreamforge_apps.bench_gaps import gap_line, measure_backlog
+
+    with embedded_server({"DREAMFORGE_FAKE_STEP_DELAY_S": "0"}) as url:
+        click.echo(f"embedded (dreamforge serve), {jobs} jobs queued at once, fake runner")
+        click.echo(gap_line(measure_backlog(url, jobs)))
 
 
 @bench.command("soak")

@@ -66,3 +66,14 @@ def audit_jobs(dsn: str, ids: list[str]) -> dict[str, Any]:
         "requeued_jobs": requeued,
         "images_expected": images,
     }
+
+
+def job_times(dsn: str, ids: list[str]) -> list[tuple[Any, Any, Any]]:
+    """(created_at, started_at, finished_at) of each finished job, for the gap figures."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT created_at, started_at, finished_at FROM jobs "
+            "WHERE id = ANY(%s) AND started_at IS NOT NULL AND finished_at IS NOT NULL",
+            (ids,),
+        ).fetchall()
+    return [tuple(row) for row in rows]

@@ -105,6 +105,12 @@ class PrometheusMetrics(JobMetrics):
             buckets=_FAST + _SLOW[4:],
             registry=r,
         )
+        self._gap = Histogram(
+            "dreamforge_worker_gap_seconds",
+            "A busy worker's idle time from one job's end to the start of a job that waited",
+            buckets=(0.0005, *_FAST),
+            registry=r,
+        )
 
         self._load = Histogram(
             "dreamforge_model_load_seconds",
@@ -158,6 +164,9 @@ class PrometheusMetrics(JobMetrics):
 
     def queue_wait(self, seconds: float) -> None:
         self._wait.observe(seconds)
+
+    def worker_gap(self, seconds: float) -> None:
+        self._gap.observe(seconds)
 
     def model_loaded(self, seconds: float) -> None:
         self._load.observe(seconds)

@@ -40,6 +40,9 @@ class NoMetrics(JobMetrics):
     def queue_wait(self, seconds: float) -> None:
         return None
 
+    def worker_gap(self, seconds: float) -> None:
+        return None
+
     def error(self, code: str) -> None:
         return None
 

@@ -17,6 +17,7 @@ from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.job_attempt import JobAttempt, JobStore
 from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
+from dreamforge_core.use_cases.worker_gap import WorkerGap
 
 # Codes whose failure marks a poisoned message: it goes to the dead-letter queue.
 _POISON = frozenset({"internal"})
@@ -62,6 +63,7 @@ class JobExecutor:
         self._retry = retry
         self._limits = limits
         self._leases = LeaseKeeper(limits.lease_s / 3)
+        self._gap = WorkerGap()
 
     def _attempt(self, job: Job) -> JobAttempt:
         """A new attempt at `job`, claimed but not yet saved."""
@@ -93,6 +95,8 @@ class JobExecutor:
             p.queue.enqueue(job_id, (job.next_attempt_at - now).total_seconds())
             return
         lease_until = now + timedelta(seconds=self._limits.lease_s)
+        if (gap := self._gap.started(job, now)) is not None:
+            p.metrics.worker_gap(gap)
         job.start(now, self._limits.worker_id, lease_until)
         run = self._attempt(job)
         span = p.tracer.span(
@@ -112,6 +116,7 @@ class JobExecutor:
         except ConcurrentUpdate:
             return  # another worker claimed or took over the job; it owns the outcome now
         finally:
+            self._gap.ended(job.finished_at or p.clock.now())
             run.close()
         if job.attempts == 1:
             p.metrics.queue_wait((now - job.created_at).total_seconds())
