@@ -50,6 +50,9 @@ class JobAttempt:
         """Runs the job's work; a DreamForgeError fails the attempt with its code."""
         raise NotImplementedError
 
+    def failed(self) -> None:
+        """The job failed for good after this attempt: undo what only a retry would use."""
+
     def save(self) -> None:
         with self.lock:
             if self.job.state is JobState.RUNNING:
