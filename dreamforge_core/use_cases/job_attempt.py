@@ -51,7 +51,8 @@ class JobAttempt:
         raise NotImplementedError
 
     def failed(self) -> None:
-        """The job failed for good after this attempt: undo what only a retry would use."""
+        """The job fails for good after this attempt (called just before that is saved):
+        undo what only a retry would have used."""
 
     def save(self) -> None:
         with self.lock:

@@ -143,9 +143,9 @@ class JobExecutor:
                 run.save()
                 p.queue.enqueue(job.id, delay)
                 return
+            run.failed()  # first: whoever sees the job failed sees its clean-up done
             job.fail(info, now)
             run.save()
-        run.failed()
         stored = sum(1 for i in job.items if i.state is ItemState.SUCCEEDED)
         p.metrics.job_finished("failed", job_duration(job), job_type=job.type, images=stored)
         if error.code in _POISON or self._retry.should_retry(error.code, 0):
