@@ -22,7 +22,7 @@ PUBLIC = frozenset(
         "s3_secret_key", "s3_bucket", "s3_region", "artifact_ttl_s", "artifact_ttl_max_s",
         "artifact_retention_days", "api_keys", "runner", "default_model", "step_timeout_s",
         "max_attempts", "idempotency_window_s", "sdxl_base_config", "civitai_base_url",
-        "log_level", "log_format", "worker_http_port",
+        "log_level", "log_format", "worker_http_port", "models_max_bytes",
     }
 )  # fmt: skip
 
@@ -124,6 +124,7 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
             Row("model_download_jobs", "serve, api, worker"),
             Row("io_worker_threads", "serve, worker"),
             Row("download_timeout_s", "serve, worker"),
+            Row("models_max_bytes", "serve, worker, admin"),
         ],
         [_SOURCE_TOKENS],
     ),

@@ -17,7 +17,11 @@ from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
 from dreamforge_adapters.system import RandomSeeds, SystemClock
 from dreamforge_apps import __version__
-from dreamforge_apps.model_install import background_installer
+from dreamforge_apps.model_install import (
+    background_installer,
+    partial_cleanup,
+    sweep_abandoned_downloads,
+)
 from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.runners import build_runner, default_model_id
 from dreamforge_apps.settings import Settings
@@ -136,6 +140,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         )
     io = None
     if settings.model_download_jobs:
+        sweep_abandoned_downloads(settings)  # before the IO queue resumes any download
         io_queue = InProcessJobQueue(workers=settings.io_worker_threads)
         execute_download = ExecuteDownload(
             DownloadPorts(
@@ -147,6 +152,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
                 StructlogContext(),
                 background_installer(settings, registry),
                 tracing.tracer,
+                partial_cleanup(settings),
             ),
             retry,
             ExecutionLimits(settings.download_timeout_s),

@@ -37,11 +37,19 @@ def _settings() -> Settings:
 @click.command("download")
 @click.argument("ref")
 @click.option("--no-base-config", is_flag=True, help="Do not fetch the SDXL base config.")
-def model_download(ref: str, no_base_config: bool) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Let another version (revision, version id, changed bytes) take the id of an "
+    "installed model. Its old files stay on disk.",
+)
+def model_download(ref: str, no_base_config: bool, replace: bool) -> None:
     """Download, verify and register REF: hf:<repo>[@rev][#file] or civitai:<id|slug>[@version].
 
     Resumable: run it again after an interruption and it continues where it stopped.
-    Tokens come from HF_TOKEN and CIVITAI_TOKEN.
+    Another version of an installed model is refused unless --replace is given. Refused
+    before the first byte when it does not fit DREAMFORGE_MODELS_MAX_BYTES or the free disk
+    space. Tokens come from HF_TOKEN and CIVITAI_TOKEN.
     """
     from dreamforge_apps.download_progress import DownloadProgressLine
     from dreamforge_apps.model_install import (
@@ -55,7 +63,9 @@ def model_download(ref: str, no_base_config: bool) -> None:
     progress = DownloadProgressLine()
     with _reported(), open_registry(settings) as registry:
         try:
-            result = install_model(settings, registry, ref, progress=progress)
+            result = install_model(
+                settings, registry, ref, progress=progress, replace_installed=replace
+            )
         finally:
             progress.finish()
         m = result.model
@@ -64,6 +74,11 @@ def model_download(ref: str, no_base_config: bool) -> None:
             f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}; "
             f"{len(result.files)} file(s), {fetched:,} bytes fetched in {result.seconds:.1f} s"
         )
+        if (old := result.replaced) is not None:
+            click.echo(
+                f"replaced {old.id} from {old.source_uri or '-'}; its files stay at "
+                f"{old.local_path or '-'} (delete them once no job uses them)"
+            )
         if base_config_needed(settings, m) and not no_base_config:
             click.echo(f"fetching the SDXL base config {settings.sdxl_base_config} (no weights)")
             try:

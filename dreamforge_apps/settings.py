@@ -386,7 +386,20 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "Hard timeout of one attempt at a `model_download` job, in seconds (> 0). A "
-            "timed-out attempt is retried and resumes its partial files."
+            "timed-out attempt is retried and resumes its partial files. Where download jobs "
+            "are enabled, partial files untouched for longer are removed when `serve` or a "
+            "worker starts."
+        ),
+    )
+    models_max_bytes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Disk budget of the models root for downloads, in bytes (0: no budget). A "
+            "download (`dreamforge model download` or a `model_download` job) that would take "
+            "the files under the models root past it is refused before its first byte. "
+            "Whatever the budget, a download must also leave max(1 GiB, 5 % of the disk) free "
+            "on the disk of the models root."
         ),
     )
 

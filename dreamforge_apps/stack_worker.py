@@ -29,7 +29,11 @@ from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds
 from dreamforge_apps import __version__
-from dreamforge_apps.model_install import background_installer
+from dreamforge_apps.model_install import (
+    background_installer,
+    partial_cleanup,
+    sweep_abandoned_downloads,
+)
 from dreamforge_apps.runners import build_runner
 from dreamforge_apps.serve import uvicorn_config
 from dreamforge_apps.settings import Settings
@@ -76,6 +80,7 @@ class _IoConsumer:
                 log_context=StructlogContext(),
                 install=background_installer(settings, parts.registry),
                 tracer=parts.tracing.tracer,
+                discard_partial=partial_cleanup(settings),
             ),
             parts.retry,
             limits,
@@ -99,6 +104,7 @@ class _IoConsumer:
 
     def start(self) -> None:
         settings = self._settings
+        sweep_abandoned_downloads(settings)  # before any download of this process starts
         self._worker = start_worker(
             self.broker,
             queues=(IO_QUEUE,),

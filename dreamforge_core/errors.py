@@ -73,7 +73,8 @@ class Unauthorized(DreamForgeError):
 
 
 class Forbidden(DreamForgeError):
-    """Raised when a signed URL is expired or altered."""
+    """Raised when access is refused: a signed URL expired or altered, a download led to an
+    address its source may not reach."""
 
     code = "forbidden"
 
@@ -94,6 +95,18 @@ class Unavailable(DreamForgeError):
     """Raised when a dependency (database, queue, storage) cannot be reached."""
 
     code = "unavailable"
+
+
+class ModelConflict(DreamForgeError):
+    """Raised when a download would replace the files behind an installed model id."""
+
+    code = "model_conflict"
+
+
+class InsufficientStorage(DreamForgeError):
+    """Raised when a download would not fit the models root's disk budget or free space."""
+
+    code = "insufficient_storage"
 
 
 class InvalidTransition(DreamForgeError):

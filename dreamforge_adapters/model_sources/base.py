@@ -6,7 +6,8 @@ the result into a registry entry. Tokens live on the source and travel only as r
 never in a `ResolvedModel`, its provenance or the descriptor (NFR-104).
 
 Safety (NFR-103): the file rules are in `file_rules.py`; sources apply them when they resolve a
-model, before anything is downloaded.
+model, before anything is downloaded. Every request, API call or file, and each redirect hop is
+checked by the source's `AddressGuard` (`address_guard.py`) before it is sent.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from dreamforge_adapters.model_sources.address_guard import (
+    AddressGuard,
+    Resolver,
+    guarded_get,
+    system_resolver,
+)
 from dreamforge_adapters.model_sources.fetch import Fetcher
 from dreamforge_adapters.model_sources.file_rules import (
     KIND_CHECKPOINT,
@@ -37,6 +44,7 @@ from dreamforge_adapters.model_sources.remote_files import (
     AccessDenied,
     FetchError,
     IntegrityError,
+    RefusedAddress,
     RemoteFile,
     RemoteNotFound,
     UnsafePath,
@@ -47,6 +55,7 @@ from dreamforge_core.domain.model_ref import ModelRef
 from dreamforge_core.domain.params import ModelLimits
 from dreamforge_core.errors import (
     DreamForgeError,
+    Forbidden,
     NotFound,
     Unauthorized,
     Unavailable,
@@ -59,6 +68,16 @@ from dreamforge_core.ports.model_source import (
 )
 
 _MAX_BACKOFF_S = 30.0
+# How far a file may outgrow the rough size its source stated (CivitAI's sizeKB) before the
+# download is stopped: max(1 MiB, 1 %).
+_ROUGH_SIZE_SLACK_BYTES = 1 << 20
+_ROUGH_SIZE_SLACK_SHARE = 0.01
+
+
+def _upper_bound(approx_size: int | None) -> int | None:
+    if approx_size is None:
+        return None
+    return approx_size + max(_ROUGH_SIZE_SLACK_BYTES, int(approx_size * _ROUGH_SIZE_SLACK_SHARE))
 
 
 class IntegrityFailure(DreamForgeError):
@@ -92,8 +111,9 @@ class FetchingSource(HttpClientUser):
 
     `base_url` is the source's own origin: the token goes to URLs there and nowhere else.
     Options: `concurrency` files at once (default 4), `attempts` per request and file,
-    `timeout_s` of silence per read, `progress` (overridden by `fetch`'s own argument) and
-    `sleep` (the backoff wait, replaceable in tests). `client` is used as given and not closed;
+    `timeout_s` of silence per read, `progress` (overridden by `fetch`'s own argument),
+    `sleep` (the backoff wait, replaceable in tests) and `resolver` (host names to addresses,
+    for the address guard; replaceable in tests). `client` is used as given and not closed;
     without one the source makes its own, closed by `close()`.
     """
 
@@ -111,11 +131,13 @@ class FetchingSource(HttpClientUser):
         timeout_s: float = 30.0,
         progress: DownloadProgress | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        resolver: Resolver = system_resolver,
     ) -> None:
         if concurrency < 1 or attempts < 1:
             raise ValueError("concurrency and attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
         self._origin = _origin(self.base_url)
+        self._guard = AddressGuard(self.base_url, resolver)
         self._token = token or None
         super().__init__(client)
         self._concurrency = concurrency
@@ -155,14 +177,18 @@ class FetchingSource(HttpClientUser):
         for attempt in range(1, self._attempts + 1):
             retry_after: float | None = None
             try:
-                response = self._client.get(
+                with guarded_get(
+                    self._client,
                     url,
-                    params=params,
+                    guard=self._guard,
                     headers=self.auth_headers(url),
-                    follow_redirects=True,
+                    params=params,
                     timeout=self._timeout_s,
-                )
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                ) as response:
+                    response.read()
+            except RefusedAddress as exc:
+                raise Forbidden(f"{self.scheme}: {exc.message}", details=exc.details) from exc
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TooManyRedirects) as exc:
                 raise Unavailable(f"{self.scheme}: bad address {display_url(url)}: {exc}") from exc
             except httpx.TransportError as exc:
                 cause = describe_error(exc)
@@ -207,7 +233,14 @@ class FetchingSource(HttpClientUser):
         """Downloads what is missing into `folder`; a file whose bytes differ from the published
         sha256 raises IntegrityFailure and leaves nothing at its target path."""
         remote = [
-            RemoteFile(f.url, f.name, f.size, f.sha256, headers=self.auth_headers(f.url))
+            RemoteFile(
+                f.url,
+                f.name,
+                f.size,
+                f.sha256,
+                max_size=_upper_bound(f.approx_size) if f.size is None else None,
+                headers=self.auth_headers(f.url),
+            )
             for f in model.files
         ]
         try:
@@ -218,6 +251,7 @@ class FetchingSource(HttpClientUser):
                 timeout_s=self._timeout_s,
                 progress=progress or self._progress,
                 sleep=self._sleep,
+                guard=self._guard,
             ) as fetcher:
                 done = fetcher.fetch_all(remote, folder, concurrency=self._concurrency)
         except IntegrityError as exc:
@@ -231,6 +265,8 @@ class FetchingSource(HttpClientUser):
             raise NotFound(f"{self.scheme}: {exc.message}") from exc
         except UnsafePath as exc:
             raise invalid_ref(model.ref, exc.message) from exc
+        except RefusedAddress as exc:
+            raise Forbidden(f"{self.scheme}: {exc.message}", details=exc.details) from exc
         except FetchError as exc:
             raise Unavailable(f"{self.scheme}: {exc.message}", details=exc.details) from exc
         except OSError as exc:

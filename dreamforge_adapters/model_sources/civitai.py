@@ -8,7 +8,8 @@ Without `@<version>` the newest version is taken.
 Only SDXL checkpoints (`baseModel` starting with "SDXL") in safetensors form are accepted: the
 version's `Model` file in `SafeTensor` format, the primary one when several qualify. Its
 published SHA256 is checked; `sizeKB` is a rounded figure, so it is not used as an exact size
-(the hash is the check).
+(the hash is the check), only as a rough one: for the disk check, and as a bound the download
+may not outgrow by much.
 
 Name: the model's slug (`model-<id>` when the name has no ASCII letters or digits). Version:
 the version id. Registry id: `<slug>-v<version id>`, so versions of one model install side by
@@ -104,7 +105,15 @@ class CivitaiSource(FetchingSource):
             name=slug,
             version=str(version_id),
             kind=KIND_CHECKPOINT,
-            files=(SourceFile(name=name, url=url, size=None, sha256=_sha256(file, name)),),
+            files=(
+                SourceFile(
+                    name=name,
+                    url=url,
+                    size=None,
+                    sha256=_sha256(file, name),
+                    approx_size=_approx_size(file),
+                ),
+            ),
             source_uri=f"civitai:{model_id}@{version_id}",
             provenance={
                 "source": "civitai",
@@ -180,3 +189,11 @@ def _sha256(file: dict[str, Any], name: str) -> str | None:
     if not _SHA256.fullmatch(digest):
         raise Unavailable(f"civitai: the published SHA256 of {name} is malformed: {value!r}")
     return digest
+
+
+def _approx_size(file: dict[str, Any]) -> int | None:
+    """`sizeKB` in bytes; None when it is missing or not a sane number."""
+    value = file.get("sizeKB")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**50:
+        return None
+    return round(value * 1024)

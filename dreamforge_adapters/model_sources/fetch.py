@@ -6,6 +6,9 @@ a file whose size and sha256 were checked (one `os.replace`), and `.dreamforge-f
 the folder records what was verified, so a second run skips multi-gigabyte files by `stat`
 alone instead of hashing them again.
 
+Redirects are followed one hop at a time, each host checked by the optional `AddressGuard`
+before it is asked; a file without an exact size may not outgrow its `max_size`.
+
 Credentials travel in `RemoteFile.headers` and nowhere else: messages and logs show URLs without
 their query string (CivitAI takes `?token=`, presigned storage URLs carry signatures).
 """
@@ -26,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from dreamforge_adapters.model_sources.address_guard import AddressGuard, guarded_get
 from dreamforge_adapters.model_sources.http_details import (
     RETRY_STATUSES,
     HttpClientUser,
@@ -100,10 +104,13 @@ class Fetcher(HttpClientUser):
         timeout_s: float = 30.0,
         progress: ProgressCallback | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        guard: AddressGuard | None = None,
     ) -> None:
+        """`guard` checks the host of every request and redirect hop (none: any host)."""
         if chunk_bytes < 1 or attempts < 1:
             raise ValueError("chunk_bytes and attempts must be at least 1")
         super().__init__(client)
+        self._guard = guard
         self._chunk_bytes = chunk_bytes
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -231,7 +238,8 @@ class Fetcher(HttpClientUser):
             lock_or_fail(fh, file.name)
             part = Part(fh)
             part.load(self._chunk_bytes)
-            if file.size is not None and part.size > file.size:
+            longest = file.size if file.size is not None else file.max_size
+            if longest is not None and part.size > longest:
                 part.reset()  # longer than the file can be: it is something else
             part.resumed_from = part.size
             if part.size:
@@ -241,6 +249,10 @@ class Fetcher(HttpClientUser):
                 verify_part(file, part)
             except IntegrityError:
                 part_path.unlink(missing_ok=True)  # wrong bytes are no use to resume from
+                raise
+            except BaseException:
+                if part.size == 0:  # nothing to resume from: leave nothing behind
+                    part_path.unlink(missing_ok=True)
                 raise
             fh.flush()
             os.fsync(fh.fileno())
@@ -267,8 +279,12 @@ class Fetcher(HttpClientUser):
             try:
                 # httpx drops Authorization when a redirect leaves the origin (CivitAI sends
                 # downloads to presigned storage URLs, which must not see the token).
-                with self._client.stream(
-                    "GET", file.url, headers=headers, follow_redirects=True, timeout=self._timeout
+                with guarded_get(
+                    self._client,
+                    file.url,
+                    guard=self._guard,
+                    headers=headers,
+                    timeout=self._timeout,
                 ) as response:
                     outcome = self._receive(file, part, response, ranged, cancel)
             except _Retry as exc:
@@ -360,7 +376,15 @@ class Fetcher(HttpClientUser):
                 f"{file.name}: the server has {total} bytes, expected {file.size}",
                 details={**details, "expected_size": file.size, "actual_size": total},
             )
-        self._stream(file, part, response, file.size if file.size is not None else total, cancel)
+        if total is not None and file.max_size is not None and total > file.max_size:
+            raise IntegrityError(
+                f"{file.name}: the server has {total} bytes, more than the {file.max_size} "
+                "the source stated",
+                details={**details, "max_size": file.max_size, "actual_size": total},
+            )
+        expected = file.size if file.size is not None else total
+        limit = expected if expected is not None else file.max_size
+        self._stream(file, part, response, expected, limit, cancel)
         return _Outcome.DONE
 
     def _stream(
@@ -369,8 +393,11 @@ class Fetcher(HttpClientUser):
         part: Part,
         response: httpx.Response,
         total: int | None,
+        limit: int | None,
         cancel: threading.Event | None,
     ) -> None:
+        """`total`: the size the file must reach; `limit`: the most bytes it may have (the
+        total, or without one the source's rough size), so no body can fill the disk."""
         # iter_bytes() without a size yields what the socket gave; batching here rather than in
         # httpx keeps the bytes received before a dropped connection, so the retry resumes
         # exactly where the data stopped.
@@ -378,10 +405,10 @@ class Fetcher(HttpClientUser):
         try:
             for piece in response.iter_bytes():
                 part.fetched += len(piece)
-                if total is not None and part.size + len(buffer) + len(piece) > total:
+                if limit is not None and part.size + len(buffer) + len(piece) > limit:
                     raise IntegrityError(
-                        f"{file.name}: the server sent more than the expected {total} bytes",
-                        details={"file": file.name, "expected_size": total},
+                        f"{file.name}: the server sent more than the expected {limit} bytes",
+                        details={"file": file.name, "expected_size": limit},
                     )
                 buffer += piece
                 if len(buffer) >= self._chunk_bytes:

@@ -14,6 +14,7 @@ from dreamforge_adapters.model_sources.part_file import PART_SUFFIX
 from dreamforge_adapters.model_sources.remote_files import UnsafePath, safe_target
 from dreamforge_core.domain.model_ref import ModelRef
 from dreamforge_core.errors import FieldError, InvalidInput
+from dreamforge_core.use_cases.install_rules import DESCRIPTOR_FILE
 
 #: The file types a model folder may receive: weights, configs, tokenizers, docs.
 ALLOWED_SUFFIXES = frozenset({".safetensors", ".json", ".txt", ".md", ".model", ".yaml"})
@@ -81,12 +82,22 @@ def invalid_ref(ref: ModelRef, why: str) -> InvalidInput:
     return InvalidInput.for_fields([FieldError("ref", f"{ref}: {why}")])
 
 
+#: Files the installer writes into a model folder itself: no download may have their names.
+INSTALLER_FILES = frozenset({MANIFEST_NAME, DESCRIPTOR_FILE})
+
+
 def check_names(ref: ModelRef, names: Iterable[str]) -> None:
-    """Refuses names that could land outside the model folder or clash with the fetcher's own."""
+    """Refuses names that could land outside the model folder or clash with the installer's
+    own files (descriptor, manifest, partial downloads)."""
     for name in names:
         try:
             safe_target(_NAME_CHECK_ROOT, name)
         except UnsafePath as exc:
             raise invalid_ref(ref, exc.message) from None
-        if _basename(name) == MANIFEST_NAME or name.endswith(PART_SUFFIX):
-            raise invalid_ref(ref, f"file name {name!r} is reserved")
+        base = _basename(name)
+        if (
+            base in INSTALLER_FILES
+            or base.startswith(MANIFEST_NAME + ".")  # the manifest's temporary files
+            or base.endswith(PART_SUFFIX)
+        ):
+            raise invalid_ref(ref, f"file name {name!r} is reserved for the installer's own files")

@@ -1,11 +1,19 @@
 """The `.part` file of one download: bytes flushed as they arrive, hashed while they stream,
-locked against a second writer, verified before the rename that makes them the target."""
+locked against a second writer, verified before the rename that makes them the target.
+
+Partial files that no download will resume are removed (`remove_part_files`,
+`remove_abandoned_parts`): a download that failed for good, or one abandoned for longer than
+any attempt may run. One that a download holds locked is left alone.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,6 +23,8 @@ if sys.platform != "win32":
     import fcntl
 
 PART_SUFFIX = ".part"
+
+log = logging.getLogger(__name__)
 
 
 class Part:
@@ -79,3 +89,38 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_part_files(folder: Path) -> list[Path]:
+    """Removes the partial files under `folder`, but those being written; the removed ones."""
+    return _remove_parts(folder, lambda path: True)
+
+
+def remove_abandoned_parts(root: Path, older_than_s: float) -> list[Path]:
+    """Removes the partial files under `root` untouched for `older_than_s` seconds, but those
+    being written; the removed ones."""
+    cutoff = time.time() - older_than_s
+    return _remove_parts(root, lambda path: path.stat().st_mtime < cutoff)
+
+
+def _remove_parts(root: Path, wanted: Callable[[Path], bool]) -> list[Path]:
+    removed = []
+    for path in sorted(root.rglob("*" + PART_SUFFIX)):
+        try:
+            if path.is_file() and not path.is_symlink() and wanted(path) and _unlink_idle(path):
+                removed.append(path)
+        except OSError as exc:  # best effort: the next cleanup tries again
+            log.warning("could not remove the partial download %s: %s", path, exc)
+    return removed
+
+
+def _unlink_idle(path: Path) -> bool:
+    """Unlinks `path` unless a download holds its lock (then False)."""
+    with path.open("rb") as fh:
+        if sys.platform != "win32":
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+        path.unlink()
+    return True

@@ -38,6 +38,12 @@ class RemoteNotFound(FetchError):
     code = "not_found"
 
 
+class RefusedAddress(FetchError):
+    """Raised when a URL or redirect leads to an address the source may not reach."""
+
+    code = "forbidden"
+
+
 class UnsafePath(FetchError):
     """Raised when a file name would land outside the model folder or cannot be stored."""
 
@@ -54,11 +60,14 @@ class RemoteFile:
     sha256: str | None = None  # lower-case hex, when the source states it
     # e.g. Authorization: kept out of repr, equality and hashing so it cannot leak into logs.
     headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    max_size: int | None = None  # without an exact size: more bytes than this are refused
 
     def __post_init__(self) -> None:
         if self.sha256 is not None and not _SHA256_HEX.fullmatch(self.sha256):
             raise ValueError(f"{self.name}: sha256 must be 64 lower-case hex digits")
-        if self.size is not None and self.size < 0:
+        if (self.size is not None and self.size < 0) or (
+            self.max_size is not None and self.max_size < 0
+        ):
             raise ValueError(f"{self.name}: size must not be negative")
 
 

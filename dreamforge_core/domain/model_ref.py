@@ -1,6 +1,11 @@
 """Model references (FR-092).
 
 `hf:<repo>[@<rev>][#<file|pattern>]` and `civitai:<id|slug>[@<version>]`.
+
+A revision is a branch, tag or commit (`main`, `v1.0`, `refs/pr/1`): names of letters, digits,
+'.', '_' and '-' joined by single '/', none starting with '.', at most 255 characters. It is
+checked here, before any request, so nothing URL-significant (`?`, `%`, `#`, spaces, control
+characters) or path-like (`..`, a leading '/') ever reaches a URL.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dreamforge_core.errors import FieldError, InvalidInput
 _HF_REPO = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", re.ASCII)
 _CIVITAI_ID = re.compile(r"[A-Za-z0-9][\w-]*", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+")
+_HF_REVISION = re.compile(r"[A-Za-z0-9_-][\w.-]*(/[A-Za-z0-9_-][\w.-]*)*", re.ASCII)
+MAX_REVISION_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,13 @@ def parse_model_ref(ref: str) -> ModelRef:
             raise _bad(ref, "repository must look like owner/name")
         if "@" in body and not version:
             raise _bad(ref, "empty revision after @")
+        if version and not _valid_revision(version):
+            raise _bad(
+                ref,
+                f"revision must be a branch, tag or commit: names of letters, digits, '.', '_' "
+                f"and '-' joined by '/', none starting with '.', no '..', at most "
+                f"{MAX_REVISION_LENGTH} characters",
+            )
         if "#" in rest and not selector:
             raise _bad(ref, "empty file pattern after #")
         return ModelRef("hf", name, version or None, selector or None)
@@ -64,3 +78,11 @@ def parse_model_ref(ref: str) -> ModelRef:
             raise _bad(ref, "version must be a numeric id")
         return ModelRef("civitai", name, version or None)
     raise _bad(ref, f"unknown source {source!r} (known: hf, civitai)")
+
+
+def _valid_revision(revision: str) -> bool:
+    return (
+        len(revision) <= MAX_REVISION_LENGTH
+        and ".." not in revision
+        and _HF_REVISION.fullmatch(revision) is not None
+    )

@@ -28,6 +28,9 @@ class SourceFile:
     size: int | None = None  # as the source states it
     sha256: str | None = None  # lower-case hex, as the source publishes it
     git_oid: str | None = None  # Hugging Face git files: blob sha1, checked after the fetch
+    # A size the source states only roughly (CivitAI's sizeKB): counted by the disk check and
+    # an upper bound while downloading, never checked as exact.
+    approx_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,10 @@ class ModelSource(Protocol):
     def resolve(self, ref: ModelRef) -> ResolvedModel:
         """Pins the reference and lists the files with what the source states about them;
         raises NotFound, Unauthorized, InvalidInput (refused file types) or Unavailable."""
+        ...
+
+    def model_id(self, model: ResolvedModel) -> str:
+        """The registry id the resolved model will be installed under."""
         ...
 
     def fetch(

@@ -40,8 +40,12 @@ class DownloadWatch(Protocol):
 
 
 #: Installs `ref` (fetch, verify, register) reporting to the watch; the IO worker's wiring
-#: adds what the CLI adds (the SDXL base config of a single-file checkpoint).
+#: adds what the CLI adds (the SDXL base config of a single-file checkpoint). It never
+#: replaces an installed model: another version fails with `model_conflict`.
 ModelInstaller = Callable[[str, DownloadWatch], InstallResult]
+
+#: Removes the partial files a download of the resolved model left; best effort.
+PartialCleanup = Callable[[ResolvedModel], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class DownloadPorts:
     log_context: LogContext
     install: ModelInstaller
     tracer: Tracer = NO_TRACER
+    discard_partial: PartialCleanup | None = None
 
 
 class ExecuteDownload(JobExecutor):
@@ -67,8 +72,11 @@ class ExecuteDownload(JobExecutor):
       files continue with range requests (the downloader's own rules);
     - the attempt has `step_timeout_s` in all; past it the download stops with `timeout`;
     - on success the job's `model_id` names the installed model. Unreachable sources and
-      timeouts are retried; a missing model, a refused token, a refused file type or a hash
-      mismatch fail at once.
+      timeouts are retried; a missing model, a refused token, a refused file type, a hash
+      mismatch, another version of an installed model or a download past the disk budget
+      fail at once;
+    - once the job has failed for good, the partial files of its model are removed: no
+      retry will resume them.
     """
 
     job_type = MODEL_DOWNLOAD
@@ -88,6 +96,11 @@ class DownloadAttempt(JobAttempt):
         super().__init__(ports, job, leases, limits.lease_s)
         self.ports = ports
         self.timeout_s = limits.step_timeout_s
+        self.resolved: ResolvedModel | None = None  # once the source has listed the files
+
+    def failed(self) -> None:
+        if self.resolved is not None and self.ports.discard_partial is not None:
+            self.ports.discard_partial(self.resolved)
 
     def execute(self) -> None:
         p, job = self.ports, self.job
@@ -123,6 +136,7 @@ class _AttemptWatch:
         sizes = [f.size for f in model.files]
         self._total = sum(s for s in sizes if s is not None) if None not in sizes else None
         a = self._a
+        a.resolved = model
         with a.lock:
             a.job.advance_item(
                 0,

@@ -50,6 +50,10 @@ class JobAttempt:
         """Runs the job's work; a DreamForgeError fails the attempt with its code."""
         raise NotImplementedError
 
+    def failed(self) -> None:
+        """The job fails for good after this attempt (called just before that is saved):
+        undo what only a retry would have used."""
+
     def save(self) -> None:
         with self.lock:
             if self.job.state is JobState.RUNNING:

@@ -148,6 +148,7 @@ class JobExecutor:
                 run.save()
                 p.queue.enqueue(job.id, delay)
                 return
+            run.failed()  # first: whoever sees the job failed sees its clean-up done
             job.fail(info, now)
             run.save()
         stored = sum(1 for i in job.items if i.state is ItemState.SUCCEEDED)

@@ -6,7 +6,10 @@ the installed model then serves a generate job with the real SDXL runner."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
@@ -99,5 +102,77 @@ def test_a_failed_download_job_says_why_and_registers_nothing(
         bad = request_download(client, "ftp:x")
         assert bad.status_code == 422
         assert bad.json()["error"]["details"]["errors"][0]["field"] == "params.ref"
+    finally:
+        client.close()
+
+
+def test_a_download_job_never_replaces_an_installed_model(
+    make_server: Callable[..., Any], hub: FakeHub
+) -> None:
+    first = hub.add_hf_repo("jobs/moving", {"model.safetensors": b"first " * 400})
+    server = download_server(make_server, hub)
+    client = DreamForgeClient(server.url, timeout=60)
+    try:
+        job = request_download(client, "hf:jobs/moving").json()
+        done = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["state"] == "succeeded", done
+        model_id = str(done["model_id"])
+        before = client.http.get(f"/v1/models/{model_id}").json()
+        assert before["version"] == first[:12]
+
+        second = hub.add_hf_repo("jobs/moving", {"model.safetensors": b"second " * 400})
+        job = request_download(client, "hf:jobs/moving").json()
+        done = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["state"] == "failed", done
+        assert done["attempts"] == 1  # refused for good, not retried
+        error = done["error"]
+        assert error["code"] == "model_conflict", error
+        assert model_id in error["message"]
+        assert second[:12] in error["message"]
+        assert client.http.get(f"/v1/models/{model_id}").json() == before
+        assert not list((server.data_dir / "models").rglob(f"*@{second[:12]}/model.*"))
+    finally:
+        client.close()
+
+
+def test_a_failed_download_job_leaves_no_partial_files_and_one_past_the_budget_fetches_nothing(
+    make_server: Callable[..., Any], hub: FakeHub, tmp_path: Path
+) -> None:
+    # Left by a download abandoned two days ago: the start-up sweep removes it.
+    abandoned = tmp_path / "server" / "models" / "sdxl-checkpoint" / "gone@1" / "w.safetensors.part"
+    abandoned.parent.mkdir(parents=True)
+    abandoned.write_bytes(b"stale")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(abandoned, (two_days_ago, two_days_ago))
+    budget = 4 << 20
+    hub.add_hf_repo("jobs/broken", {"model.safetensors": bytes(range(256)) * 2048})  # 512 KiB
+    hub.add_hf_repo("jobs/huge", {"model.safetensors": b"h" * (budget + 1)})
+    server = download_server(make_server, hub, DREAMFORGE_MODELS_MAX_BYTES=str(budget))
+    client = DreamForgeClient(server.url, timeout=60)
+    models = server.data_dir / "models"
+    try:
+        # The first transfer breaks after 64 KiB (kept in a .part file); the resume gets 404.
+        resumed_before = hub.range_starts("jobs/broken/resolve/")  # the hub serves every run
+        hub.drop_after("jobs/broken/resolve/", 64 * 1024)
+        hub.fail_next("jobs/broken/resolve/", [None, 404])
+        job = request_download(client, "hf:jobs/broken").json()
+        done = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["state"] == "failed", done
+        assert done["error"]["code"] == "not_found", done
+        resumed = hub.range_starts("jobs/broken/resolve/")
+        assert resumed == [*resumed_before, 64 * 1024]  # a .part was kept and resumed
+        assert list(models.rglob("*.part")) == []
+        assert not abandoned.exists()
+
+        sent = dict(hub.bytes_sent)
+        job = request_download(client, "hf:jobs/huge").json()
+        done = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["state"] == "failed", done
+        error = done["error"]
+        assert error["code"] == "insufficient_storage", error
+        assert str(budget + 1) in error["message"]
+        assert str(budget) in error["message"]
+        assert dict(hub.bytes_sent) == sent
+        assert list(models.rglob("*.part")) == []
     finally:
         client.close()

@@ -25,6 +25,7 @@ Layout (HF: only `org/name` repo ids, model repos only):
     GET  /api/v1/models?query=..  /api/v1/models/{id}  /api/v1/model-versions/{id}
     HEAD|GET /api/download/models/{version}[?fileId=..|?type=..&format=..]  307 to /storage/...
     HEAD|GET /storage/{key}/{name}                            the "presigned" URL: no auth
+    any path that `redirect_next` names                       302 to the given Location
 
 Threads, not asyncio: `ThreadingHTTPServer` gives each connection a thread, so a throttled
 download does not hold up the API calls a test makes meanwhile.
@@ -311,7 +312,8 @@ class FakeHub:
         """Back to a healthy server: no failures, drops, throttle, corruption or token."""
         with self._lock:
             self._token: str | None = None
-            self._failures: list[tuple[str, list[int]]] = []
+            self._failures: list[tuple[str, list[int | None]]] = []
+            self._redirects: list[tuple[str, str]] = []
             self._drops: list[tuple[str, int]] = []
             self._rate: float | None = None
             self._corrupted: set[str] = set()
@@ -321,10 +323,16 @@ class FakeHub:
         with self._lock:
             self._token = token
 
-    def fail_next(self, path_substring: str, statuses: Sequence[int]) -> None:
-        """The next len(statuses) requests whose path contains `path_substring` get these."""
+    def fail_next(self, path_substring: str, statuses: Sequence[int | None]) -> None:
+        """The next len(statuses) requests whose path contains `path_substring` get these;
+        None lets that request through (e.g. `[None, 404]`: a download whose resume fails)."""
         with self._lock:
             self._failures.append((path_substring, list(statuses)))
+
+    def redirect_next(self, path_substring: str, location: str) -> None:
+        """The next request whose path contains `path_substring` gets `302 Location: location`."""
+        with self._lock:
+            self._redirects.append((path_substring, location))
 
     def throttle(self, bytes_per_s: float | None) -> None:
         """Slows every body being streamed, including ones already under way; None: full speed."""
@@ -364,6 +372,14 @@ class FakeHub:
                     if not statuses:
                         del self._failures[i]
                     return status
+        return None
+
+    def _take_redirect(self, path: str) -> str | None:
+        with self._lock:
+            for i, (substring, location) in enumerate(self._redirects):
+                if substring in path:
+                    del self._redirects[i]
+                    return location
         return None
 
     def _take_drop(self, path: str) -> int | None:
@@ -421,6 +437,9 @@ class _Handler(BaseHTTPRequestHandler):
             if (status := self.hub._take_failure(self.path)) is not None:
                 retry = {"Retry-After": "0"} if status == 429 else {}
                 self._error(status, f"injected failure {status}", headers=retry)
+                return
+            if (location := self.hub._take_redirect(self.path)) is not None:
+                self._send(302, {"Location": location})
                 return
             # Split before unquoting: huggingface_hub sends revisions as one %2F-quoted segment.
             parts = [unquote(p) for p in url.path.strip("/").split("/")]

@@ -95,7 +95,12 @@ class DownloadHarness:
         return [e.code for e in self.repo.events(job_id)]
 
 
-def build(*, downloads: bool = True, timeout_s: float = 60.0) -> DownloadHarness:
+def build(
+    *,
+    downloads: bool = True,
+    timeout_s: float = 60.0,
+    discarded: list[ResolvedModel] | None = None,
+) -> DownloadHarness:
     repo = MemoryJobRepo()
     registry = MemoryModelRegistry([make_model()])
     clock = ManualClock(T0)
@@ -106,7 +111,14 @@ def build(*, downloads: bool = True, timeout_s: float = 60.0) -> DownloadHarness
     io = RecordingQueue(lambda job_id: holder[0](job_id))
     execute = ExecuteDownload(
         DownloadPorts(
-            repo, io, InProcessEventBus(), clock, NoMetrics(), RecordingLogContext(), installer
+            repo,
+            io,
+            InProcessEventBus(),
+            clock,
+            NoMetrics(),
+            RecordingLogContext(),
+            installer,
+            discard_partial=discarded.append if discarded is not None else None,
         ),
         retry,
         ExecutionLimits(step_timeout_s=timeout_s),
@@ -285,3 +297,24 @@ def test_a_repeated_download_request_with_one_key_is_one_job() -> None:
     assert (again.replayed, again.job.id) == (True, first.id)
     with pytest.raises(IdempotencyConflict):
         h.create(download("hf:acme/other"), key="k1")
+
+
+def test_partial_files_are_discarded_when_the_job_fails_for_good_not_before() -> None:
+    discarded: list[ResolvedModel] = []
+    h = build(discarded=discarded)
+    h.installer.failures.extend([Unavailable("hub is down"), Unavailable("still down")])
+    job_id = h.create(download()).id
+    h.io.run_due()
+    job = h.job(job_id)
+    assert (job.state, job.attempts) == (JobState.FAILED, 2)
+    [model] = discarded  # once: after the last attempt, not after the retried one
+    assert (model.name, model.version) == ("tiny-sdxl", "abc123")
+
+
+def test_a_successful_download_discards_nothing() -> None:
+    discarded: list[ResolvedModel] = []
+    h = build(discarded=discarded)
+    h.installer.failures.append(Unavailable("hub is down"))
+    h.create(download())
+    h.io.run_due()
+    assert discarded == []

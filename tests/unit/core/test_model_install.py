@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -13,13 +14,20 @@ import pytest
 from dreamforge_adapters.memory import ManualClock, MemoryModelRegistry
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.model_ref import ModelRef
-from dreamforge_core.errors import DreamForgeError, InvalidInput, NotFound
+from dreamforge_core.errors import (
+    DreamForgeError,
+    InsufficientStorage,
+    InvalidInput,
+    ModelConflict,
+    NotFound,
+)
 from dreamforge_core.ports.model_source import (
     DownloadProgress,
     FetchedFile,
     ResolvedModel,
     SourceFile,
 )
+from dreamforge_core.use_cases.disk_budget import DiskBudget
 from dreamforge_core.use_cases.import_model import ImportModel
 from dreamforge_core.use_cases.install_model import DESCRIPTOR_FILE, InstallModel
 from dreamforge_core.use_cases.model_admin import set_enabled
@@ -37,32 +45,39 @@ class Broken(DreamForgeError):
 
 
 class MemorySource:
-    """Serves one single-file checkpoint; `corrupt` makes verification fail."""
+    """Serves one single-file checkpoint (`weights` at `version`, under `file_name`);
+    `corrupt` makes verification fail."""
 
     scheme = "mem"
 
     def __init__(self) -> None:
         self.corrupt = False
         self.fetches = 0
+        self.version = "v1"
+        self.weights = WEIGHTS
+        self.file_name = "model.safetensors"
 
     def resolve(self, ref: ModelRef) -> ResolvedModel:
         return ResolvedModel(
             ref=ref,
             name=ref.name,
-            version="v1",
+            version=self.version,
             kind="sdxl-checkpoint",
-            files=(SourceFile("model.safetensors", "mem://x", len(WEIGHTS), sha(WEIGHTS)),),
-            source_uri=f"mem:{ref.name}@v1",
+            files=(SourceFile(self.file_name, "mem://x", len(self.weights), sha(self.weights)),),
+            source_uri=f"mem:{ref.name}@{self.version}",
             provenance={"source": "mem"},
-            checkpoint_file="model.safetensors",
+            checkpoint_file=self.file_name,
         )
+
+    def model_id(self, model: ResolvedModel) -> str:
+        return model.name
 
     def fetch(
         self, model: ResolvedModel, folder: Path, progress: DownloadProgress | None = None
     ) -> list[FetchedFile]:
         self.fetches += 1
-        data = WEIGHTS + (b"!" if self.corrupt else b"")
-        path = folder / "model.safetensors"
+        data = self.weights + (b"!" if self.corrupt else b"")
+        path = folder / self.file_name
         path.write_bytes(data)
         return [FetchedFile(path.name, path, len(data), sha(data), False, 0, len(data))]
 
@@ -89,7 +104,9 @@ class MemorySource:
             installed=True,
             provenance={
                 **model.provenance,
-                "files": {n: {"sha256": h, "size": len(WEIGHTS)} for n, h in checksums.items()},
+                "files": {
+                    n: {"sha256": h, "size": len(self.weights)} for n, h in checksums.items()
+                },
             },
         )
 
@@ -245,3 +262,132 @@ def test_a_model_without_recorded_hashes_is_not_installed(
     [check] = VerifyModels(registry, clock)(deep=False)
     assert not check.ok
     assert "no sha256 recorded" in check.problems[0]
+
+
+# --- what an install refuses -------------------------------------------------------------------
+
+
+@dataclass
+class FakeDisk:
+    """A filesystem of `total` bytes with `free` left; `used` under the models root."""
+
+    total: int = 100 << 30
+    free: int = 50 << 30
+    used: int = 0
+    partial: dict[str, int] = field(default_factory=dict)  # bytes already in the folder
+
+    def filesystem(self, path: Path) -> tuple[int, int]:
+        return self.total, self.free
+
+    def used_bytes(self, root: Path) -> int:
+        return self.used
+
+    def held(self, folder: Path, names: Sequence[str]) -> dict[str, int]:
+        return {n: self.partial.get(n, 0) for n in names}
+
+
+def test_another_version_of_an_installed_model_is_refused_before_any_fetch(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    source = MemorySource()
+    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
+    install("civitai:tiny")
+    before = registry.get("tiny")
+    source.version, source.weights = "v2", WEIGHTS + b"2"
+    with pytest.raises(ModelConflict, match=r"tiny.*mem:tiny@v1.*mem:tiny@v2.*--replace"):
+        install("civitai:tiny")
+    assert source.fetches == 1
+    assert registry.get("tiny") == before
+    assert not (tmp_path / "sdxl-checkpoint" / "tiny@v2").exists()
+
+
+def test_replace_installs_the_other_version_and_reports_the_one_it_replaced(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    source = MemorySource()
+    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
+    install("civitai:tiny")
+    set_enabled(registry, clock, "tiny", False)
+    source.version, source.weights = "v2", WEIGHTS + b"2"
+    result = install("civitai:tiny", replace_installed=True)
+    assert result.replaced is not None
+    assert result.replaced.version == "v1"
+    model = registry.get("tiny")
+    assert model is not None
+    assert (model.version, model.checkpoint_hash, model.enabled) == (
+        "v2",
+        sha(WEIGHTS + b"2"),
+        False,
+    )
+    assert install("civitai:tiny").replaced is None  # the same version again: no conflict
+
+
+def test_changed_bytes_behind_the_same_version_are_refused(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    source = MemorySource()
+    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
+    install("civitai:tiny")
+    source.weights = WEIGHTS.replace(b"w", b"W", 1)
+    with pytest.raises(ModelConflict, match=r"model\.safetensors"):
+        install("civitai:tiny")
+    assert (tmp_path / "sdxl-checkpoint" / "tiny@v1" / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_a_model_of_another_origin_under_the_same_id_is_refused(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    path = tmp_path / "tiny.safetensors"
+    path.write_bytes(WEIGHTS)
+    ImportModel(registry, clock)(path)
+    with pytest.raises(ModelConflict):
+        install(tmp_path, registry, clock)("civitai:tiny")
+
+
+def test_a_file_named_like_the_descriptor_is_refused_before_any_fetch(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    source = MemorySource()
+    source.file_name = "Dreamforge-Model.json"
+    with pytest.raises(InvalidInput, match="reserved"):
+        InstallModel({"civitai": source}, registry, clock, tmp_path)("civitai:tiny")
+    assert source.fetches == 0
+
+
+def test_a_download_past_the_budget_is_refused_naming_both_figures(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    source = MemorySource()
+    disk = FakeDisk(used=5_000)
+    budget = DiskBudget(disk, max_bytes=len(WEIGHTS) + 4_999, setting="MAX")
+    install = InstallModel({"civitai": source}, registry, clock, tmp_path, budget=budget)
+    with pytest.raises(InsufficientStorage) as refused:
+        install("civitai:tiny")
+    message = refused.value.message
+    assert f"{len(WEIGHTS)} bytes" in message
+    assert f"MAX is {len(WEIGHTS) + 4_999}" in message
+    assert source.fetches == 0
+    assert registry.get("tiny") is None
+    disk.partial["model.safetensors"] = 1  # what a .part holds is not needed again
+    install("civitai:tiny")
+    assert source.fetches == 1
+
+
+def test_a_download_that_would_eat_into_the_free_space_margin_is_refused(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> None:
+    source = MemorySource()
+    gib = 1 << 30
+    disk = FakeDisk(total=100 * gib, free=5 * gib + len(WEIGHTS) - 1)  # margin: 5% = 5 GiB
+    install = InstallModel({"civitai": source}, registry, clock, tmp_path, budget=DiskBudget(disk))
+    with pytest.raises(InsufficientStorage) as refused:
+        install("civitai:tiny")
+    message = refused.value.message
+    assert f"{len(WEIGHTS)} bytes" in message
+    assert f"{disk.free} bytes free" in message
+    assert source.fetches == 0
+    disk.free += 1
+    install("civitai:tiny")
+    small = FakeDisk(total=4 * gib, free=gib + len(WEIGHTS) - 1)  # margin: at least 1 GiB
+    with pytest.raises(InsufficientStorage):
+        DiskBudget(small).require(tmp_path, len(WEIGHTS), "x")

@@ -98,3 +98,35 @@ def test_invalid_references_raise_invalid_input_naming_ref(text: str) -> None:
 def test_a_name_with_a_trailing_newline_is_rejected(text: str) -> None:
     with pytest.raises(InvalidInput):
         parse_model_ref(text)
+
+
+@pytest.mark.parametrize(
+    "revision",
+    [
+        "../main",
+        "refs/../main",
+        "..",
+        "/main",
+        "main/",
+        "a//b",
+        ".hidden",
+        "ma in",
+        "ma\nin",
+        "a\x00b",
+        "a?b=1",
+        "a%2F..",
+        "a\\b",
+        "ré",
+        "x" * 256,
+    ],
+)
+def test_an_unsafe_hf_revision_is_refused_naming_the_revision(revision: str) -> None:
+    with pytest.raises(InvalidInput, match="revision"):
+        parse_model_ref(f"hf:owner/name@{revision}")
+
+
+@pytest.mark.parametrize(
+    "revision", ["main", "v1.0", "refs/pr/1", "refs/convert/parquet", "my_branch-2", "x" * 255]
+)
+def test_ordinary_hf_revisions_parse(revision: str) -> None:
+    assert parse_model_ref(f"hf:owner/name@{revision}").revision == revision
