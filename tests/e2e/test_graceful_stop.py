@@ -7,9 +7,15 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
+import pytest
+
+from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, StackServer, wait_for_state
+from tests.e2e.test_sdxl_runner import SDXL_ENV
+from tests.support.demo import create_demo
 
 STOPS = 3
 
@@ -83,3 +89,39 @@ def test_sigterm_three_times_in_one_batch_hands_the_job_back_each_time(
     assert "job_requeued" not in codes
     assert len(server.stored_keys(job["id"])) == count
     client.close()
+
+
+@pytest.mark.embedded_only
+def test_a_runner_process_silent_past_the_drain_is_killed_and_the_job_handed_back(
+    tmp_path: Path,
+) -> None:
+    """The SDXL runner's process reports no step for a long while (as in a model load): the
+    stop kills it shortly after the drain window instead of waiting for SIGKILL."""
+    data_dir = tmp_path / "data"
+    create_demo(data_dir)
+    server = ServerProcess(data_dir, {**SDXL_ENV, "DREAMFORGE_DRAIN_TIMEOUT_S": "1"})
+    server.start()
+    try:
+        client = DreamForgeClient(server.url, timeout=120)
+        job = client.create_job(
+            {"prompt": "a lighthouse [[slow:600]]", "width": 64, "height": 64, "steps": 6}
+        )
+        for event in client.stream(job["id"]):  # the runner's process is in its first step
+            if event.data["code"] == "item_progress" and event.data.get("step"):
+                break
+        client.close()
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
+    finally:
+        server.stop()
+
+    with SqliteDatabase(data_dir / "dreamforge.sqlite3") as database:
+        repo = SqliteJobRepo(database)
+        stopped = repo.get(job["id"])
+        codes = [e.code for e in repo.events(job["id"])]
+    assert stopped is not None
+    assert stopped.state.value == "queued"
+    assert stopped.attempts == 0
+    assert codes[-1] == "job_handed_back", codes
+    assert "runner_cleanup" in codes  # the killed process, recorded on the job
