@@ -14,22 +14,27 @@ import pytest
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, StackServer, wait_for_state
-from tests.e2e.test_sdxl_runner import SDXL_ENV
 from tests.support.demo import create_demo
 
 STOPS = 3
+SDXL_ENV = {
+    "DREAMFORGE_RUNNER": "sdxl",
+    "DREAMFORGE_RUNNER_TEST_HOOKS": "true",
+    "DREAMFORGE_RUNNER_THREADS": "1",
+    "HF_HUB_OFFLINE": "1",
+}
 
 
-def _stop_worker(server: ServerProcess | StackServer) -> subprocess.Popen[bytes]:
-    """Sends SIGTERM to the process running jobs and waits for it to exit."""
+def _stop_worker(server: ServerProcess | StackServer) -> int:
+    """Sends SIGTERM to the process running jobs; returns its exit status."""
+    proc: subprocess.Popen[bytes] | None
     if isinstance(server, StackServer):
         proc, _ = server.stack.workers.pop(0)
     else:
-        assert server.proc is not None
         proc = server.proc
+    assert proc is not None
     proc.send_signal(signal.SIGTERM)
-    proc.wait(60)
-    return proc
+    return proc.wait(60)
 
 
 def _start_worker(server: ServerProcess | StackServer) -> None:
@@ -59,7 +64,7 @@ def test_sigterm_three_times_in_one_batch_hands_the_job_back_each_time(
     stored = 0
     for _ in range(STOPS):
         stored = _wait_for_artifacts(client, job["id"], stored)
-        _stop_worker(server)
+        assert _stop_worker(server) == 0
         if isinstance(server, ServerProcess):  # the API stopped with it
             client.close()
             _start_worker(server)
@@ -110,9 +115,7 @@ def test_a_runner_process_silent_past_the_drain_is_killed_and_the_job_handed_bac
             if event.data["code"] == "item_progress" and event.data.get("step"):
                 break
         client.close()
-        assert server.proc is not None
-        server.proc.send_signal(signal.SIGTERM)
-        assert server.proc.wait(60) == 0
+        assert _stop_worker(server) == 0
     finally:
         server.stop()
 
