@@ -110,8 +110,9 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
         [
             Row("worker_http_port", "worker"),
             Row("worker_http_host", "worker"),
-            Row("lease_s", "worker"),
-            Row("sweep_interval_s", "worker"),
+            Row("lease_s", "serve, worker"),
+            Row("sweep_interval_s", "serve, worker"),
+            Row("drain_timeout_s", "serve, worker"),
             Row("worker_heartbeat_timeout_s", "api, worker"),
             Row("worker_poll_ms", "worker"),
         ],

@@ -1,22 +1,28 @@
 """The embedded deployment: API and worker in one process on SQLite, local files and
-in-process queue and events. No infrastructure needed."""
+in-process queue and events. No infrastructure needed.
+
+One process owns a data directory (an OS lock on `serve.lock`), which is what lets its start-up
+recovery take every running job for abandoned. While it runs, its sweeper recovers what a store
+outage left behind; a graceful stop drains the worker like a stack worker's."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
 from dreamforge_adapters.http.asgi import ASGIApp
 from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
-from dreamforge_adapters.localfs import LocalBlobStore
+from dreamforge_adapters.localfs import DirectoryInUse, DirectoryLock, LocalBlobStore
 from dreamforge_adapters.localfs.blob_store import load_or_create_signing_key
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
 from dreamforge_adapters.system import RandomSeeds, SystemClock
 from dreamforge_apps import __version__
+from dreamforge_apps.drain import Drain
 from dreamforge_apps.model_install import (
     background_installer,
     partial_cleanup,
@@ -26,6 +32,7 @@ from dreamforge_apps.models import ensure_builtin_models, validate_registry
 from dreamforge_apps.runners import build_runner, default_model_id
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
+from dreamforge_apps.sweeper import Sweeper
 from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
@@ -59,7 +66,10 @@ class EmbeddedDeployment:
     database: SqliteDatabase
     runner: Runner
     execute: ExecuteJob
-    recover: RecoverJobs
+    recover: RecoverJobs  # at start-up: every unfinished job was this directory's last server's
+    sweeper: Sweeper  # while running: jobs left running or queued by a store outage
+    drain: Drain
+    lock: DirectoryLock
     io: EmbeddedQueue | None = field(default=None)  # model_download jobs, when enabled
     tracing: Tracing | None = None
 
@@ -73,28 +83,62 @@ class EmbeddedDeployment:
         if self.io is not None:
             recovered += self.io.recover()
             self.io.queue.start(self.io.execute)
+        self.sweeper.start()
         if recovered:
             log.info("resumed %d unfinished job(s)", recovered)
         return recovered
 
+    def begin_stop(self) -> None:
+        """A graceful stop: no further job is taken, the running one drains. Safe in a signal
+        handler (the queues' conditions are re-entrant)."""
+        self.queue.stop_taking()
+        if self.io is not None:
+            self.io.queue.stop_taking()
+        self.drain.begin()
+
     def close(self) -> None:
+        self.begin_stop()
+        self.sweeper.stop()
         if self.io is not None:
             self.io.queue.stop()
-        self.queue.stop()
+        self.queue.stop(self.drain.join_timeout_s)
+        self.drain.end()
         self.runner.close()
         self.database.close()
         if self.tracing is not None:
             self.tracing.close()
+        self.lock.release()
+
+
+def lock_data_dir(data_dir: Path) -> DirectoryLock:
+    try:
+        return DirectoryLock(data_dir)
+    except DirectoryInUse as e:
+        who = f" (pid {e.holder_pid})" if e.holder_pid else ""
+        raise ConfigurationError(
+            f"another `dreamforge serve`{who} is already running on the data directory "
+            f"{data_dir}; stop it first, or give this server its own DREAMFORGE_DATA_DIR"
+        ) from e
 
 
 def build_embedded(settings: Settings) -> EmbeddedDeployment:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)  # before anything reads the jobs another server may run
+    try:
+        return _build(settings, data_dir, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build(settings: Settings, data_dir: Path, lock: DirectoryLock) -> EmbeddedDeployment:
     try:
         tracing = open_tracing(settings, "serve")
     except TracingUnavailable as e:
         raise ConfigurationError(str(e)) from e
     runner = build_runner(settings)
+    drain = Drain(settings.drain_timeout_s, runner)
     database = SqliteDatabase(data_dir / "dreamforge.sqlite3")
     repo = SqliteJobRepo(database)
     registry = SqliteModelRegistry(database)
@@ -127,11 +171,16 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
             metrics=metrics,
             log_context=StructlogContext(),
             tracer=tracing.tracer,
+            stop=drain,
         ),
         retry,
         generator=f"Dream Forge {__version__}",
-        limits=ExecutionLimits(settings.step_timeout_s, settings.progress_interval_s),
+        limits=ExecutionLimits(
+            settings.step_timeout_s, settings.progress_interval_s, lease_s=settings.lease_s
+        ),
     )
+    grace_s = 2 * settings.sweep_interval_s
+    sweeps = [RecoverJobs(repo, queue, bus, clock, retry, grace_s=grace_s)]
     default_model = default_model_id(settings, registry)
     if default_model is None:
         log.warning(
@@ -155,12 +204,15 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
                 partial_cleanup(settings),
             ),
             retry,
-            ExecutionLimits(settings.download_timeout_s),
+            ExecutionLimits(settings.download_timeout_s, lease_s=settings.lease_s),
         )
         recover_downloads = RecoverJobs(
             repo, io_queue, bus, clock, retry, assume_dead=True, job_type=MODEL_DOWNLOAD
         )
         io = EmbeddedQueue(io_queue, execute_download, recover_downloads)
+        sweeps.append(
+            RecoverJobs(repo, io_queue, bus, clock, retry, grace_s=grace_s, job_type=MODEL_DOWNLOAD)
+        )
     depths = {"gpu": queue.depth} | ({"io": io.queue.depth} if io is not None else {})
     metrics.watch_store(repo.count_by_state, depths)
     create = CreateJob(
@@ -202,6 +254,9 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         runner=runner,
         execute=execute,
         recover=RecoverJobs(repo, queue, bus, clock, retry, assume_dead=True),
+        sweeper=Sweeper(sweeps, settings.sweep_interval_s),
+        drain=drain,
+        lock=lock,
         io=io,
         tracing=tracing,
     )

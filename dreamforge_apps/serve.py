@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -55,6 +58,18 @@ def uvicorn_config(app: object, host: str, port: int, settings: Settings) -> uvi
     )
 
 
+class _DrainingServer(uvicorn.Server):
+    """Starts draining the worker at the stop signal, while the HTTP side shuts down."""
+
+    def __init__(self, config: uvicorn.Config, begin_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._begin_stop = begin_stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._begin_stop()
+        super().handle_exit(sig, frame)
+
+
 def serve_embedded(settings: Settings, host: str, port: int) -> None:
     check_bind(host, settings)
     for name in ("database_url", "redis_url", "s3_endpoint"):
@@ -71,7 +86,13 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
     deployment = build_embedded(settings)
     try:
         deployment.start_worker()
-        server = uvicorn.Server(uvicorn_config(deployment.app, host, port, settings))
+        server = _DrainingServer(
+            uvicorn_config(deployment.app, host, port, settings), deployment.begin_stop
+        )
+        # uvicorn puts back the handlers it found and raises its signal again once it has
+        # stopped: with these, the process then drains the worker instead of dying at once.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: deployment.begin_stop())
         log.info(
             "Dream Forge listening on http://%s:%d (embedded, runner=%s)",
             host,

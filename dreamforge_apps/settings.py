@@ -310,7 +310,8 @@ class Settings(BaseSettings):
         description=(
             "A running job's lease, in seconds (> 0). The worker renews it with every save "
             "and at least every `LEASE_S`/3. A running job whose lease has lapsed lost its "
-            "worker and is taken over by another. See "
+            "worker and is taken over by another (in `dreamforge serve`, by its own sweeper). "
+            "See "
             "[operations.md](operations.md#leases-and-the-sweeper)."
         ),
     )
@@ -318,9 +319,22 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description=(
-            "How often each worker looks for lost and abandoned jobs, in seconds (> 0). The "
-            "first sweep runs one interval after start-up. A queued job that has not changed "
-            "for twice this interval is enqueued again."
+            "How often each worker, and `dreamforge serve`, looks for lost and abandoned jobs, "
+            "in seconds (> 0). The first sweep runs one interval after start-up. A queued job "
+            "that has not changed for twice this interval is enqueued again."
+        ),
+    )
+    drain_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Drain window of a graceful stop (SIGTERM, SIGINT) of a worker or of "
+            "`dreamforge serve`, in seconds (> 0). The image in progress may finish within it; "
+            "past it, the image stops at its next step, and the SDXL runner's process is "
+            "killed 5 s later if it is still busy (a model load). Either way the job goes back "
+            "to its queue at once, and the stop costs it no attempt. Keep the orchestrator's "
+            "grace period above it with a margin: `compose.yaml` gives the worker 60 s, the "
+            "k3s manifests 90 s. See [operations.md](operations.md#graceful-stop)."
         ),
     )
     worker_heartbeat_timeout_s: float = Field(

@@ -1,7 +1,9 @@
 """`dreamforge worker`: runs jobs from the GPU queue, one process per GPU.
 
 Besides the Dramatiq consumer it runs a sweeper (jobs stored but never enqueued, jobs whose
-worker died) and a small HTTP server with /health, /ready and /metrics. With model download
+worker died) and a small HTTP server with /health, /ready and /metrics. SIGTERM or SIGINT
+drains it: the job in progress finishes its image within the drain window, goes back to the
+queue without counting an attempt, and the process exits. With model download
 jobs enabled it also consumes the IO queue, with its own broker and threads, so a download
 never waits for a GPU job and never holds the GPU thread.
 """
@@ -29,6 +31,7 @@ from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds
 from dreamforge_apps import __version__
+from dreamforge_apps.drain import Drain
 from dreamforge_apps.model_install import (
     background_installer,
     partial_cleanup,
@@ -38,6 +41,7 @@ from dreamforge_apps.runners import build_runner
 from dreamforge_apps.serve import uvicorn_config
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.stack import StackParts, freeze_start_up_objects, open_stack, stack_broker
+from dreamforge_apps.sweeper import Sweeper
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.use_cases.execute_download import DownloadPorts, ExecuteDownload
 from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
@@ -47,17 +51,6 @@ log = logging.getLogger(__name__)
 
 # Dramatiq's own time limit is a backstop above the core's step timeout, which does the work.
 TIME_LIMIT_MARGIN_S = 120
-
-
-def _sweep_forever(recovers: list[RecoverJobs], every_s: float, stop: threading.Event) -> None:
-    while not stop.wait(every_s):
-        for recover in recovers:
-            try:
-                found = recover()
-                if found:
-                    log.info("sweeper: put %d job(s) back on the queue", found)
-            except Exception:  # a dependency is down; the next sweep tries again
-                log.warning("sweeper: pass failed", exc_info=True)
 
 
 class _IoConsumer:
@@ -130,6 +123,7 @@ def run_worker_process(settings: Settings) -> None:
     parts = open_stack(settings, listen=False, service="worker")
     runner = build_runner(settings)
     stop = threading.Event()
+    drain = Drain(settings.drain_timeout_s, runner)
     io: _IoConsumer | None = None
     try:
         limits = ExecutionLimits(
@@ -151,6 +145,7 @@ def run_worker_process(settings: Settings) -> None:
                 metrics=parts.metrics,
                 log_context=StructlogContext(),
                 tracer=parts.tracing.tracer,
+                stop=drain,
             ),
             parts.retry,
             generator=f"Dream Forge {__version__}",
@@ -174,19 +169,20 @@ def run_worker_process(settings: Settings) -> None:
         if settings.model_download_jobs:
             io = _IoConsumer(settings, parts)
             recovers.append(io.recover)
-        threading.Thread(
-            target=_sweep_forever,
-            args=(recovers, settings.sweep_interval_s, stop),
-            name="dreamforge-sweeper",
-            daemon=True,
-        ).start()
+        sweeper = Sweeper(recovers, settings.sweep_interval_s)
+        sweeper.start()
         ops = _ops_server(settings, parts, runner)
         threading.Thread(target=ops.run, name="dreamforge-ops-http", daemon=True).start()
         warm_up = getattr(runner, "warm_up", None)
         if warm_up is not None:
             warm_up()
+
+        def begin_stop(*_: object) -> None:
+            drain.begin()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, begin_stop)
         if io is not None:
             io.start()
         freeze_start_up_objects()
@@ -196,10 +192,18 @@ def run_worker_process(settings: Settings) -> None:
             settings.runner,
             f" and the IO queue ({settings.io_worker_threads} thread(s))" if io else "",
         )
-        run_worker(parts.broker, stop=stop, threads=1, poll_ms=settings.worker_poll_ms)
+        run_worker(
+            parts.broker,
+            stop=stop,
+            threads=1,
+            poll_ms=settings.worker_poll_ms,
+            shutdown_timeout_s=drain.join_timeout_s,
+        )
+        sweeper.stop()
         ops.should_exit = True
     finally:
         stop.set()
+        drain.end()  # the job thread has returned, or was given up on: kill nothing now
         if io is not None:
             io.close()
         runner.close()

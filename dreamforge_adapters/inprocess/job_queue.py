@@ -69,10 +69,14 @@ class InProcessJobQueue(JobQueue):
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop_taking(self) -> None:
+        """Worker threads take no further job; the ones they run go on (`stop` waits for them)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_taking()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

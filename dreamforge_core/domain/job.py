@@ -418,6 +418,26 @@ class Job:
             data={"state": "queued"},
         )
 
+    def hand_back(self, now: datetime) -> None:
+        """Its worker stopped gracefully: back to the queue at once, runnable now, and the
+        attempt does not count (the job did not fail, the worker left). Finished items keep
+        their artifacts; the next attempt resumes at the first unfinished item."""
+        self._require(JobState.RUNNING, "hand back")
+        self._abandon_running_items(ItemState.PENDING)
+        self._release_lease()
+        self.state = self.step.state = JobState.QUEUED
+        self.attempts -= 1
+        self.step.attempts -= 1
+        self.next_attempt_at = None
+        self._record(
+            EventKind.STATE,
+            "job_handed_back",
+            "the worker stopped gracefully; the job went back to the queue",
+            now,
+            step_id=self.step.id,
+            data={"state": "queued"},
+        )
+
     def reopen(self, now: datetime) -> None:
         """An operator runs a failed job again once its cause is fixed.
 

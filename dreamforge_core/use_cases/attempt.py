@@ -22,6 +22,7 @@ from dreamforge_core.ports.runner import (
     GeneratedImage,
     GenerationRequest,
 )
+from dreamforge_core.ports.stop_signal import Stopping
 from dreamforge_core.use_cases.execution import ExecutionContext, job_duration
 from dreamforge_core.use_cases.job_attempt import JobAttempt
 
@@ -55,6 +56,10 @@ class Attempt(JobAttempt):
         pending: Future[None] | None = None
         try:
             for n, index in enumerate(todo):
+                if p.stop.requested:
+                    if pending is not None:
+                        pending.result()  # the item in hand is stored before the job goes back
+                    raise Stopping(f"the worker is stopping before image {index + 1}")
                 seed, began, image = self._generate(model, index)
                 if pending is not None:
                     pending.result()  # item N-1 is stored before item N is
@@ -203,6 +208,7 @@ class AttemptListener:
 
     - a step is recorded and written when `progress_interval_s` has passed since the job's
       last write (progress pacing); other steps are dropped, except the final one;
+    - past the drain window of a graceful stop, the next step stops the item (`Stopping`);
     - a note, and the final step of an item faster than `RIDE_ALONG_S`, is recorded without a
       write: it rides along with the next one (the item's record comes right after a fast
       item). At the next runner report after it has waited `RIDE_ALONG_S`, it is written,
@@ -216,6 +222,7 @@ class AttemptListener:
 
     def step(self, done: int, total: int) -> None:
         a = self._a
+        self._stop_if_overdue()
         tick = time.monotonic()
         due = tick - a.saved_at >= a.context.limits.progress_interval_s
         final = done == total
@@ -247,3 +254,9 @@ class AttemptListener:
         with a.lock:
             a.job.note(code, message, a.p.clock.now(), item_index=self._index, **dict(data))
             a.hold(time.monotonic())
+
+    def _stop_if_overdue(self) -> None:
+        """Past the drain window of a graceful stop, the item stops at the runner's next step
+        (raising through the runner, which lets it pass); notes are still recorded."""
+        if self._a.p.stop.overdue:
+            raise Stopping(f"the worker stopped image {self._index + 1} at its drain deadline")

@@ -18,6 +18,7 @@ from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_source import ResolvedModel
+from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.install_model import InstallResult
@@ -59,6 +60,8 @@ class DownloadPorts:
     install: ModelInstaller
     tracer: Tracer = NO_TRACER
     discard_partial: PartialCleanup | None = None
+    # Not drained: a stopping IO worker leaves its download, which resumes from its part files.
+    stop: StopSignal = NO_STOP
 
 
 class ExecuteDownload(JobExecutor):

@@ -20,6 +20,7 @@ from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.ports.seed_source import SeedSource
+from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
 
@@ -38,6 +39,7 @@ class ExecutionPorts:
     metrics: JobMetrics
     log_context: LogContext
     tracer: Tracer = NO_TRACER
+    stop: StopSignal = NO_STOP
 
 
 def _default_worker_id() -> str:

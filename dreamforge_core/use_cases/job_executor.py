@@ -12,6 +12,7 @@ from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, Unavailabl
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.log_context import LogContext
+from dreamforge_core.ports.stop_signal import Stopping, StopSignal
 from dreamforge_core.ports.tracer import Tracer
 from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
@@ -36,6 +37,9 @@ class LifecyclePorts(JobStore, Protocol):
     @property
     def tracer(self) -> Tracer: ...
 
+    @property
+    def stop(self) -> StopSignal: ...
+
 
 class JobExecutor:
     """Runs one delivery of a job id of `job_type`.
@@ -49,6 +53,10 @@ class JobExecutor:
       worker has it; the attempt stores the claim with its first save; a running job whose
       lease lapsed lost its worker and is taken over (resumed, or failed as poisoned when
       its attempts are used up);
+    - on a graceful stop of the worker a job is handed back to its queue, runnable at once,
+      and the attempt does not count: a delivery that arrives while the worker stops is put
+      back unclaimed; an attempt hands its job back when it stops between items or is
+      interrupted past the drain window (any failure then is the stop's doing);
     - a failure is classified by its code: transient classes are retried with backoff until
       the attempts run out, then the job fails; a failed job whose cause was unexpected
       (`internal`), or whose transient retries ran out, is dead-lettered;
@@ -94,6 +102,10 @@ class JobExecutor:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
             p.queue.enqueue(job_id, (job.next_attempt_at - now).total_seconds())
             return
+        if p.stop.requested:
+            p.queue.enqueue(job_id)  # for the next worker: this one is stopping
+            return
+        first_start = job.started_at is None
         lease_until = now + timedelta(seconds=self._limits.lease_s)
         if (gap := self._gap.started(job, now)) is not None:
             p.metrics.worker_gap(gap)
@@ -108,8 +120,13 @@ class JobExecutor:
                     run.execute()
             except ConcurrentUpdate:
                 raise  # not a failure of the job: handled below
+            except Stopping:
+                self._hand_back(run)
             except DreamForgeError as e:
-                self._fail_or_retry(run, e)
+                if p.stop.overdue:  # the stop ended the runner mid-item
+                    self._hand_back(run)
+                else:
+                    self._fail_or_retry(run, e)
             except Exception as e:  # an unexpected bug must fail the job, not loop forever
                 error = DreamForgeError(f"unexpected error: {e!r}", job_id=job.id)
                 self._fail_or_retry(run, error)
@@ -118,7 +135,7 @@ class JobExecutor:
         finally:
             self._gap.ended(job.finished_at or p.clock.now())
             run.close()
-        if job.attempts == 1:
+        if first_start:
             p.metrics.queue_wait((now - job.created_at).total_seconds())
 
     def _take_over(self, job: Job, now: datetime) -> bool:
@@ -132,6 +149,13 @@ class JobExecutor:
             self._ports.queue.dead_letter(job.id, poisoned)
             return False
         return True
+
+    def _hand_back(self, run: JobAttempt) -> None:
+        p, job = self._ports, run.job
+        with run.lock:
+            job.hand_back(p.clock.now())
+            run.save()
+        p.queue.enqueue(job.id)
 
     def _fail_or_retry(self, run: JobAttempt, error: DreamForgeError) -> None:
         p, job = self._ports, run.job

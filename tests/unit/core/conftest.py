@@ -32,6 +32,7 @@ from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
+from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
 from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
@@ -201,6 +202,7 @@ def build_harness(
     default_model_id: str | None = MODEL_ID,
     log_context: LogContext | None = None,
     tracer: Tracer = NO_TRACER,
+    stop: StopSignal = NO_STOP,
 ) -> Harness:
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
@@ -237,6 +239,7 @@ def build_harness(
         metrics=NoMetrics(),
         log_context=log_context or RecordingLogContext(),
         tracer=tracer,
+        stop=stop,
     )
     execute_job = ExecuteJob(
         ports,

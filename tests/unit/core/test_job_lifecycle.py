@@ -2,7 +2,7 @@
 
 The machine calls every transition in every state and checks it against a model of the
 documented lifecycle: `queued → running → succeeded | failed`, and `running → queued` for a
-retry or an interrupted run.
+retry, an interrupted run or a graceful stop (which takes its attempt back).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ STATE_EVENTS = {
     "job_started": JobState.RUNNING,
     "retry_scheduled": JobState.QUEUED,
     "job_requeued": JobState.QUEUED,
+    "job_handed_back": JobState.QUEUED,
     "job_succeeded": JobState.SUCCEEDED,
     "job_failed": JobState.FAILED,
 }
@@ -104,7 +105,7 @@ class JobLifecycle(RuleBasedStateMachine):
         super().__init__()
         self.job: Job = new_job()
         self.now = T0
-        self.starts = 0
+        self.starts = 0  # attempts that count: starts less graceful stops
         self.first_start: datetime | None = None
         self.finished: dict[int, int | None] = {}  # index -> seed of every finished item
 
@@ -259,6 +260,15 @@ class JobLifecycle(RuleBasedStateMachine):
         if self.attempt(self.job.requeue_interrupted, self.running, ["job_requeued"]):
             assert self.job.next_attempt_at is None
 
+    @rule()
+    def hand_back(self) -> None:
+        attempts = self.job.attempts
+        if self.attempt(self.job.hand_back, self.running, ["job_handed_back"]):
+            self.starts -= 1
+            assert self.job.attempts == attempts - 1
+            assert self.job.next_attempt_at is None
+            assert self.job.lease_owner is None
+
     # --- invariants ---------------------------------------------------------------------------
 
     @invariant()
@@ -289,7 +299,7 @@ class JobLifecycle(RuleBasedStateMachine):
     @invariant()
     def timestamps_follow_the_state(self) -> None:
         job = self.job
-        assert (job.started_at is None) == (self.starts == 0)
+        assert (job.started_at is None) == (self.first_start is None)
         assert (job.finished_at is not None) == job.state.terminal
         assert job.created_at <= job.updated_at
         if job.started_at is not None:
