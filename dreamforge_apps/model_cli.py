@@ -26,7 +26,8 @@ def _settings() -> Settings:
 @click.argument("ref")
 @click.option("--no-base-config", is_flag=True, help="Do not fetch the SDXL base config.")
 def model_download(ref: str, no_base_config: bool) -> None:
-    """Download, verify and register REF: hf:<repo>[@rev][#file] or civitai:<id|slug>[@version].
+    """Download, verify and register REF: hf:<repo>[@rev][#file], civitai:<id|slug>[@version],
+    or <source>:<name>[@version][#file] of an installed source plug-in.
 
     Resumable: run it again after an interruption and it continues where it stopped.
     Tokens come from HF_TOKEN and CIVITAI_TOKEN.
