@@ -30,6 +30,7 @@ from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
@@ -201,6 +202,7 @@ def build_harness(
     default_model_id: str | None = MODEL_ID,
     log_context: LogContext | None = None,
     tracer: Tracer = NO_TRACER,
+    metrics: JobMetrics | None = None,
 ) -> Harness:
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
@@ -234,7 +236,7 @@ def build_harness(
         blobs=blob_store,
         clock=clock,
         seeds=seed_source,
-        metrics=NoMetrics(),
+        metrics=metrics or NoMetrics(),
         log_context=log_context or RecordingLogContext(),
         tracer=tracer,
     )
