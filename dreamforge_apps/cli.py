@@ -258,6 +258,23 @@ def config_docs(path: Path, check: bool) -> None:
         sys.exit(code)
 
 
+@config.command("flags")
+def config_flags() -> None:
+    """List the feature flags: state here, owner, the release they expire in, removal task."""
+    from dreamforge_apps.feature_flags import FLAGS
+
+    settings = _settings()
+    rows = [("flag", "variable", "state", "owner", "expires", "removal")]
+    for flag in FLAGS:
+        expires = flag.expires_in_release + (" EXPIRED" if flag.expired(__version__) else "")
+        rows.append(
+            (flag.name, flag.variable, flag.state(settings), flag.owner, expires, flag.removal_task)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join([*(v.ljust(w) for v, w in zip(row, widths, strict=False)), row[-1]]))
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print figures."""
