@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import click
 
 from dreamforge_apps import __version__
+from dreamforge_apps.cli_errors import PoliteGroup, remember_server
 from dreamforge_apps.dlq_cli import dlq
 from dreamforge_apps.model_cli import COMMANDS as MODEL_COMMANDS
 from dreamforge_apps.settings import Settings
 
+#: Libraries whose routine lines would bury a one-shot command's own output and its one-line
+#: failure (request lines, the pool's reconnect attempts); the services keep them.
+_QUIET_IN_COMMANDS = {"httpx": logging.WARNING, "psycopg.pool": logging.ERROR}
 
-def _settings() -> Settings:
+
+def _settings(*, service: bool = False) -> Settings:
     from dreamforge_apps.logging_setup import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    if not service:
+        for name, level in _QUIET_IN_COMMANDS.items():
+            logging.getLogger(name).setLevel(level)
     return settings
 
 
-@click.group()
+@click.group(cls=PoliteGroup)
 @click.version_option(__version__, prog_name="dreamforge")
 def main() -> None:
     """Dream Forge: a self-hosted text-to-image job service."""
@@ -40,7 +49,7 @@ def serve(host: str, port: int, allow_insecure_bind: bool) -> None:
     from dreamforge_apps.embedded import ConfigurationError
     from dreamforge_apps.serve import UnsafeBind, serve_embedded
 
-    settings = _settings()
+    settings = _settings(service=True)
     if allow_insecure_bind:
         settings.allow_insecure_bind = True
     try:
@@ -63,7 +72,7 @@ def api(host: str, port: int, allow_insecure_bind: bool) -> None:
     from dreamforge_apps.stack import StackNotConfigured
     from dreamforge_apps.stack_api import serve_api
 
-    settings = _settings()
+    settings = _settings(service=True)
     if allow_insecure_bind:
         settings.allow_insecure_bind = True
     try:
@@ -79,7 +88,7 @@ def worker() -> None:
     from dreamforge_apps.stack_worker import run_worker_process
 
     try:
-        run_worker_process(_settings())
+        run_worker_process(_settings(service=True))
     except StackNotConfigured as e:
         raise click.ClickException(str(e)) from e
 
@@ -180,7 +189,11 @@ def model_create_demo() -> None:
     help="Download the images here instead of printing their URLs.",
 )
 @click.option(
-    "--server", envvar="DREAMFORGE_SERVER", default="http://127.0.0.1:8000", show_default=True
+    "--server",
+    envvar="DREAMFORGE_SERVER",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    callback=remember_server,
 )
 @click.option("--api-key", envvar="DREAMFORGE_API_KEY", default=None)
 def generate(
@@ -245,13 +258,35 @@ def config_docs(path: Path, check: bool) -> None:
         sys.exit(code)
 
 
+@config.command("flags")
+def config_flags() -> None:
+    """List the feature flags: state here, owner, the release they expire in, removal task."""
+    from dreamforge_apps.feature_flags import FLAGS
+
+    settings = _settings()
+    rows = [("flag", "variable", "state", "owner", "expires", "removal")]
+    for flag in FLAGS:
+        expires = flag.expires_in_release + (" EXPIRED" if flag.expired(__version__) else "")
+        rows.append(
+            (flag.name, flag.variable, flag.state(settings), flag.owner, expires, flag.removal_task)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join([*(v.ljust(w) for v, w in zip(row, widths, strict=False)), row[-1]]))
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print figures."""
 
 
 @bench.command("api")
-@click.option("--url", default=None, help="Measure a running server instead of starting one.")
+@click.option(
+    "--url",
+    default=None,
+    callback=remember_server,
+    help="Measure a running server instead of starting one.",
+)
 @click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
 @click.option("--concurrency", default=8, show_default=True)
 @click.option("--first-progress-samples", default=50, show_default=True)
@@ -283,6 +318,7 @@ def bench_api(
 @click.option(
     "--url",
     default=None,
+    callback=remember_server,
     help="Measure a running stack API instead of starting api and worker processes.",
 )
 @click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")

@@ -18,11 +18,28 @@ class SseEvent:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    """An error answer; `body` is its envelope, or one made up for an answer that carries
+    none (a proxy's error page, or a server that is not Dream Forge at all)."""
+
+    def __init__(self, status: int, body: dict[str, Any], url: str = "") -> None:
         error = body.get("error", {})
-        super().__init__(f"{status} {error.get('code')}: {error.get('message')}")
+        self.code: str | None = error.get("code")
+        self.message = str(error.get("message", ""))
+        super().__init__(f"{status} {self.code}: {self.message}")
         self.status = status
         self.body = body
+        self.url = url
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        """`code` is None when the answer has no envelope; `message` is then its reason."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+            body = {"error": {"code": None, "message": response.reason_phrase}}
+        return cls(response.status_code, body, str(response.request.url))
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
@@ -57,9 +74,12 @@ class DreamForgeClient:
         self.http.close()
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
-        body: dict[str, Any] = response.json()
         if response.status_code >= 400:
-            raise ApiError(response.status_code, body)
+            raise ApiError.from_response(response)
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:  # not the API: some other server on that port
+            raise ApiError.from_response(response) from None
         return body
 
     def create_job(
@@ -95,7 +115,7 @@ class DreamForgeClient:
         ) as response:
             if response.status_code >= 400:
                 response.read()
-                raise ApiError(response.status_code, response.json())
+                raise ApiError.from_response(response)
             yield from parse_sse(response.iter_lines())
 
     def download(self, url: str) -> bytes:

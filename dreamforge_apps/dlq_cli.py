@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import click
 
 from dreamforge_apps.settings import Settings
-from dreamforge_core.errors import DreamForgeError
 
 if TYPE_CHECKING:  # imported lazily below: `dreamforge --help` stays fast
     from dreamforge_adapters.dramatiq_queue import DramatiqJobQueue
@@ -73,8 +72,6 @@ def _opened(settings: Settings, *, with_database: bool) -> Iterator[_DeadLetterA
             bus = PostgresEventBus(database, source=repo, announced_by_repo=True)
             requeue = RequeueDeadLetters(repo, bus, SystemClock(), queues)
             yield _DeadLetterAccess(queues, requeue)
-    except DreamForgeError as e:
-        raise click.ClickException(f"{e.code}: {e}") from None
     finally:
         close_broker(broker)
 

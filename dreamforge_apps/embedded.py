@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
+from dreamforge_adapters.http import COUNTED_CODES, ApiServices, HttpSettings, build_app
 from dreamforge_adapters.http.asgi import ASGIApp
 from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
@@ -153,7 +153,8 @@ def _build(settings: Settings, data_dir: Path, lock: DirectoryLock) -> EmbeddedD
     blobs = LocalBlobStore(data_dir / "blobs", signing_key)
     bus = InProcessEventBus()
     queue = InProcessJobQueue(workers=1)
-    metrics = PrometheusMetrics()
+    metrics = PrometheusMetrics(extra_error_codes=COUNTED_CODES)
+    metrics.count_jobs_here()
     retry = RetryPolicy(
         settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
     )

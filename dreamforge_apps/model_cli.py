@@ -2,30 +2,18 @@
 
 They work on the registry of the configured deployment (Postgres when DREAMFORGE_DATABASE_URL
 is set, else the embedded SQLite file) and install under DREAMFORGE_MODELS_ROOT. Every failure
-ends with a one-line reason and exit status 1; nothing is registered that did not verify.
+ends with a one-line reason and exit status 1 (`cli_errors.py` words it); nothing is registered
+that did not verify.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
 from dreamforge_apps.settings import Settings
-from dreamforge_core.errors import DreamForgeError
-
-T = TypeVar("T")
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    try:
-        yield
-    except DreamForgeError as e:
-        raise click.ClickException(f"{e.code}: {e}") from None
 
 
 def _settings() -> Settings:
@@ -44,7 +32,8 @@ def _settings() -> Settings:
     "installed model. Its old files stay on disk.",
 )
 def model_download(ref: str, no_base_config: bool, replace: bool) -> None:
-    """Download, verify and register REF: hf:<repo>[@rev][#file] or civitai:<id|slug>[@version].
+    """Download, verify and register REF: hf:<repo>[@rev][#file], civitai:<id|slug>[@version],
+    or <source>:<name>[@version][#file] of an installed source plug-in.
 
     Resumable: run it again after an interruption and it continues where it stopped.
     Another version of an installed model is refused unless --replace is given. Refused
@@ -61,7 +50,7 @@ def model_download(ref: str, no_base_config: bool, replace: bool) -> None:
 
     settings = _settings()
     progress = DownloadProgressLine()
-    with _reported(), open_registry(settings) as registry:
+    with open_registry(settings) as registry:
         try:
             result = install_model(
                 settings, registry, ref, progress=progress, replace_installed=replace
@@ -97,7 +86,7 @@ def model_import(path: Path, name: str | None) -> None:
     from dreamforge_apps.registry_access import open_registry
     from dreamforge_core.use_cases.import_model import ImportModel
 
-    with _reported(), open_registry(_settings()) as registry:
+    with open_registry(_settings()) as registry:
         m = ImportModel(registry, SystemClock())(path, name=name)
     click.echo(f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}")
 
@@ -112,7 +101,7 @@ def model_verify(model_id: str | None) -> None:
     from dreamforge_apps.registry_access import open_registry
     from dreamforge_core.use_cases.verify_models import VerifyModels
 
-    with _reported(), open_registry(_settings()) as registry:
+    with open_registry(_settings()) as registry:
         checks = VerifyModels(registry, SystemClock())(model_id)
     for c in checks:
         state = "ok" if c.ok else "FAILED, marked not installed"
@@ -127,7 +116,7 @@ def _toggle(enabled: bool) -> Callable[[str], None]:
         from dreamforge_apps.registry_access import open_registry
         from dreamforge_core.use_cases.model_admin import set_enabled
 
-        with _reported(), open_registry(_settings()) as registry:
+        with open_registry(_settings()) as registry:
             set_enabled(registry, SystemClock(), model_id, enabled)
         click.echo(f"{model_id} {'enabled' if enabled else 'disabled'}")
 

@@ -11,6 +11,7 @@ untouched for longer than a download attempt may run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from dreamforge_adapters.model_sources.disk_space import LocalDiskSpace
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def _installer(
-    settings: Settings, registry: ModelRegistry, sources: dict[str, ModelSource]
+    settings: Settings, registry: ModelRegistry, sources: Mapping[str, ModelSource]
 ) -> InstallModel:
     budget = DiskBudget(LocalDiskSpace(), settings.models_max_bytes, "DREAMFORGE_MODELS_MAX_BYTES")
     return InstallModel(

@@ -384,7 +384,8 @@ class Settings(BaseSettings):
         description=(
             "Accept `model_download` jobs on `POST /v1/jobs` (FR-098) and run them on the IO "
             "queue. Set it on the API and the workers alike. See "
-            "[operations.md](operations.md#background-downloads-model_download-jobs)."
+            "[operations.md](operations.md#background-downloads-model_download-jobs). A "
+            "feature flag: `dreamforge config flags` shows its owner and expiry."
         ),
     )
     io_worker_threads: int = Field(
@@ -436,7 +437,8 @@ class Settings(BaseSettings):
             "`OTEL_EXPORTER_OTLP_ENDPOINT`, default `http://localhost:4318`) or `console` "
             "(spans as JSON on stdout). Needs the `tracing` extra "
             "(`pip install 'dreamforge[tracing]'`). See "
-            "[operations.md](operations.md#traces)."
+            "[operations.md](operations.md#traces). A feature flag: `dreamforge config flags` "
+            "shows its owner and expiry."
         ),
     )
     trace_sample_ratio: float = Field(

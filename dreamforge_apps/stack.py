@@ -16,6 +16,7 @@ from dreamforge_adapters.dramatiq_queue import (
     close_broker,
     make_broker,
 )
+from dreamforge_adapters.http import COUNTED_CODES
 from dreamforge_adapters.postgres import (
     PostgresDatabase,
     PostgresEventBus,
@@ -143,7 +144,7 @@ def open_stack(settings: Settings, *, listen: bool, service: str) -> StackParts:
     blobs.ensure_bucket()
     broker = stack_broker(settings)
     queue = DramatiqJobQueue(broker)
-    metrics = PrometheusMetrics()
+    metrics = PrometheusMetrics(extra_error_codes=COUNTED_CODES)
     io_queue = DramatiqJobQueue(broker, queue_name=IO_QUEUE)
     metrics.watch_store(repo.count_by_state, {"gpu": queue.depth, "io": io_queue.depth})
     retry = RetryPolicy(

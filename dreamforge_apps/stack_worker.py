@@ -121,6 +121,7 @@ def _ops_server(settings: Settings, parts: StackParts, runner: Any) -> uvicorn.S
 
 def run_worker_process(settings: Settings) -> None:
     parts = open_stack(settings, listen=False, service="worker")
+    parts.metrics.count_jobs_here()
     runner = build_runner(settings)
     stop = threading.Event()
     drain = Drain(settings.drain_timeout_s, runner)

@@ -150,3 +150,15 @@ class StorageError(ExecutionError):
     """Raised when an artifact cannot be stored."""
 
     code = "storage_error"
+
+
+def error_codes() -> frozenset[str]:
+    """Every code the errors of this module carry: the known values of an error-code label."""
+    found: set[str] = set()
+    pending: list[type[DreamForgeError]] = [DreamForgeError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == __name__:  # others (adapters' subclasses) reuse these codes
+            found.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return frozenset(found)

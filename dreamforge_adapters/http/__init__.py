@@ -1,6 +1,7 @@
 """The HTTP API (Litestar + msgspec): every endpoint of API.md."""
 
 from dreamforge_adapters.http.app import build_app, build_litestar
+from dreamforge_adapters.http.errors import COUNTED_CODES
 from dreamforge_adapters.http.ops_app import OpsServices, build_ops_app
 from dreamforge_adapters.http.services import (
     ApiServices,
@@ -10,6 +11,7 @@ from dreamforge_adapters.http.services import (
 )
 
 __all__ = [
+    "COUNTED_CODES",
     "ApiServices",
     "HttpMetrics",
     "HttpSettings",

@@ -27,6 +27,9 @@ STATUS_BY_CODE = {
     "unavailable": 503,
     "internal": 500,
 }
+#: Codes the error handler counts (`JobMetrics.error`). `headers_too_large` is answered by the
+#: protocol layer before any request reaches the application, so it is never counted.
+COUNTED_CODES = frozenset(STATUS_BY_CODE) - {"headers_too_large"}
 _CODE_BY_STATUS = {
     400: "invalid_input",
     401: "unauthorized",

@@ -1,7 +1,14 @@
+"""The service's Prometheus metrics, one registry per process.
+
+Series whose label values are known in advance (error codes, job types and outcomes) are
+created at zero when the process starts, so that `rate()` and `increase()` work before the
+first event instead of seeing a series appear from nothing.
+"""
+
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,6 +22,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from dreamforge_core.domain.job import GENERATE, JOB_TYPES, JobState
+from dreamforge_core.errors import error_codes
 from dreamforge_core.ports.job_metrics import JobMetrics
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -53,10 +62,17 @@ class _StateCollector(Collector):
         yield family
 
 
-class PrometheusMetrics(JobMetrics):
-    """One registry per process; implements JobMetrics and the HTTP layer's metrics needs."""
+_OUTCOMES = (JobState.SUCCEEDED.value, JobState.FAILED.value)
 
-    def __init__(self) -> None:
+
+class PrometheusMetrics(JobMetrics):
+    """One registry per process; implements JobMetrics and the HTTP layer's metrics needs.
+
+    `extra_error_codes`: codes counted besides the core's own (the HTTP layer's), at zero from the
+    start like those.
+    """
+
+    def __init__(self, extra_error_codes: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes and friends, per process
@@ -68,6 +84,8 @@ class PrometheusMetrics(JobMetrics):
             registry=r,
         )
         self._errors = Counter("dreamforge_errors", "Errors by class", ["code"], registry=r)
+        for code in sorted(error_codes() | set(extra_error_codes)):
+            self._errors.labels(code)
         self._jobs = Histogram(
             "dreamforge_job_duration_seconds",
             "Job latency, creation to terminal state",
@@ -132,6 +150,16 @@ class PrometheusMetrics(JobMetrics):
             registry=r,
         )
 
+    def count_jobs_here(self) -> None:
+        """For a process that runs jobs: their series start at zero, by type and outcome.
+        (A stack API runs none, and shows none.)"""
+        for job_type in JOB_TYPES:
+            for state in _OUTCOMES:
+                self._jobs.labels(job_type, state)
+        for state in _OUTCOMES:
+            self._batch.labels(state)
+            self._item_outcomes.labels(state)
+
     def watch_store(
         self, counts: Callable[[], dict[str, int]], depths: Mapping[str, Depth] | None = None
     ) -> None:
@@ -148,7 +176,7 @@ class PrometheusMetrics(JobMetrics):
         self, state: str, duration_s: float, *, job_type: str = "generate", images: int = 0
     ) -> None:
         self._jobs.labels(job_type, state).observe(duration_s)
-        if job_type == "generate":
+        if job_type == GENERATE:
             self._batch.labels(state).observe(images)
 
     def item_finished(self, duration_s: float) -> None:

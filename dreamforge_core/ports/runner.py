@@ -53,4 +53,6 @@ class Runner(Protocol):
 NOTE_MODEL_LOADED = "model_loaded"  # data: model_id, seconds
 NOTE_MODEL_CACHED = "model_cache_hit"  # data: model_id
 NOTE_MEMORY = "memory"  # data: kind ("cuda" | "process"), start_bytes, peak_bytes, end_bytes
-NOTE_CLEANUP = "runner_cleanup"  # data: reason, action, and the memory figures when known
+# data: reason, action, and the memory figures (kind, start_bytes, peak_bytes, end_bytes) of a
+# killed process when known; they become memory metrics when the item reported none of that kind
+NOTE_CLEANUP = "runner_cleanup"

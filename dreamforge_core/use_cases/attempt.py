@@ -17,6 +17,7 @@ from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.errors import DreamForgeError, InvalidInput, StepTimeout, StorageError
 from dreamforge_core.ports.runner import (
+    NOTE_CLEANUP,
     NOTE_MEMORY,
     NOTE_MODEL_LOADED,
     GeneratedImage,
@@ -219,6 +220,7 @@ class AttemptListener:
         self._a = attempt
         self._index = index
         self._began = time.monotonic()
+        self._memory_kinds: set[str] = set()  # memory kinds this item has reported
 
     def step(self, done: int, total: int) -> None:
         a = self._a
@@ -244,13 +246,8 @@ class AttemptListener:
         a = self._a
         if code == NOTE_MODEL_LOADED:
             a.p.metrics.model_loaded(float(data.get("seconds", 0.0)))
-        elif code == NOTE_MEMORY:
-            a.p.metrics.memory(
-                str(data.get("kind")),
-                int(data.get("start_bytes", 0)),
-                int(data.get("peak_bytes", 0)),
-                int(data.get("end_bytes", 0)),
-            )
+        elif code == NOTE_MEMORY or (code == NOTE_CLEANUP and _has_memory(data)):
+            self._memory(data, from_cleanup=code == NOTE_CLEANUP)
         with a.lock:
             a.job.note(code, message, a.p.clock.now(), item_index=self._index, **dict(data))
             a.hold(time.monotonic())
@@ -260,3 +257,21 @@ class AttemptListener:
         (raising through the runner, which lets it pass); notes are still recorded."""
         if self._a.p.stop.overdue:
             raise Stopping(f"the worker stopped image {self._index + 1} at its drain deadline")
+
+    def _memory(self, data: Mapping[str, Any], *, from_cleanup: bool) -> None:
+        """One report per item and memory kind: the runner's own figures of the item, or, when
+        a timeout, kill or out-of-memory error cut them off, those taken at the cleanup."""
+        kind = str(data.get("kind"))
+        if from_cleanup and kind in self._memory_kinds:
+            return
+        self._memory_kinds.add(kind)
+        self._a.p.metrics.memory(
+            kind,
+            int(data.get("start_bytes", 0)),
+            int(data.get("peak_bytes", 0)),
+            int(data.get("end_bytes", 0)),
+        )
+
+
+def _has_memory(data: Mapping[str, Any]) -> bool:
+    return "kind" in data and all(k in data for k in ("start_bytes", "peak_bytes", "end_bytes"))

@@ -94,6 +94,14 @@ class StackProcesses:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
+    def stop_workers(self) -> None:
+        """Stops every worker gracefully (SIGTERM), as an operator's restart does."""
+        for proc, _ in self.workers:
+            proc.terminate()
+        for proc, _ in self.workers:
+            proc.wait(30)
+        self.workers.clear()
+
     def stop(self) -> None:
         for proc in [*self.apis, *(p for p, _ in self.workers)]:
             if proc.poll() is None:

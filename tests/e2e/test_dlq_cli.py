@@ -135,3 +135,24 @@ def test_the_commands_need_the_stack_settings(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "DREAMFORGE_REDIS_URL" in result.stderr
+
+
+def test_a_requeued_job_that_succeeds_leaves_the_listing(stack: StackProcesses) -> None:
+    client = DreamForgeClient(stack.url)
+    job = client.create_job({"prompt": "a fox [[fail:provider_error]]", **SMALL})
+    wait_for_state(client, job["id"], {"failed"})
+    _wait_listed(stack, job["id"])
+
+    # The operator fixes the cause: the worker comes back without the failure hook.
+    stack.stop_workers()
+    stack.env["DREAMFORGE_RUNNER_TEST_HOOKS"] = "false"
+    stack.start_worker()
+
+    result = _dlq(stack, "requeue", job["id"])
+    assert result.returncode == 0, result.stderr
+    done = wait_for_state(client, job["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded"
+    assert [row for row in _listed(stack) if row[0] == job["id"]] == []
+    assert _dlq(stack, "list").stdout.strip() == "no dead-lettered jobs"
+    metrics = httpx.get(f"{stack.url}/metrics").text
+    assert 'dreamforge_queue_depth{queue="gpu",state="dead_letter"} 0.0' in metrics

@@ -90,3 +90,75 @@ def test_every_metric_is_served_after_one_job(
     )
     memory = dict(execution["dreamforge_runner_memory_bytes"])
     assert all(value > 0 for value in memory.values()), memory
+
+
+#: Label values known before anything happens, whose series must exist (at 0) from the start
+#: so that `rate()` and `increase()` work before the first event.
+ERROR_CODES = (
+    "invalid_input",
+    "not_found",
+    "unauthorized",
+    "forbidden",
+    "method_not_allowed",
+    "payload_too_large",
+    "unsupported_media_type",
+    "idempotency_conflict",
+    "unavailable",
+    "internal",
+    "timeout",
+    "oom",
+    "provider_error",
+    "storage_error",
+)
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+
+
+def _labels(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r'\w+="[^"]*"', text))
+
+
+def _zero(found: dict[str, list[tuple[str, float]]], name: str, labels: str) -> bool:
+    """The series `name{labels}` is there with the value 0 (labels in any order)."""
+    return (_labels(labels), 0.0) in {(_labels(have), value) for have, value in found.get(name, [])}
+
+
+def test_counters_of_known_labels_exist_at_zero_from_the_start(
+    server: Any, deployment: str
+) -> None:
+    api = samples(httpx.get(f"{server.url}/metrics").text)
+    processes = {"api": api}
+    execution = api
+    if deployment == "stack":
+        execution = samples(httpx.get(f"{server.stack.workers[0][1]}/metrics").text)
+        processes["worker"] = execution
+
+    missing = [
+        f"{process}: dreamforge_errors_total{{code={code!r}}}"
+        for process, found in processes.items()
+        for code in ERROR_CODES
+        if not _zero(found, "dreamforge_errors_total", f'{{code="{code}"}}')
+    ]
+    missing += [
+        f"{process}: dreamforge_jobs{{state={state!r}}}"
+        for process, found in processes.items()
+        for state in JOB_STATES
+        if not _zero(found, "dreamforge_jobs", f'{{state="{state}"}}')
+    ]
+    expected_execution = [
+        ("dreamforge_items_total", '{state="succeeded"}'),
+        ("dreamforge_items_total", '{state="failed"}'),
+        ("dreamforge_job_images_count", '{state="succeeded"}'),
+        ("dreamforge_job_images_count", '{state="failed"}'),
+    ] + [
+        ("dreamforge_job_duration_seconds_count", f'{{type="{job_type}",state="{state}"}}')
+        for job_type in ("generate", "model_download")
+        for state in ("succeeded", "failed")
+    ]
+    missing += [
+        f"{name}{labels}"
+        for name, labels in expected_execution
+        if not _zero(execution, name, labels)
+    ]
+    assert missing == []
+    if deployment == "stack":  # the API runs no jobs: it has no job series to show
+        assert not api.get("dreamforge_items_total")

@@ -224,6 +224,17 @@ def test_step_timeout_fails_the_job_kills_the_runner_and_the_next_job_succeeds(
     cleanup = [e for e in events if e["code"] == "runner_cleanup"]
     assert cleanup
     assert cleanup[0]["pid"] in before
+    # The killed process's memory reaches the metrics too, not only the job log (OR-001).
+    metrics = dict(
+        line.rsplit(" ", 1)
+        for line in httpx.get(f"{server.url}/metrics").text.splitlines()
+        if line.startswith("dreamforge_runner_")
+    )
+    memory = 'dreamforge_runner_memory_bytes{kind="process",phase="%s"}'
+    assert float(metrics[memory % "start"]) == cleanup[0]["start_bytes"] > 0
+    assert float(metrics[memory % "peak"]) == cleanup[0]["peak_bytes"]
+    assert float(metrics[memory % "end"]) == 0  # the process is gone
+    assert float(metrics['dreamforge_runner_peak_memory_bytes_count{kind="process"}']) == 2
     deadline = time.monotonic() + 10
     while cleanup[0]["pid"] in _children(server.proc.pid):
         assert time.monotonic() < deadline, "the timed-out runner process is still there"

@@ -30,6 +30,7 @@ from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
@@ -203,6 +204,7 @@ def build_harness(
     log_context: LogContext | None = None,
     tracer: Tracer = NO_TRACER,
     stop: StopSignal = NO_STOP,
+    metrics: JobMetrics | None = None,
 ) -> Harness:
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
@@ -236,7 +238,7 @@ def build_harness(
         blobs=blob_store,
         clock=clock,
         seeds=seed_source,
-        metrics=NoMetrics(),
+        metrics=metrics or NoMetrics(),
         log_context=log_context or RecordingLogContext(),
         tracer=tracer,
         stop=stop,

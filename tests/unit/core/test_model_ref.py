@@ -34,6 +34,12 @@ from dreamforge_core.errors import InvalidInput
         ("civitai:epicrealism-xl", ModelRef("civitai", "epicrealism-xl")),
         ("civitai:277058@312345", ModelRef("civitai", "277058", "312345")),
         ("civitai:epic_realism@1", ModelRef("civitai", "epic_realism", "1")),
+        # a plug-in source's prefix (FR-095): whether it is installed is checked elsewhere
+        ("s3:bucket/model", ModelRef("s3", "bucket/model")),
+        (
+            "my-src_2:Model.v1@2024-01#unet/*.bin",
+            ModelRef("my-src_2", "Model.v1", "2024-01", "unet/*.bin"),
+        ),
     ],
 )
 def test_valid_references_parse(text: str, expected: ModelRef) -> None:
@@ -47,6 +53,7 @@ def test_valid_references_parse(text: str, expected: ModelRef) -> None:
         "hf:owner/name",
         "civitai:277058@312345",
         "civitai:slug",
+        "mysrc:name@v2#file.safetensors",
     ],
 )
 def test_a_reference_prints_as_it_was_written(text: str) -> None:
@@ -68,7 +75,16 @@ def test_the_default_revision_is_main() -> None:
         "owner/name",
         ":owner/name",
         "HF:owner/name",
-        "s3:bucket/model",
+        "S3:bucket/model",
+        "my src:model",
+        "1src:model",
+        "s3:",
+        "s3:bucket model",
+        "s3:model@",
+        "s3:model@1@2",
+        "s3:model#",
+        "s3:model#a b",
+        "s3:@1",
         "hf:/name",
         "hf:owner/",
         "hf:owner/name/extra",
@@ -94,7 +110,9 @@ def test_invalid_references_raise_invalid_input_naming_ref(text: str) -> None:
     assert repr(text) in error["message"]
 
 
-@pytest.mark.parametrize("text", ["hf:owner/name\n@main", "civitai:277058\n@1"])
+@pytest.mark.parametrize(
+    "text", ["hf:owner/name\n@main", "civitai:277058\n@1", "mysrc:name\n@1", "mysrc:na\nme"]
+)
 def test_a_name_with_a_trailing_newline_is_rejected(text: str) -> None:
     with pytest.raises(InvalidInput):
         parse_model_ref(text)
