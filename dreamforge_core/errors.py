@@ -13,6 +13,9 @@ class DreamForgeError(Exception):
     """Raised for any failure the service knows how to name."""
 
     code = "internal"
+    #: True when no further attempt can succeed, whatever the code's class says: the retry
+    #: rule then fails the job at once (see `PermanentStorageError`).
+    permanent = False
 
     def __init__(
         self,
@@ -73,7 +76,8 @@ class Unauthorized(DreamForgeError):
 
 
 class Forbidden(DreamForgeError):
-    """Raised when a signed URL is expired or altered."""
+    """Raised when a valid credential lacks the right: an expired or altered signed URL, or a
+    non-admin API key asking for an admin action."""
 
     code = "forbidden"
 
@@ -134,6 +138,15 @@ class ProviderError(ExecutionError):
 
 
 class StorageError(ExecutionError):
-    """Raised when an artifact cannot be stored."""
+    """Raised when an artifact cannot be stored; transient (an outage, a timeout, a 5xx):
+    the job is retried."""
 
     code = "storage_error"
+
+
+class PermanentStorageError(StorageError):
+    """Raised when storage refuses for a reason no retry cures (access denied, no such
+    bucket, wrong credentials, disk full, read-only or unwritable directory): the job fails
+    at once instead of generating its images again for every attempt."""
+
+    permanent = True
