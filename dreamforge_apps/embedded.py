@@ -185,6 +185,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
     )
     http = HttpSettings(
         api_keys=settings.api_key_set,
+        admin_api_keys=settings.admin_api_key_set,
         public_url=settings.public_url,
         sse_keepalive_s=settings.sse_keepalive_s,
         version=__version__,

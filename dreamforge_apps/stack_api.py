@@ -48,6 +48,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
         http = HttpSettings(
             offload_blocking=True,  # a network store can block; keep the event loop free
             api_keys=settings.api_key_set,
+            admin_api_keys=settings.admin_api_key_set,
             public_url=settings.public_url,
             sse_keepalive_s=settings.sse_keepalive_s,
             version=__version__,

@@ -8,11 +8,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.download import DownloadParams, validate_download_params
 from dreamforge_core.domain.job import GENERATE, JOB_TYPES, MODEL_DOWNLOAD, Job, JobParams
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
-from dreamforge_core.errors import FieldError, IdempotencyConflict, InvalidInput, Unavailable
+from dreamforge_core.errors import (
+    FieldError,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    Unavailable,
+)
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
@@ -26,6 +33,7 @@ _TOP_LEVEL = ("type", "provider", "model_id", "params")
 class CreateJobCommand:
     body: Any  # the decoded JSON body
     idempotency_key: str | None = None
+    caller: Caller = KEYLESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +77,11 @@ class CreateJob:
       `local-sdxl-epicrealism`, `model_id` to the default model, which must be installed
       and enabled;
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
-    - a `model_download` job (offered only when `downloads` is given) takes `params.ref`, a
-      model reference of a known source, and neither `provider` nor `model_id`: its
-      provider is the source, its `model_id` is set once the model is installed. It goes to
-      the IO queue, never to the GPU queue;
+    - a `model_download` job (offered only when `downloads` is given) needs an admin caller
+      (else Forbidden, before its body is looked at) and takes `params.ref`, a model
+      reference of a known source, and neither `provider` nor `model_id`: its provider is
+      the source, its `model_id` is set once the model is installed. It goes to the IO
+      queue, never to the GPU queue;
     - an Idempotency-Key seen within the window returns the original job when the normalised
       request is the same, and raises IdempotencyConflict when it differs; concurrent requests
       with one key create one job (the repository decides);
@@ -112,6 +121,11 @@ class CreateJob:
         queue = self._queue
         params: JobParams
         if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
+            if not cmd.caller.admin:
+                raise Forbidden(
+                    "model_download jobs need an admin API key",
+                    details={"type": MODEL_DOWNLOAD},
+                )
             download = self._download_params(body, self._downloads)
             params, provider, model_id = download, download.source, ""
             queue = self._downloads.queue
