@@ -85,9 +85,9 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
             Row(
                 "default_model",
                 "serve, api",
-                'an installed model whose name or id contains "epicrealism"; else the first '
-                "installed SDXL model; else `demo-sdxl-tiny` if installed; `fake-sdxl` with "
-                "`RUNNER=fake`",
+                'an installed SDXL model whose name or id contains "epicrealism"; else the '
+                "first installed SDXL model by id, demo models aside; else `demo-sdxl-tiny` if "
+                "installed; `fake-sdxl` with `RUNNER=fake`",
             ),
         ],
         [],

@@ -19,11 +19,12 @@ from dreamforge_adapters.system import RandomSeeds, SystemClock
 from dreamforge_apps import __version__
 from dreamforge_apps.model_install import background_installer
 from dreamforge_apps.models import ensure_builtin_models, validate_registry
-from dreamforge_apps.runners import build_runner, default_model_id
+from dreamforge_apps.runners import build_runner, configured_default_model
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
 from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
+from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.use_cases.create_job import CreateJob
@@ -128,11 +129,11 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         generator=f"Dream Forge {__version__}",
         limits=ExecutionLimits(settings.step_timeout_s, settings.progress_interval_s),
     )
-    default_model = default_model_id(settings, registry)
-    if default_model is None:
+    default_model = configured_default_model(settings)
+    if default_model is None and choose_default_model(registry.list()) is None:
         log.warning(
             "no model is installed: jobs must name a model_id; run `dreamforge model "
-            "create-demo` for the tiny demo model, or install a checkpoint"
+            "create-demo` for the tiny demo model, or install a checkpoint (no restart needed)"
         )
     io = None
     if settings.model_download_jobs:

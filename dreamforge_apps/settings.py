@@ -202,9 +202,11 @@ class Settings(BaseSettings):
     default_model: str | None = Field(
         None,
         description=(
-            "Model id used when a job names none. If nothing qualifies, a job without "
-            "`model_id` gets `422`. When unset, the choice is made once, at start-up, so "
-            "restart the API after installing a model."
+            "Model id used when a job names none. When unset, the rule in the Default column "
+            "picks among the installed, enabled models each time a job is created, so a model "
+            "installed or enabled while the server runs counts at once, with no restart (see "
+            "[jobs.md](jobs.md#default-model-and-checkpoint-hash)). If nothing qualifies, a job "
+            "without `model_id` gets `422`."
         ),
     )
 

@@ -12,7 +12,7 @@ import hmac
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from litestar.utils import normalize_path
@@ -67,7 +67,7 @@ def route_label(path: str) -> str:
     return _ID_SEGMENT.sub(lambda m: f"/{m.group(1)}/{{id}}", path)
 
 
-def request_caller(scope: Scope) -> Caller:
+def request_caller(scope: Mapping[str, object]) -> Caller:
     """The caller the edge authorised for this request."""
     caller = scope.get(CALLER_SCOPE_KEY)
     return caller if isinstance(caller, Caller) else _UNKNOWN_CALLER

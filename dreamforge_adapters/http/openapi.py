@@ -39,6 +39,7 @@ EXAMPLE_JOB = {
     "type": "generate",
     "provider": "local-sdxl-epicrealism",
     "model_id": "epicrealism-xl",
+    "checkpoint_hash": "0c4f9b3e2a1d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b",
     "state": "queued",
     "params": {**EXAMPLE_REQUEST["params"], "seed": None, "embed_metadata": True, "preset": None},
     "count": 3,
