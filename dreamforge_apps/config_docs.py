@@ -20,9 +20,10 @@ PUBLIC = frozenset(
     {
         "data_dir", "models_root", "database_url", "redis_url", "s3_endpoint", "s3_access_key",
         "s3_secret_key", "s3_bucket", "s3_region", "artifact_ttl_s", "artifact_ttl_max_s",
-        "artifact_retention_days", "api_keys", "runner", "default_model", "step_timeout_s",
-        "max_attempts", "idempotency_window_s", "sdxl_base_config", "civitai_base_url",
-        "log_level", "log_format", "worker_http_port", "models_max_bytes",
+        "artifact_retention_days", "api_keys", "admin_api_keys", "runner", "default_model",
+        "step_timeout_s", "max_attempts", "idempotency_window_s", "sdxl_base_config",
+        "civitai_base_url", "log_level", "log_format", "worker_http_port",
+        "models_max_bytes",
     }
 )  # fmt: skip
 
@@ -78,15 +79,16 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
     "api": (
         [
             Row("api_keys", "serve, api"),
+            Row("admin_api_keys", "serve, api"),
             Row("allow_insecure_bind", "serve, api"),
             Row("idempotency_window_s", "serve, api"),
             Row("sse_keepalive_s", "serve, api"),
             Row(
                 "default_model",
                 "serve, api",
-                'an installed model whose name or id contains "epicrealism"; else the first '
-                "installed SDXL model; else `demo-sdxl-tiny` if installed; `fake-sdxl` with "
-                "`RUNNER=fake`",
+                'an installed SDXL model whose name or id contains "epicrealism"; else the '
+                "first installed SDXL model by id, demo models aside; else `demo-sdxl-tiny` if "
+                "installed; `fake-sdxl` with `RUNNER=fake`",
             ),
         ],
         [],

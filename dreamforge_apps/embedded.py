@@ -29,12 +29,13 @@ from dreamforge_apps.model_install import (
     sweep_abandoned_downloads,
 )
 from dreamforge_apps.models import ensure_builtin_models, validate_registry
-from dreamforge_apps.runners import build_runner, default_model_id
+from dreamforge_apps.runners import build_runner, configured_default_model
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
 from dreamforge_apps.sweeper import Sweeper
 from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
+from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.use_cases.create_job import CreateJob
@@ -182,11 +183,11 @@ def _build(settings: Settings, data_dir: Path, lock: DirectoryLock) -> EmbeddedD
     )
     grace_s = 2 * settings.sweep_interval_s
     sweeps = [RecoverJobs(repo, queue, bus, clock, retry, grace_s=grace_s)]
-    default_model = default_model_id(settings, registry)
-    if default_model is None:
+    default_model = configured_default_model(settings)
+    if default_model is None and choose_default_model(registry.list()) is None:
         log.warning(
             "no model is installed: jobs must name a model_id; run `dreamforge model "
-            "create-demo` for the tiny demo model, or install a checkpoint"
+            "create-demo` for the tiny demo model, or install a checkpoint (no restart needed)"
         )
     io = None
     if settings.model_download_jobs:
@@ -244,6 +245,7 @@ def _build(settings: Settings, data_dir: Path, lock: DirectoryLock) -> EmbeddedD
     )
     http = HttpSettings(
         api_keys=settings.api_key_set,
+        admin_api_keys=settings.admin_api_key_set,
         public_url=settings.public_url,
         sse_keepalive_s=settings.sse_keepalive_s,
         version=__version__,

@@ -1,4 +1,4 @@
-"""Which Runner serves this process, and which model a job gets when it names none."""
+"""Which Runner serves this process, and the default model its configuration fixes."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.model_ref import parse_model_ref
 from dreamforge_core.errors import InvalidInput
-from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
-
-DEMO_MODEL_ID = "demo-sdxl-tiny"
 
 
 def base_config_dir(settings: Settings) -> Path | None:
@@ -56,18 +53,13 @@ def build_runner(settings: Settings) -> Runner:
     )
 
 
-def default_model_id(settings: Settings, registry: ModelRegistry) -> str | None:
-    """The configured default; else an installed EpicRealism-XL; else any installed SDXL
-    model; else the demo model; the fake runner's own model with the fake runner."""
+def configured_default_model(settings: Settings) -> str | None:
+    """The default model fixed by configuration: `DREAMFORGE_DEFAULT_MODEL`, else the fake
+    runner's own model with that runner. None leaves the choice to the rule that runs at each
+    job creation (`choose_default_model`), so a model installed later counts without a
+    restart."""
     if settings.default_model:
         return settings.default_model
     if settings.runner == "fake":
         return FAKE_MODEL_ID
-    installed = [m for m in registry.list() if m.installed and m.kind.startswith("sdxl")]
-    real = [m for m in installed if m.id != DEMO_MODEL_ID and not m.id.startswith("demo-")]
-    for m in real:
-        if "epicrealism" in (m.name + m.id).lower():
-            return m.id
-    if real:
-        return real[0].id
-    return DEMO_MODEL_ID if any(m.id == DEMO_MODEL_ID for m in installed) else None
+    return None

@@ -32,7 +32,8 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, settings: Settings) -> None:
-    if is_loopback(host) or settings.api_key_set or settings.allow_insecure_bind:
+    keys = settings.api_key_set or settings.admin_api_key_set
+    if is_loopback(host) or keys or settings.allow_insecure_bind:
         return
     raise UnsafeBind(
         f"refusing to listen on {host} without API keys: set DREAMFORGE_API_KEYS, "

@@ -169,6 +169,17 @@ class Settings(BaseSettings):
             "not protect the worker's `/health`, `/ready` and `/metrics` port."
         ),
     )
+    admin_api_keys: str | None = Field(
+        None,
+        description=(
+            "Comma-separated admin keys: API keys that may also create `model_download` jobs. "
+            "They are valid for every other `/v1` request too, with no need to list them in "
+            "`DREAMFORGE_API_KEYS` as well. Other keys get `403 forbidden` for a "
+            "`model_download` job, so with API keys but no admin keys nobody may create one. "
+            "With no keys at all (loopback only), `DREAMFORGE_MODEL_DOWNLOAD_JOBS` alone "
+            "decides. See [operations.md](operations.md#admin-keys-and-idempotency-scope)."
+        ),
+    )
     allow_insecure_bind: bool = Field(
         False,
         description=(
@@ -191,9 +202,11 @@ class Settings(BaseSettings):
     default_model: str | None = Field(
         None,
         description=(
-            "Model id used when a job names none. If nothing qualifies, a job without "
-            "`model_id` gets `422`. When unset, the choice is made once, at start-up, so "
-            "restart the API after installing a model."
+            "Model id used when a job names none. When unset, the rule in the Default column "
+            "picks among the installed, enabled models each time a job is created, so a model "
+            "installed or enabled while the server runs counts at once, with no restart (see "
+            "[jobs.md](jobs.md#default-model-and-checkpoint-hash)). If nothing qualifies, a job "
+            "without `model_id` gets `422`."
         ),
     )
 
@@ -453,8 +466,16 @@ class Settings(BaseSettings):
 
     @property
     def api_key_set(self) -> frozenset[str]:
-        return frozenset(k.strip() for k in (self.api_keys or "").split(",") if k.strip())
+        return _key_set(self.api_keys)
+
+    @property
+    def admin_api_key_set(self) -> frozenset[str]:
+        return _key_set(self.admin_api_keys)
 
     @property
     def models_dir(self) -> Path:
         return self.models_root or self.data_dir / "models"
+
+
+def _key_set(value: str | None) -> frozenset[str]:
+    return frozenset(k.strip() for k in (value or "").split(",") if k.strip())

@@ -8,7 +8,7 @@ import uvicorn
 
 from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
 from dreamforge_apps import __version__
-from dreamforge_apps.runners import default_model_id
+from dreamforge_apps.runners import configured_default_model
 from dreamforge_apps.serve import check_bind, uvicorn_config
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
@@ -28,7 +28,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
             parts.queue,
             parts.registry,
             parts.clock,
-            default_model_id=default_model_id(settings, parts.registry),
+            default_model_id=configured_default_model(settings),
             idempotency_window_s=settings.idempotency_window_s,
             downloads=download_jobs(settings, parts.io_queue),
         )
@@ -48,6 +48,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
         http = HttpSettings(
             offload_blocking=True,  # a network store can block; keep the event loop free
             api_keys=settings.api_key_set,
+            admin_api_keys=settings.admin_api_key_set,
             public_url=settings.public_url,
             sse_keepalive_s=settings.sse_keepalive_s,
             version=__version__,

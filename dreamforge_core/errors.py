@@ -13,6 +13,9 @@ class DreamForgeError(Exception):
     """Raised for any failure the service knows how to name."""
 
     code = "internal"
+    #: True when no further attempt can succeed, whatever the code's class says: the retry
+    #: rule then fails the job at once (see `PermanentStorageError`).
+    permanent = False
 
     def __init__(
         self,
@@ -73,8 +76,8 @@ class Unauthorized(DreamForgeError):
 
 
 class Forbidden(DreamForgeError):
-    """Raised when access is refused: a signed URL expired or altered, a download led to an
-    address its source may not reach."""
+    """Raised when access is refused: a signed URL expired or altered, a non-admin API key
+    asking for an admin action, a download led to an address its source may not reach."""
 
     code = "forbidden"
 
@@ -147,7 +150,8 @@ class ProviderError(ExecutionError):
 
 
 class StorageError(ExecutionError):
-    """Raised when an artifact cannot be stored."""
+    """Raised when an artifact cannot be stored; transient (an outage, a timeout, a 5xx):
+    the job is retried."""
 
     code = "storage_error"
 
@@ -162,3 +166,11 @@ def error_codes() -> frozenset[str]:
             found.add(cls.code)
         pending.extend(cls.__subclasses__())
     return frozenset(found)
+
+
+class PermanentStorageError(StorageError):
+    """Raised when storage refuses for a reason no retry cures (access denied, no such
+    bucket, wrong credentials, disk full, read-only or unwritable directory): the job fails
+    at once instead of generating its images again for every attempt."""
+
+    permanent = True

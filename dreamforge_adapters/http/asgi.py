@@ -2,7 +2,8 @@
 
 It wraps the whole application, so unknown routes and auth failures also get the
 envelope, the correlation header and a metrics sample, and every line a request logs carries
-its correlation id (and the job's id on a job's path).
+its correlation id (and the job's id on a job's path). An authorised request carries its
+`Caller` (the key's fingerprint and whether it is an admin key) to the handlers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hmac
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from litestar.utils import normalize_path
@@ -19,6 +20,7 @@ from structlog.contextvars import bound_contextvars
 
 from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
 from dreamforge_adapters.http.services import HttpMetrics
+from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 
 Scope = MutableMapping[str, Any]
@@ -30,6 +32,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _VALID_CID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ID_SEGMENT = re.compile(r"/(jobs|models|blobs)/[^/]+")
 UNMATCHED = "unmatched"
+CALLER_SCOPE_KEY = "dreamforge.caller"
+#: A request that reached a handler without passing the edge: it may do nothing special.
+_UNKNOWN_CALLER = Caller()
 _JOB_PATH = re.compile(r"^/v1/jobs/([\x21-\x2e\x30-\x7e]{1,128})(?:/|$)")
 
 
@@ -62,6 +67,12 @@ def route_label(path: str) -> str:
     return _ID_SEGMENT.sub(lambda m: f"/{m.group(1)}/{{id}}", path)
 
 
+def request_caller(scope: Mapping[str, object]) -> Caller:
+    """The caller the edge authorised for this request."""
+    caller = scope.get(CALLER_SCOPE_KEY)
+    return caller if isinstance(caller, Caller) else _UNKNOWN_CALLER
+
+
 def _protected(path: str) -> bool:
     """Whether the route the path reaches is under /v1, judged on the path as the router
     normalises it: `//v1/models` reaches /v1/models too."""
@@ -75,10 +86,15 @@ class EdgeMiddleware:
         metrics: HttpMetrics,
         api_keys: frozenset[str],
         tracer: Tracer = NO_TRACER,
+        admin_keys: frozenset[str] = frozenset(),
     ) -> None:
+        """`admin_keys` are API keys too, which may also run admin actions."""
         self._app = app
         self._metrics = metrics
-        self._keys = [k.encode() for k in api_keys]
+        self._keys = [
+            (k.encode(), Caller.with_key(k, admin=k in admin_keys))
+            for k in sorted(api_keys | admin_keys)
+        ]
         self._tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,9 +128,12 @@ class EdgeMiddleware:
                     correlation_id=cid,
                 ),
             ):
-                if self._keys and _protected(scope["path"]) and not self._authorised(headers):
+                caller = self._caller(headers) if self._keys else KEYLESS
+                if caller is None and _protected(scope["path"]):
                     await self._reject(send_with_id, cid)
                 else:
+                    if caller is not None:
+                        scope[CALLER_SCOPE_KEY] = caller
                     await self._app(scope, receive, send_with_id)
         finally:
             self._metrics.observe_request(
@@ -126,13 +145,19 @@ class EdgeMiddleware:
                 time.perf_counter() - started,
             )
 
-    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+    def _caller(self, headers: dict[bytes, bytes]) -> Caller | None:
+        """The caller whose key the request carries; None without a valid key."""
         value = headers.get(b"authorization", b"")
         scheme, _, token = value.partition(b" ")
         if scheme.lower() != b"bearer" or not token:
-            return False
+            return None
+        token = token.strip()
+        found = None
         # compare against every key so timing does not tell which one nearly matched
-        return any([hmac.compare_digest(token.strip(), key) for key in self._keys])  # noqa: C419
+        for key, caller in self._keys:
+            if hmac.compare_digest(token, key):
+                found = caller
+        return found
 
     async def _reject(self, send: Send, cid: str) -> None:
         status, body = envelope(

@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dreamforge_adapters.http.asgi import request_caller
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.openapi import (
     EXAMPLE_JOB,
@@ -54,7 +55,7 @@ def _decode_json(request: Request[Any, Any, Any], body: bytes) -> Any:
     "/v1/jobs",
     status_code=202,
     operation_class=CreateJobOperation,
-    responses=responses(202, 409, 413, 415, 422, ok_example=EXAMPLE_JOB),
+    responses=responses(202, 403, 409, 413, 415, 422, ok_example=EXAMPLE_JOB),
     summary="Create a generation job",
     tags=["jobs"],
 )
@@ -74,7 +75,9 @@ async def create_job(
     result = await call(
         state,
         services(state).create_job,
-        CreateJobCommand(body=body, idempotency_key=idempotency_key),
+        CreateJobCommand(
+            body=body, idempotency_key=idempotency_key, caller=request_caller(request.scope)
+        ),
     )
     # links the request's correlation id to the job id that the worker's lines carry
     log.info(

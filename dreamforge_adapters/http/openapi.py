@@ -39,6 +39,7 @@ EXAMPLE_JOB = {
     "type": "generate",
     "provider": "local-sdxl-epicrealism",
     "model_id": "epicrealism-xl",
+    "checkpoint_hash": "0c4f9b3e2a1d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b",
     "state": "queued",
     "params": {**EXAMPLE_REQUEST["params"], "seed": None, "embed_metadata": True, "preset": None},
     "count": 3,
@@ -80,6 +81,7 @@ EXAMPLE_ERROR = {
 }
 _ERROR_MESSAGES = {
     401: "missing or invalid API key (send Authorization: Bearer <key>)",
+    403: "model_download jobs need an admin API key",
     404: "no job with id '0194b2c3d4e5f60718293a4b5c'",
     409: "Idempotency-Key was used with a different request body",
     413: "request body exceeds the size limit",
@@ -90,6 +92,7 @@ _DESCRIPTIONS = {
     200: "OK",
     202: "Accepted: the job (the original one when the Idempotency-Key was seen before)",
     401: "Missing or invalid API key",
+    403: "A model_download job sent without an admin API key",
     404: "Unknown id",
     409: "Idempotency-Key reused with a different body",
     413: "Body over 1 MiB",

@@ -64,6 +64,7 @@ JOB = _obj(
         "type": {"type": "string", "enum": ["generate", "model_download"]},
         "provider": STRING,
         "model_id": STRING,
+        "checkpoint_hash": _nullable(STRING),
         "state": STATE,
         "params": {"type": "object"},
         "count": {"type": "integer", "minimum": 1},
@@ -98,6 +99,7 @@ ARTIFACTS = _obj(
                     "seed": _nullable(COUNT),
                     "size_bytes": COUNT,
                     "sha256": STRING,
+                    "checkpoint_hash": _nullable(STRING),
                     "created_at": TIME,
                 }
             ),

@@ -46,6 +46,7 @@ class ApiServices:
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     api_keys: frozenset[str] = frozenset()
+    admin_api_keys: frozenset[str] = frozenset()  # API keys that may also run admin actions
     max_body_bytes: int = 1024 * 1024
     sse_keepalive_s: float = 15.0
     public_url: str | None = None  # absolute root for URLs this server hands out

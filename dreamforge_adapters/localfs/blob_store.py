@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -9,17 +10,44 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from dreamforge_core.errors import Forbidden, NotFound, StorageError, Unavailable
+from dreamforge_core.errors import (
+    Forbidden,
+    NotFound,
+    PermanentStorageError,
+    StorageError,
+    Unavailable,
+)
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 
 _TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+# Faults that stay until an operator acts (frees space, fixes modes, mounts read-write, puts the
+# directory back): retrying would only generate the images again to be refused again.
+PERMANENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
+)
+
+
+def _storage_error(message: str, error: OSError) -> StorageError:
+    permanent = error.errno in PERMANENT_ERRNOS
+    return (PermanentStorageError if permanent else StorageError)(message)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Makes the entries of `path` (a rename into it, a new subdirectory) survive a crash."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalBlobStore(BlobStore):
     """Keeps objects as files under `root`; a URL carries `expires` and an HMAC of key+expiry.
 
     Writes go to a temporary file that is renamed into place, so a reader never sees half an
-    image and a crash leaves no partial object under its final key.
+    image and a crash leaves no partial object under its final key. The file is synced before
+    the rename and its directory after it (with any directory made for it), so an object
+    `put` returned for, and whose artifact row the caller then commits, survives power loss.
     """
 
     def __init__(self, root: Path, signing_key: bytes) -> None:
@@ -36,17 +64,36 @@ class LocalBlobStore(BlobStore):
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            made = self._make_directories(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            _fsync_directory(path.parent)
+            for directory in made:
+                _fsync_directory(directory.parent)
         except OSError as e:
-            raise StorageError(f"could not write {key}: {e.strerror or e}") from e
+            raise _storage_error(f"could not write {key}: {e.strerror or e}", e) from e
+
+    @staticmethod
+    def _make_directories(folder: Path) -> list[Path]:
+        """Creates `folder` and its missing parents; returns those created, deepest first."""
+        missing = []
+        while not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(exist_ok=True)
+            except FileExistsError:  # a file stands where the directory must be
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(directory)) from None
+        return missing
 
     def _signature(self, key: str, expires: int) -> str:
         return hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()

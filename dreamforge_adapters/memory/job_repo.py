@@ -18,7 +18,7 @@ class MemoryJobRepo(JobRepo):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
-        self._keys: dict[str, str] = {}
+        self._keys: dict[tuple[str, str], str] = {}  # (key fingerprint, idempotency key) → id
         self._events: dict[str, list[Event]] = {}
         self._artifacts: dict[str, dict[tuple[str, int], Artifact]] = {}
 
@@ -26,7 +26,9 @@ class MemoryJobRepo(JobRepo):
         with self._lock:
             if job.id in self._jobs:
                 raise DreamForgeError(f"job {job.id} already exists")
-            key = job.idempotency_key
+            key = (
+                None if job.idempotency_key is None else (job.key_fingerprint, job.idempotency_key)
+            )
             if key is not None and key in self._keys:
                 existing = self._jobs[self._keys[key]]
                 if existing.created_at >= idempotency_since:

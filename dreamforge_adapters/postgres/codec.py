@@ -53,13 +53,14 @@ def _error_info(data: dict[str, str] | None) -> ErrorInfo | None:
 JOB_COLUMNS = (
     "id, type, provider, model_id, user_id, state, params, count, attempts, error, "
     "idempotency_key, fingerprint, created_at, updated_at, started_at, finished_at, "
-    "next_attempt_at, last_seq, version, schema_version, lease_owner, lease_expires_at"
+    "next_attempt_at, last_seq, version, schema_version, lease_owner, lease_expires_at, "
+    "checkpoint_hash, key_fingerprint"
 )
 JOB_VALUES = (
     "%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-    "%s, %s, %s"
+    "%s, %s, %s, %s, %s"
 )
-JOB_WIDTH = 22
+JOB_WIDTH = 24
 
 
 def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
@@ -68,17 +69,17 @@ def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
         dumps(job.params.to_dict()), job.count, job.attempts, _error(job.error),
         job.idempotency_key, job.fingerprint, job.created_at, job.updated_at, job.started_at,
         job.finished_at, job.next_attempt_at, last_seq, version, job.schema_version,
-        job.lease_owner, job.lease_expires_at,
+        job.lease_owner, job.lease_expires_at, job.checkpoint_hash, job.key_fingerprint,
     )  # fmt: skip
 
 
 def job_changes(job: Job, *, last_seq: int) -> tuple[Any, ...]:
-    """The columns `save` writes (the lifecycle, and the model a download installed), then
-    the id and the version the caller read."""
+    """The columns `save` writes (the lifecycle, the model a download installed and the
+    checkpoint an attempt loaded), then the id and the version the caller read."""
     return (
         job.state.value, job.attempts, _error(job.error), job.updated_at, job.started_at,
         job.finished_at, job.next_attempt_at, last_seq, job.lease_owner, job.lease_expires_at,
-        job.model_id, job.id, job.version,
+        job.model_id, job.checkpoint_hash, job.id, job.version,
     )  # fmt: skip
 
 
@@ -89,7 +90,8 @@ def job_from_row(row: tuple[Any, ...], steps: list[Step]) -> Job:
         error=_error_info(row[9]), idempotency_key=row[10], fingerprint=row[11],
         created_at=row[12], updated_at=row[13], started_at=row[14], finished_at=row[15],
         next_attempt_at=row[16], last_seq=row[17], version=row[18], schema_version=row[19],
-        lease_owner=row[20], lease_expires_at=row[21], steps=steps,
+        lease_owner=row[20], lease_expires_at=row[21], checkpoint_hash=row[22],
+        key_fingerprint=row[23], steps=steps,
     )  # fmt: skip
 
 
@@ -179,13 +181,13 @@ def _artifact(a: Artifact) -> dict[str, Any]:
         "id": a.id, "job_id": a.job_id, "step": a.step, "item_index": a.item_index,
         "key": a.key, "content_type": a.content_type, "format": a.format, "width": a.width,
         "height": a.height, "seed": a.seed, "size_bytes": a.size_bytes, "sha256": a.sha256,
-        "created_at": iso(a.created_at),
+        "created_at": iso(a.created_at), "checkpoint_hash": a.checkpoint_hash,
     }  # fmt: skip
 
 
 ARTIFACT_COLUMNS = (
     "id, job_id, step, item_index, key, content_type, format, width, height, seed, size_bytes, "
-    "sha256, created_at"
+    "sha256, created_at, checkpoint_hash"
 )
 
 
@@ -193,7 +195,7 @@ def artifact_from_row(row: tuple[Any, ...]) -> Artifact:
     return Artifact(
         id=row[0], job_id=row[1], step=row[2], item_index=row[3], key=row[4],
         content_type=row[5], format=row[6], width=row[7], height=row[8], seed=row[9],
-        size_bytes=row[10], sha256=row[11], created_at=row[12],
+        size_bytes=row[10], sha256=row[11], created_at=row[12], checkpoint_hash=row[13],
     )  # fmt: skip
 
 

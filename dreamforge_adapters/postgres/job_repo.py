@@ -3,8 +3,9 @@ and one round trip, so jobs, steps, events and artifacts never disagree.
 
 The statements chain data-modifying CTEs off the job row: steps, events and artifacts are
 written only if the job row was inserted (create) or updated at the version the caller read
-(save). An idempotency key is settled by the unique index (`ON CONFLICT DO NOTHING`), never by
-a read before the insert, so concurrent creates from any number of processes make one job.
+(save). An idempotency key is settled by the unique index on (API key fingerprint, key) (`ON
+CONFLICT DO NOTHING`), never by a read before the insert, so concurrent creates from any
+number of processes make one job per API key.
 
 As in the SQLite repo, the job object changes (version, last_seq, pending lists) only after
 the commit: a failed write leaves it as it was, ready to be saved again.
@@ -53,11 +54,13 @@ ev AS MATERIALIZED (
     SELECT x.*, {_V}
     FROM j, jsonb_to_recordset(%s::jsonb) AS x(id text, job_id text, step text,
         item_index integer, key text, content_type text, format text, width integer,
-        height integer, seed bigint, size_bytes bigint, sha256 text, created_at timestamptz)
+        height integer, seed bigint, size_bytes bigint, sha256 text, created_at timestamptz,
+        checkpoint_hash text)
     ON CONFLICT (job_id, step, item_index) DO UPDATE SET id = excluded.id, key = excluded.key,
         content_type = excluded.content_type, format = excluded.format, width = excluded.width,
         height = excluded.height, seed = excluded.seed, size_bytes = excluded.size_bytes,
-        sha256 = excluded.sha256, created_at = excluded.created_at
+        sha256 = excluded.sha256, created_at = excluded.created_at,
+        checkpoint_hash = excluded.checkpoint_hash
 )"""
 # The events go out as NOTIFYs in the same transaction: sent only if it commits, in seq
 # order (volatile functions run after the sort), and with no round trip of their own. A
@@ -76,14 +79,15 @@ _ANNOUNCED_RESULT = "\nSELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)
 _CREATE_JOB = f"""
 WITH j AS (
     INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({codec.JOB_VALUES})
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    ON CONFLICT (key_fingerprint, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 ), {_CHILD_ROWS}"""
 _SAVE_JOB = f"""
 WITH j AS (
     UPDATE jobs SET state = %s, attempts = %s, error = %s::jsonb, updated_at = %s,
         started_at = %s, finished_at = %s, next_attempt_at = %s, last_seq = %s,
-        lease_owner = %s, lease_expires_at = %s, model_id = %s, version = version + 1
+        lease_owner = %s, lease_expires_at = %s, model_id = %s, checkpoint_hash = %s,
+        version = version + 1
     WHERE id = %s AND version = %s
     RETURNING id
 ), {_CHILD_ROWS}"""
@@ -100,10 +104,14 @@ _JOB_AND_STEPS = (
 )
 _GET = f"{_JOB_AND_STEPS} WHERE j.id = %s ORDER BY s.position"
 _GET_BY_KEY = (
-    f"{_JOB_AND_STEPS} WHERE j.idempotency_key = %s AND j.created_at >= %s ORDER BY s.position"
+    f"{_JOB_AND_STEPS} WHERE j.key_fingerprint = %s AND j.idempotency_key = %s "
+    "AND j.created_at >= %s ORDER BY s.position"
 )
 # Locks the holder's row: a racing create that wants to release the key waits for this one.
-_HOLDER = "SELECT id, created_at >= %s FROM jobs WHERE idempotency_key = %s FOR UPDATE"
+_HOLDER = (
+    "SELECT id, created_at >= %s FROM jobs "
+    "WHERE key_fingerprint = %s AND idempotency_key = %s FOR UPDATE"
+)
 _RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = %s"
 _EXISTS = "SELECT 1 FROM jobs WHERE id = %s"
 _BIGINT_MAX = 2**63 - 1
@@ -158,8 +166,9 @@ class PostgresJobRepo(JobRepo):
         params = (*row, *_child_params(job, events))
         with self.database.connection() as conn:
             holder = _insert_or_find(
-                conn, self._create, params, job.idempotency_key, idempotency_since
-            )
+                conn, self._create, params, job.key_fingerprint, job.idempotency_key,
+                idempotency_since,
+            )  # fmt: skip
         if holder is not None:
             return holder, False
         _mark_stored(job, events)
@@ -256,19 +265,21 @@ def _insert_or_find(
     conn: psycopg.Connection[Any],
     insert: str,
     params: tuple[Any, ...],
+    scope: str,
     key: str | None,
     since: datetime,
 ) -> Job | None:
-    """None when the job was inserted, else the job holding its key within the window."""
+    """None when the job was inserted, else the job holding its key (within the API key's
+    `scope`) within the window."""
     for _ in range(_KEY_ATTEMPTS):
         if _count(conn.execute(insert, params)):
             return None
         if key is None:  # the id itself conflicting raises; nothing else can refuse the row
             raise DreamForgeError("the database refused a new job without saying why")
-        if (existing := _load(conn, _GET_BY_KEY, (key, since))) is not None:
+        if (existing := _load(conn, _GET_BY_KEY, (scope, key, since))) is not None:
             return existing  # the usual replay: the holder is within the window
         with conn.transaction():
-            holder = conn.execute(_HOLDER, (since, key)).fetchone()
+            holder = conn.execute(_HOLDER, (since, scope, key)).fetchone()
             if holder is None:
                 continue  # released since the insert looked: try again
             holder_id, fresh = holder

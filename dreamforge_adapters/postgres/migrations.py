@@ -143,9 +143,23 @@ _LEASES = (
     "ALTER TABLE jobs ADD COLUMN lease_expires_at timestamptz",
 )
 
+# Jobs and artifacts record the weights they were made with; an Idempotency-Key is unique per
+# API key (its sha256; '' without keys, which rows written before this migration keep). The
+# new index is also the arbiter of the create statement's `ON CONFLICT`.
+_CHECKPOINTS_AND_KEY_SCOPE = (
+    "ALTER TABLE jobs ADD COLUMN checkpoint_hash text",
+    "ALTER TABLE jobs ADD COLUMN key_fingerprint text NOT NULL DEFAULT ''",
+    "ALTER TABLE artifacts ADD COLUMN checkpoint_hash text",
+    "DROP INDEX jobs_by_idempotency_key",
+    """
+    CREATE UNIQUE INDEX jobs_by_scoped_idempotency_key ON jobs (key_fingerprint, idempotency_key)
+    WHERE idempotency_key IS NOT NULL""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     Migration(2, "job leases", _LEASES),
+    Migration(3, "checkpoint hashes and idempotency scope", _CHECKPOINTS_AND_KEY_SCOPE),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -15,9 +15,9 @@ from minio import Minio
 from minio.helpers import check_bucket_name
 
 from dreamforge_adapters.s3 import bucket_setup
-from dreamforge_adapters.s3.retry import STORAGE_FAILURES, describe, with_retries
+from dreamforge_adapters.s3.retry import STORAGE_FAILURES, describe, is_permanent, with_retries
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.errors import StorageError, Unavailable
+from dreamforge_core.errors import PermanentStorageError, StorageError, Unavailable
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 
 MAX_PRESIGN_TTL_S = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
@@ -35,6 +35,12 @@ def _split_endpoint(endpoint: str) -> tuple[str, bool]:
     ):
         raise ValueError(f"S3 endpoint must look like http(s)://host[:port], not {endpoint!r}")
     return parts.netloc, parts.scheme == "https"
+
+
+def _storage_error(message: str, error: BaseException) -> StorageError:
+    """A refusal that stays (AccessDenied, NoSuchBucket, bad credentials) is permanent: the job
+    fails at once; anything else (an outage past the retries here) may heal: retried."""
+    return (PermanentStorageError if is_permanent(error) else StorageError)(message)
 
 
 def _http_client(connect_timeout_s: float, read_timeout_s: float) -> urllib3.PoolManager:
@@ -135,7 +141,7 @@ class S3BlobStore(BlobStore):
         try:
             with_retries(f"storing {key}", upload, self._policy, self._sleep)
         except STORAGE_FAILURES as e:
-            raise StorageError(f"could not store {key} in {self._where}: {describe(e)}") from e
+            raise _storage_error(f"could not store {key} in {self._where}: {describe(e)}", e) from e
 
     def presign(self, key: str, ttl_s: int, base_url: str) -> SignedUrl:
         """A SigV4 presigned GET on the S3 endpoint itself; `base_url` plays no part."""
@@ -160,7 +166,9 @@ class S3BlobStore(BlobStore):
                 self._sleep,
             )
         except STORAGE_FAILURES as e:
-            raise StorageError(f"could not delete {key} in {self._where}: {describe(e)}") from e
+            raise _storage_error(
+                f"could not delete {key} in {self._where}: {describe(e)}", e
+            ) from e
 
     def list_keys(self, prefix: str) -> list[str]:
         def listing() -> list[str]:
@@ -170,7 +178,9 @@ class S3BlobStore(BlobStore):
         try:
             return with_retries(f"listing {prefix!r}", listing, self._policy, self._sleep)
         except STORAGE_FAILURES as e:
-            raise StorageError(f"could not list {prefix!r} in {self._where}: {describe(e)}") from e
+            raise _storage_error(
+                f"could not list {prefix!r} in {self._where}: {describe(e)}", e
+            ) from e
 
     def ping(self) -> None:
         """One HEAD on the bucket, not retried: readiness must answer quickly."""

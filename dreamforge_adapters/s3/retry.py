@@ -37,6 +37,19 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
+# S3 error codes that stay until an operator acts (creates the bucket, fixes credentials or
+# the policy): the job fails at once instead of regenerating its images to be refused again.
+PERMANENT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "NoSuchBucket",
+        "SignatureDoesNotMatch",
+    }
+)
+
+
 def _status_is_transient(status: int) -> bool:
     return status >= 500 or status == 429
 
@@ -56,6 +69,11 @@ def is_transient(error: BaseException) -> bool:
         status = getattr(error, "_code", 0)
         return isinstance(status, int) and _status_is_transient(status)
     return False
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when no later attempt can succeed until storage or its configuration is fixed."""
+    return isinstance(error, S3Error) and error.code in PERMANENT_CODES
 
 
 def describe(error: BaseException) -> str:

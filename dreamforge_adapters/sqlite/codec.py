@@ -70,9 +70,10 @@ def _error_info(text: str | None) -> ErrorInfo | None:
 JOB_COLUMNS = (
     "id, type, provider, model_id, user_id, state, params, count, attempts, error, "
     "idempotency_key, fingerprint, created_at, updated_at, started_at, finished_at, "
-    "next_attempt_at, last_seq, version, schema_version, lease_owner, lease_expires_at"
+    "next_attempt_at, last_seq, version, schema_version, lease_owner, lease_expires_at, "
+    "checkpoint_hash, key_fingerprint"
 )
-JOB_WIDTH = 22
+JOB_WIDTH = 24
 
 
 def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
@@ -81,17 +82,19 @@ def job_row(job: Job, *, last_seq: int, version: int) -> tuple[Any, ...]:
         dumps(job.params.to_dict()), job.count, job.attempts, _error(job.error),
         job.idempotency_key, job.fingerprint, iso(job.created_at), iso(job.updated_at),
         iso(job.started_at), iso(job.finished_at), iso(job.next_attempt_at), last_seq, version,
-        job.schema_version, job.lease_owner, iso(job.lease_expires_at),
+        job.schema_version, job.lease_owner, iso(job.lease_expires_at), job.checkpoint_hash,
+        job.key_fingerprint,
     )  # fmt: skip
 
 
 def job_changes(job: Job, *, last_seq: int) -> tuple[Any, ...]:
-    """The columns `save` writes (the lifecycle, and the model a download installed), then
-    the id and the version the caller read."""
+    """The columns `save` writes (the lifecycle, the model a download installed and the
+    checkpoint an attempt loaded), then the id and the version the caller read."""
     return (
         job.state.value, job.attempts, _error(job.error), iso(job.updated_at),
         iso(job.started_at), iso(job.finished_at), iso(job.next_attempt_at), last_seq,
-        job.lease_owner, iso(job.lease_expires_at), job.model_id, job.id, job.version,
+        job.lease_owner, iso(job.lease_expires_at), job.model_id, job.checkpoint_hash, job.id,
+        job.version,
     )  # fmt: skip
 
 
@@ -104,7 +107,8 @@ def job_from_row(row: tuple[Any, ...], steps: list[Step]) -> Job:
         updated_at=datetime.fromisoformat(row[13]), started_at=dt(row[14]),
         finished_at=dt(row[15]), next_attempt_at=dt(row[16]), last_seq=row[17],
         version=row[18], schema_version=row[19], lease_owner=row[20],
-        lease_expires_at=dt(row[21]), steps=steps,
+        lease_expires_at=dt(row[21]), checkpoint_hash=row[22], key_fingerprint=row[23],
+        steps=steps,
     )  # fmt: skip
 
 
@@ -184,14 +188,15 @@ def event_from_row(row: tuple[Any, ...]) -> Event:
 
 ARTIFACT_COLUMNS = (
     "id, job_id, step, item_index, key, content_type, format, width, height, seed, size_bytes, "
-    "sha256, created_at"
+    "sha256, created_at, checkpoint_hash"
 )
 
 
 def artifact_row(a: Artifact) -> tuple[Any, ...]:
     return (
         a.id, a.job_id, a.step, a.item_index, a.key, a.content_type, a.format, a.width,
-        a.height, a.seed, a.size_bytes, a.sha256, iso(a.created_at), ROW_SCHEMA_VERSION,
+        a.height, a.seed, a.size_bytes, a.sha256, iso(a.created_at), a.checkpoint_hash,
+        ROW_SCHEMA_VERSION,
     )  # fmt: skip
 
 
@@ -200,4 +205,5 @@ def artifact_from_row(row: tuple[Any, ...]) -> Artifact:
         id=row[0], job_id=row[1], step=row[2], item_index=row[3], key=row[4],
         content_type=row[5], format=row[6], width=row[7], height=row[8], seed=row[9],
         size_bytes=row[10], sha256=row[11], created_at=datetime.fromisoformat(row[12]),
+        checkpoint_hash=row[13],
     )  # fmt: skip

@@ -27,13 +27,13 @@ _GET = (
     f"{', '.join('s.' + c for c in codec.STEP_READ_COLUMNS.split(', '))} "
     "FROM jobs j LEFT JOIN steps s ON s.job_id = j.id WHERE j.id = ? ORDER BY s.position"
 )
-_BY_KEY = "SELECT id, created_at FROM jobs WHERE idempotency_key = ?"
+_BY_KEY = "SELECT id, created_at FROM jobs WHERE key_fingerprint = ? AND idempotency_key = ?"
 _RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = ?"
 _INSERT_JOB = f"INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({', '.join('?' * codec.JOB_WIDTH)})"
 _UPDATE_JOB = (
     "UPDATE jobs SET state = ?, attempts = ?, error = ?, updated_at = ?, started_at = ?, "
     "finished_at = ?, next_attempt_at = ?, last_seq = ?, lease_owner = ?, "
-    "lease_expires_at = ?, model_id = ?, version = version + 1 "
+    "lease_expires_at = ?, model_id = ?, checkpoint_hash = ?, version = version + 1 "
     "WHERE id = ? AND version = ?"
 )
 _EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
@@ -58,7 +58,7 @@ _INSERT_EVENT = (
 )
 _UPSERT_ARTIFACT = (
     f"INSERT OR REPLACE INTO artifacts ({codec.ARTIFACT_COLUMNS}, schema_version) "
-    f"VALUES ({', '.join('?' * 14)})"
+    f"VALUES ({', '.join('?' * 15)})"
 )
 _EVENTS = (
     f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq > ? AND ts >= ? "
@@ -89,7 +89,8 @@ class SqliteJobRepo(JobRepo):
             self.database.close()
 
     def create(self, job: Job, idempotency_since: datetime) -> tuple[Job, bool]:
-        """Insert-or-return-existing under the write lock, so one key yields one job.
+        """Insert-or-return-existing under the write lock, so one key yields one job (per API
+        key: the key's fingerprint scopes the lookup).
 
         Returns the caller's job itself, now stored (the database holds its own copy, so no
         deep copy is made on this hot path).
@@ -101,7 +102,7 @@ class SqliteJobRepo(JobRepo):
         rows = _Rows(job, events)
         with self.database.write() as conn:
             if key is not None:
-                holder = conn.execute(_BY_KEY, (key,)).fetchone()
+                holder = conn.execute(_BY_KEY, (job.key_fingerprint, key)).fetchone()
                 if holder is not None:
                     # Fixed-width ISO text compares as time. The load cannot miss: this
                     # transaction holds the write lock since before the key was read.

@@ -50,6 +50,7 @@ class Artifact:
     size_bytes: int
     sha256: str
     created_at: datetime
+    checkpoint_hash: str | None = None  # sha256 of the weights that made it (NFR-060)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,5 +65,6 @@ class Artifact:
             "seed": self.seed,
             "size_bytes": self.size_bytes,
             "sha256": self.sha256,
+            "checkpoint_hash": self.checkpoint_hash,
             "created_at": iso(self.created_at),
         }

@@ -119,7 +119,13 @@ class Job:
     lease_expires_at: datetime | None = None  # past it, the worker is presumed dead
     user: str = DEFAULT_USER
     idempotency_key: str | None = None
-    fingerprint: str | None = None
+    fingerprint: str | None = None  # of the normalised request, for idempotent replays
+    #: sha256 of the API key that created the job ("" without keys): an Idempotency-Key is
+    #: looked up within this scope only, so two keys never share or see each other's jobs
+    key_fingerprint: str = ""
+    #: sha256 of the weights it is made with: the model's at creation, then what each attempt
+    #: loaded (NFR-060); for a download, the installed model's
+    checkpoint_hash: str | None = None
     last_seq: int = 0
     version: int = 0
     schema_version: int = SCHEMA_VERSION
@@ -140,6 +146,8 @@ class Job:
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
         user: str = DEFAULT_USER,
+        key_fingerprint: str = "",
+        checkpoint_hash: str | None = None,
     ) -> Job:
         step = Step(
             id=new_id(),
@@ -158,6 +166,8 @@ class Job:
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             user=user,
+            key_fingerprint=key_fingerprint,
+            checkpoint_hash=checkpoint_hash,
         )
         what = (
             f"download of {params.ref}"
@@ -246,6 +256,11 @@ class Job:
             data={"state": "running", "attempt": self.attempts},
         )
 
+    def record_checkpoint(self, checkpoint_hash: str | None) -> None:
+        """The attempt loads these weights: what the job's images are made with from now on."""
+        self._require(JobState.RUNNING, "record the checkpoint of")
+        self.checkpoint_hash = checkpoint_hash
+
     def renew_lease(self, until: datetime) -> None:
         """The running worker is alive: others must not take the job over before `until`."""
         self._require(JobState.RUNNING, "renew the lease of")
@@ -318,8 +333,10 @@ class Job:
             data={"seed": item.seed},
         )
 
-    def finish_download(self, model_id: str, now: datetime, **detail: Any) -> None:
-        """The model is fetched, verified and registered: the job now names it."""
+    def finish_download(
+        self, model_id: str, now: datetime, *, checkpoint_hash: str | None = None, **detail: Any
+    ) -> None:
+        """The model is fetched, verified and registered: the job now names it and its hash."""
         self._require(JobState.RUNNING, "finish the download of")
         item = self.items[0]
         if item.state is not ItemState.RUNNING:
@@ -328,6 +345,7 @@ class Job:
         item.stages = dict.fromkeys(stage_weights(self.type), 1.0)
         item.finished_at = now
         self.model_id = model_id
+        self.checkpoint_hash = checkpoint_hash
         self._record_progress(item, "register", now, {})
         self._record(
             EventKind.LOG,
@@ -336,7 +354,7 @@ class Job:
             now,
             step_id=self.step.id,
             item_index=0,
-            data={"model_id": model_id, **detail},
+            data={"model_id": model_id, "checkpoint_hash": checkpoint_hash, **detail},
         )
 
     def succeed(self, now: datetime) -> None:
@@ -577,6 +595,7 @@ class Job:
             "type": self.type,
             "provider": self.provider,
             "model_id": self.model_id,
+            "checkpoint_hash": self.checkpoint_hash,
             "state": self.state.value,
             "params": self.params.to_dict(),
             "count": self.count,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from dreamforge_core.domain.params import ModelLimits, parameters_schema
 from dreamforge_core.domain.presets import DEFAULT_PRESETS
 
 MODEL_SCHEMA_VERSION = 1
+DEMO_MODEL_ID = "demo-sdxl-tiny"  # `dreamforge model create-demo`
 _NOT_IN_ID = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -71,3 +73,23 @@ class ModelDescriptor:
             "updated_at": iso(self.updated_at),
             "schema_version": self.schema_version,
         }
+
+
+def choose_default_model(models: Iterable[ModelDescriptor]) -> ModelDescriptor | None:
+    """The model a job naming none gets when the operator configured no default: among the
+    installed, enabled SDXL models, one whose name or id contains "epicrealism"; else the first
+    (by id) that is not a demo model; else the demo model; None when there is none.
+
+    The rule runs at each job creation, so a model installed while the server runs counts
+    at once."""
+    installed = sorted(
+        (m for m in models if m.installed and m.enabled and m.kind.startswith("sdxl")),
+        key=lambda m: m.id,
+    )
+    real = [m for m in installed if not m.id.startswith("demo-")]
+    for m in real:
+        if "epicrealism" in (m.name + m.id).lower():
+            return m
+    if real:
+        return real[0]
+    return next((m for m in installed if m.id == DEMO_MODEL_ID), None)

@@ -50,6 +50,8 @@ class Attempt(JobAttempt):
         model = p.registry.get(job.model_id)
         if model is None or not model.installed:
             raise InvalidInput(f"model {job.model_id!r} is not installed", job_id=job.id)
+        with self.lock:
+            job.record_checkpoint(model.checkpoint_hash)  # written with the claim
         if job.attempts > 1:
             self.save()  # the claim, before touching what an earlier attempt left
             self._delete_orphans()
@@ -184,6 +186,7 @@ class Attempt(JobAttempt):
             size_bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             created_at=p.clock.now(),
+            checkpoint_hash=model.checkpoint_hash,
         )
         with self.lock:
             # Recorded now, with the store, so its time is when clients can see it (an event

@@ -8,11 +8,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.download import DownloadParams, validate_download_params
 from dreamforge_core.domain.job import GENERATE, JOB_TYPES, MODEL_DOWNLOAD, Job, JobParams
+from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
-from dreamforge_core.errors import FieldError, IdempotencyConflict, InvalidInput, Unavailable
+from dreamforge_core.errors import (
+    FieldError,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    Unavailable,
+)
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
@@ -26,6 +34,7 @@ _TOP_LEVEL = ("type", "provider", "model_id", "params")
 class CreateJobCommand:
     body: Any  # the decoded JSON body
     idempotency_key: str | None = None
+    caller: Caller = KEYLESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +75,21 @@ class CreateJob:
 
     Rules:
     - unknown top-level fields are rejected; `type` defaults to `generate`, `provider` to
-      `local-sdxl-epicrealism`, `model_id` to the default model, which must be installed
-      and enabled;
+      `local-sdxl-epicrealism`, `model_id` to the default model: the configured one, else
+      the one `choose_default_model` picks from the registry as it is now (a model installed
+      while the server runs counts at once). The model must be installed and enabled; the
+      job records its checkpoint hash;
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
-    - a `model_download` job (offered only when `downloads` is given) takes `params.ref`, a
-      model reference of a known source, and neither `provider` nor `model_id`: its
-      provider is the source, its `model_id` is set once the model is installed. It goes to
-      the IO queue, never to the GPU queue;
-    - an Idempotency-Key seen within the window returns the original job when the normalised
-      request is the same, and raises IdempotencyConflict when it differs; concurrent requests
-      with one key create one job (the repository decides);
+    - a `model_download` job (offered only when `downloads` is given) needs an admin caller
+      (else Forbidden, before its body is looked at) and takes `params.ref`, a model
+      reference of a known source, and neither `provider` nor `model_id`: its provider is
+      the source, its `model_id` is set once the model is installed. It goes to the IO
+      queue, never to the GPU queue;
+    - an Idempotency-Key is scoped to the caller's API key (its fingerprint is stored with
+      the job, never the key): seen within the window from the same key, it returns the
+      original job when the normalised request is the same, and raises IdempotencyConflict
+      when it differs; another key's use of it is unrelated. Concurrent requests with one key
+      create one job (the repository decides);
     - a stored job is enqueued; when the queue is unreachable the job is still accepted (it is
       durable) and the sweeper enqueues it once the queue answers again.
     """
@@ -87,7 +101,7 @@ class CreateJob:
         registry: ModelRegistry,
         clock: Clock,
         *,
-        default_model_id: str | None,
+        default_model_id: str | None,  # configured; None: chosen by rule at each request
         idempotency_window_s: float,
         presets: Mapping[str, Preset] = DEFAULT_PRESETS,
         downloads: DownloadJobs | None = None,
@@ -111,7 +125,13 @@ class CreateJob:
         type_error = self._type_error(job_type)
         queue = self._queue
         params: JobParams
+        checkpoint_hash = None
         if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
+            if not cmd.caller.admin:
+                raise Forbidden(
+                    "model_download jobs need an admin API key",
+                    details={"type": MODEL_DOWNLOAD},
+                )
             download = self._download_params(body, self._downloads)
             params, provider, model_id = download, download.source, ""
             queue = self._downloads.queue
@@ -124,7 +144,7 @@ class CreateJob:
                     [FieldError("model_id", f"model {model_id!r} is {state}")]
                 )
             params = validate_params(raw_params, model.limits, self._presets)
-            model_id = model.id
+            model_id, checkpoint_hash = model.id, model.checkpoint_hash
         fingerprint = request_fingerprint(job_type, provider, model_id, params.to_dict())
         now = self._clock.now()
         job = Job.create(
@@ -135,6 +155,8 @@ class CreateJob:
             job_type=job_type,
             idempotency_key=cmd.idempotency_key,
             fingerprint=fingerprint,
+            key_fingerprint=cmd.caller.key_fingerprint,
+            checkpoint_hash=checkpoint_hash,
         )
         stored, created = self._repo.create(job, now - self._window)
         if not created:
@@ -148,6 +170,12 @@ class CreateJob:
         with contextlib.suppress(Unavailable):  # stored is enough: the sweeper enqueues it
             queue.enqueue(stored.id)
         return CreateJobResult(stored, replayed=False)
+
+    def _default_model(self) -> str | None:
+        if self._default_model_id is not None:
+            return self._default_model_id
+        chosen = choose_default_model(self._registry.list())
+        return None if chosen is None else chosen.id
 
     def _type_error(self, job_type: Any) -> FieldError | None:
         offered = JOB_TYPES if self._downloads is not None else (GENERATE,)
@@ -179,7 +207,7 @@ class CreateJob:
         provider = body.get("provider", PROVIDERS[0])
         if provider not in PROVIDERS:
             errors.append(FieldError("provider", f"must be one of {', '.join(PROVIDERS)}"))
-        model_id = body.get("model_id") or self._default_model_id
+        model_id = body.get("model_id") or self._default_model()
         if "model_id" in body and not isinstance(body["model_id"], str | None):
             errors.append(FieldError("model_id", "must be a string"))
         elif body.get("model_id") == "":

@@ -166,7 +166,7 @@ class JobExecutor:
             if job.type == GENERATE:
                 running = sum(1 for i in job.items if i.state is ItemState.RUNNING)
                 p.metrics.items_failed(running)
-            if self._retry.should_retry(error.code, job.attempts):
+            if self._retry.should_retry(error.code, job.attempts, permanent=error.permanent):
                 delay = self._retry.delay_s(job.attempts)
                 job.schedule_retry(info, now, now + timedelta(seconds=delay))
                 run.save()

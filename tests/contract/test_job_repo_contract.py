@@ -6,6 +6,7 @@ two connections on one file, and a failed transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import replace
@@ -17,7 +18,7 @@ import pytest
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo
 from dreamforge_adapters.sqlite.migrations import MIGRATIONS
 from dreamforge_core.domain.artifact import Artifact
-from dreamforge_core.domain.clock import new_id
+from dreamforge_core.domain.clock import iso, new_id
 from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventKind
 from dreamforge_core.domain.job import MODEL_DOWNLOAD, ErrorInfo, ItemState, Job, JobState
@@ -33,8 +34,17 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+CHECKPOINT = "c0" * 32
+ALICE, BOB = "a1" * 32, "b0" * 32  # fingerprints of two API keys
+
+
 def make_job(
-    *, key: str | None = None, count: int = 1, seed: int | None = None, now: datetime = T0
+    *,
+    key: str | None = None,
+    count: int = 1,
+    seed: int | None = None,
+    now: datetime = T0,
+    key_fingerprint: str = ALICE,
 ) -> Job:
     params = GenerateParams(
         prompt="a lighthouse at dusk, 35mm", negative_prompt="blurry", seed=seed, width=832,
@@ -43,6 +53,7 @@ def make_job(
     return Job.create(
         params=params, model_id="epicrealism-xl", provider="local-sdxl-epicrealism", now=now,
         idempotency_key=key, fingerprint=f"fp-{key}", user="alice",
+        checkpoint_hash=CHECKPOINT, key_fingerprint=key_fingerprint,
     )  # fmt: skip
 
 
@@ -51,7 +62,7 @@ def artifact_for(job: Job, index: int, now: datetime, seed: int = 7) -> Artifact
         id=new_id(), job_id=job.id, step=job.step.name, item_index=index,
         key=f"dreamforge/alice/jobs/{job.id}/generate/{index}.jpg", content_type="image/jpeg",
         format="jpg", width=832, height=1216, seed=seed, size_bytes=1234 + index,
-        sha256="ab" * 32, created_at=now,
+        sha256="ab" * 32, created_at=now, checkpoint_hash=job.checkpoint_hash,
     )  # fmt: skip
 
 
@@ -176,6 +187,29 @@ def test_a_key_older_than_the_window_is_released(job_repo: JobRepo) -> None:
     assert replay.id == new.id
 
 
+def test_an_idempotency_key_is_scoped_to_the_api_key(job_repo: JobRepo) -> None:
+    alices = stored(job_repo, make_job(key="shared", key_fingerprint=ALICE))
+
+    bobs, created = job_repo.create(
+        make_job(key="shared", key_fingerprint=BOB, now=at(1)), at(1) - WINDOW
+    )
+
+    assert created
+    assert bobs.id != alices.id
+    for fingerprint, own in ((ALICE, alices), (BOB, bobs)):
+        replay, again = job_repo.create(
+            make_job(key="shared", key_fingerprint=fingerprint, now=at(2)), at(2) - WINDOW
+        )
+        assert not again
+        assert replay.id == own.id
+        assert replay.key_fingerprint == fingerprint
+    # without API keys every request shares one scope, the empty fingerprint
+    keyless = stored(job_repo, make_job(key="shared", key_fingerprint=""))
+    assert keyless.id not in (alices.id, bobs.id)
+    assert fetch(job_repo, keyless.id).key_fingerprint == ""
+    assert job_repo.count_by_state()["queued"] == 3
+
+
 def test_concurrent_creates_with_one_key_create_one_job(job_repo: JobRepo) -> None:
     barrier = threading.Barrier(20)
     outcomes: list[tuple[str, bool]] = []
@@ -255,6 +289,25 @@ def test_save_stores_artifacts_one_per_item(job_repo: JobRepo) -> None:
     assert job_repo.artifacts(job.id) == [replacement, third]
     assert job.new_artifacts == []
     assert job_repo.artifacts("unknown") == []
+
+
+def test_the_checkpoint_hash_of_job_and_artifacts_round_trips(job_repo: JobRepo) -> None:
+    job = stored(job_repo, make_job(count=2))
+    assert fetch(job_repo, job.id).checkpoint_hash == CHECKPOINT
+    job.start(at(1))
+    job.record_checkpoint("d1" * 32)  # the attempt loaded other weights than at creation
+    job_repo.save(job)
+    first = run_item(job_repo, job, 0, start=2)
+    unknown = replace(artifact_for(job, 1, at(3)), checkpoint_hash=None)
+    job.start_item(1, 5, at(3))
+    job.finish_item(1, unknown, at(3))
+    job_repo.save(job)
+
+    got = fetch(job_repo, job.id)
+    assert got.checkpoint_hash == "d1" * 32
+    assert got == job
+    assert [a.checkpoint_hash for a in job_repo.artifacts(job.id)] == ["d1" * 32, None]
+    assert job_repo.artifacts(job.id) == [first, unknown]
 
 
 # --- reading events ---------------------------------------------------------------------------
@@ -367,6 +420,39 @@ def test_sqlite_data_survives_reopening_the_file(sqlite_path: Path) -> None:
             assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(
                 MIGRATIONS
             )
+
+
+def test_sqlite_jobs_written_before_the_idempotency_scope_upgrade_stay_keyless(
+    sqlite_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written by the previous schema (2) upgrades in place: its jobs have no checkpoint
+    hash and the keyless scope, so a keyless server still replays their Idempotency-Keys."""
+    from dreamforge_adapters.sqlite import database as sqlite_database_module
+
+    old = make_job(key="before-upgrade", key_fingerprint="")
+    monkeypatch.setattr(sqlite_database_module, "MIGRATIONS", MIGRATIONS[:2])
+    with SqliteDatabase(sqlite_path) as database, database.write() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, type, provider, model_id, user_id, state, params, count, "
+            "attempts, idempotency_key, fingerprint, created_at, updated_at, last_seq, version, "
+            "schema_version) VALUES (?, 'generate', ?, ?, 'alice', 'queued', ?, 1, 0, ?, ?, ?, "
+            "?, 0, 1, 1)",
+            (
+                old.id, old.provider, old.model_id, json.dumps(old.params.to_dict()),
+                old.idempotency_key, old.fingerprint, iso(old.created_at),
+                iso(old.created_at),
+            ),
+        )  # fmt: skip
+    monkeypatch.undo()
+
+    with SqliteDatabase(sqlite_path) as upgraded:
+        repo = SqliteJobRepo(upgraded)
+        got = fetch(repo, old.id)
+        assert (got.checkpoint_hash, got.key_fingerprint) == (None, "")
+        replay, created = repo.create(make_job(key="before-upgrade", key_fingerprint=""), T0)
+        assert (replay.id, created) == (old.id, False)
+        _, created = repo.create(make_job(key="before-upgrade", key_fingerprint=BOB), T0)
+        assert created
 
 
 def test_sqlite_repo_given_a_path_owns_its_database(sqlite_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -87,6 +89,13 @@ class ServerProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def break_storage(self) -> None:
+        """A storage fault no retry can cure, whoever runs the tests (root included, whom
+        file modes do not stop): the blob directory becomes a file."""
+        root = self.data_dir / "blobs"
+        shutil.rmtree(root)
+        root.write_bytes(b"")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -134,24 +143,31 @@ class StackServer:
     def stop(self) -> None:
         self.stack.stop()
 
-    def stored_keys(self, job_id: str) -> list[str]:
+    def _s3(self) -> Any:
         from minio import Minio
 
         s3 = self.env["DREAMFORGE_S3_ENDPOINT"].split("://", 1)[1]
-        client = Minio(
+        return Minio(
             s3,
             self.env["DREAMFORGE_S3_ACCESS_KEY"],
             self.env["DREAMFORGE_S3_SECRET_KEY"],
             secure=False,
             region="us-east-1",
         )
+
+    def stored_keys(self, job_id: str) -> list[str]:
         return sorted(
             o.object_name or ""
-            for o in client.list_objects(
+            for o in self._s3().list_objects(
                 self.env["DREAMFORGE_S3_BUCKET"], prefix="dreamforge/", recursive=True
             )
             if job_id in (o.object_name or "")
         )
+
+    def break_storage(self) -> None:
+        """A storage fault no retry can cure: the (still empty) bucket is deleted under the
+        running services."""
+        self._s3().remove_bucket(self.env["DREAMFORGE_S3_BUCKET"])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -49,3 +49,33 @@ def test_replay_after_the_job_finished_returns_it_as_it_is_now(server: ServerPro
     assert again.json()["id"] == job_id
     assert again.json()["state"] == "succeeded"
     assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_an_idempotency_key_is_scoped_to_the_api_key(make_server: object) -> None:
+    server: ServerProcess = make_server(DREAMFORGE_API_KEYS="alice,bob")  # type: ignore[operator]
+    server.start()
+    other = {"params": {**BODY["params"], "prompt": "other"}}
+
+    def post(api_key: str, body: dict[str, object]) -> httpx.Response:
+        return httpx.post(
+            f"{server.url}/v1/jobs",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": "shared-1"},
+            timeout=30,
+        )
+
+    alices = post("alice", BODY)
+    assert alices.status_code == 202
+    # bob's same key, even with the same body, is his own: a new job, not alice's replayed
+    bobs = post("bob", BODY)
+    assert bobs.status_code == 202
+    assert bobs.json()["id"] != alices.json()["id"]
+    assert "idempotent-replayed" not in bobs.headers
+    # each key replays its own job, and a conflict never names the other key's job
+    for api_key, own in (("alice", alices), ("bob", bobs)):
+        again = post(api_key, BODY)
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert again.json()["id"] == own.json()["id"]
+        conflict = post(api_key, other)
+        assert conflict.status_code == 409
+        assert conflict.json()["error"]["job_id"] == own.json()["id"]

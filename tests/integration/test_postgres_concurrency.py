@@ -9,6 +9,7 @@ In CI (CI=true) a missing server fails the suite instead of skipping it.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 import time
@@ -146,6 +147,42 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(empty_dsn: st
         with db.connection() as conn:
             rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version")
             assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
+
+
+def test_jobs_written_before_the_idempotency_scope_upgrade_stay_keyless(
+    empty_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database at the previous schema (2) upgrades in place: its jobs have no checkpoint
+    hash and the keyless scope, so a keyless server still replays their Idempotency-Keys."""
+    from dreamforge_adapters.postgres import migrations
+
+    old = make_job("before-upgrade")
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr(migrations, "LATEST", 2)
+    with PostgresDatabase(empty_dsn, max_size=1) as db:
+        migrate(db)
+        with db.connection() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, type, provider, model_id, user_id, state, params, count, "
+                "attempts, idempotency_key, fingerprint, created_at, updated_at, last_seq, "
+                "version, schema_version) VALUES (%s, 'generate', 'p', 'm', 'default', "
+                "'queued', %s::jsonb, 1, 0, %s, %s, %s, %s, 0, 1, 1)",
+                (old.id, json.dumps(old.params.to_dict()), old.idempotency_key,
+                 old.fingerprint, T0, T0),
+            )  # fmt: skip
+    monkeypatch.undo()
+
+    with PostgresDatabase(empty_dsn, max_size=1) as db:
+        assert migrate(db) == [m.version for m in MIGRATIONS[2:]]
+        repo = PostgresJobRepo(db)
+        got = repo.get(old.id)
+        assert got is not None
+        assert (got.checkpoint_hash, got.key_fingerprint) == (None, "")
+        replay, created = repo.create(make_job("before-upgrade"), T0)
+        assert (replay.id, created) == (old.id, False)
+        scoped = make_job("before-upgrade")
+        scoped.key_fingerprint = "b0" * 32
+        assert repo.create(scoped, T0)[1]
 
 
 def test_the_pool_recovers_when_all_its_connections_are_killed(

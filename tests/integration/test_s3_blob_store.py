@@ -20,7 +20,7 @@ import pytest
 from minio.error import S3Error
 
 from dreamforge_adapters.s3 import S3BlobStore
-from dreamforge_core.errors import StorageError, Unavailable
+from dreamforge_core.errors import PermanentStorageError, StorageError, Unavailable
 from tests.support.seaweed import SeaweedS3, weed_or_skip
 
 KEY = "dreamforge/alice/jobs/j1/generate/20260304T050607_0_64x64_42.png"
@@ -178,10 +178,20 @@ def test_refusals_are_not_retried(seaweed_s3: SeaweedS3, store: S3BlobStore) -> 
     )  # fmt: skip
     missing_bucket = _store(seaweed_s3, f"{store.bucket}-missing", attempts=5, sleep=sleeps.append)
 
-    with pytest.raises(StorageError, match=r"SignatureDoesNotMatch|AccessDenied"):
+    wrong_key = S3BlobStore(
+        seaweed_s3.endpoint, "no-such-access-key", seaweed_s3.secret_key, store.bucket,
+        attempts=5, sleep=sleeps.append,
+    )  # fmt: skip
+
+    # Refusals are permanent for the job too: it fails at once instead of being retried.
+    with pytest.raises(PermanentStorageError, match=r"SignatureDoesNotMatch|AccessDenied"):
         wrong_secret.put(KEY, PNG, "image/png")
-    with pytest.raises(StorageError, match="NoSuchBucket"):
+    with pytest.raises(PermanentStorageError, match=r"InvalidAccessKeyId|AccessDenied"):
+        wrong_key.put(KEY, PNG, "image/png")
+    with pytest.raises(PermanentStorageError, match="NoSuchBucket"):
         missing_bucket.put(KEY, PNG, "image/png")
+    with pytest.raises(PermanentStorageError, match="NoSuchBucket"):
+        missing_bucket.list_keys("dreamforge/")
     assert sleeps == []
 
 
@@ -216,6 +226,7 @@ def test_put_fails_when_down_longer_than_the_retry_window(server_down: SeaweedS3
     with pytest.raises(StorageError, match="outage") as failure:
         store.put(KEY, PNG, "image/png")
     assert failure.value.__cause__ is not None
+    assert not failure.value.permanent  # an outage may end: the job is retried
     assert len(sleeps) == 2  # three attempts, two waits
 
 

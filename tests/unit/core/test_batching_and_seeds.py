@@ -19,7 +19,7 @@ from dreamforge_core.domain.job import ItemState, Job, JobState
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits
 
-from .conftest import CHECKPOINT_HASH, SMALL, Harness, HarnessFactory, StubRunner
+from .conftest import CHECKPOINT_HASH, SMALL, Harness, HarnessFactory, StubRunner, make_model
 
 KEY = re.compile(
     r"^dreamforge/default/jobs/(?P<job>[0-9a-f]{26})/generate/"
@@ -198,6 +198,28 @@ def test_the_encoder_gets_the_item_metadata_unless_disabled(harness: Harness) ->
     harness.encoder.metadata.clear()
     run_batch(harness, 2, embed_metadata=False)
     assert harness.encoder.metadata == [None, None]
+
+
+@pytest.mark.parametrize("embed", [True, False])
+def test_job_and_artifacts_record_the_checkpoint_the_attempt_used(
+    harness: Harness, embed: bool
+) -> None:
+    """With or without metadata in the image; and if the model's files changed between the
+    job's creation and its run, the hash the attempt loaded is what is recorded."""
+    job_id = harness.create(count=2, embed_metadata=embed).job.id
+    assert harness.job(job_id).checkpoint_hash == CHECKPOINT_HASH
+    swapped = "5" * 64
+    harness.registry.upsert(make_model(checkpoint_hash=swapped))
+    harness.settle()
+
+    job = harness.job(job_id)
+    assert job.state is JobState.SUCCEEDED
+    assert job.checkpoint_hash == swapped
+    artifacts = harness.repo.artifacts(job_id)
+    assert [a.checkpoint_hash for a in artifacts] == [swapped, swapped]
+    assert all(a.to_dict()["checkpoint_hash"] == swapped for a in artifacts)
+    stored = [e.data["artifact"] for e in harness.events(job_id) if e.code == "artifact_stored"]
+    assert [a["checkpoint_hash"] for a in stored] == [swapped, swapped]
 
 
 def test_items_run_one_after_another(harness: Harness) -> None:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dreamforge_core.domain.caller import Caller
 from dreamforge_core.domain.job import JobState
 from dreamforge_core.errors import IdempotencyConflict, InvalidInput
+from dreamforge_core.use_cases.create_job import CreateJobCommand
 
-from .conftest import IDEMPOTENCY_WINDOW_S, MODEL_ID, SMALL, Harness, HarnessFactory, make_model
+from .conftest import (
+    CHECKPOINT_HASH,
+    IDEMPOTENCY_WINDOW_S,
+    MODEL_ID,
+    SMALL,
+    Harness,
+    HarnessFactory,
+    make_model,
+)
 
 
 def body(prompt: str = "a lighthouse", **params: Any) -> dict[str, Any]:
@@ -241,3 +252,63 @@ def test_a_job_is_accepted_when_the_queue_is_down_and_the_sweeper_enqueues_it(
     )()
     harness.queue.run_due()
     assert harness.job(result.job.id).state is JobState.SUCCEEDED
+
+
+# --- default model, checkpoint hash, idempotency scope ----------------------------------------
+
+
+def test_the_default_model_is_chosen_when_each_job_is_created(make_harness: HarnessFactory) -> None:
+    """No restart after an install: the rule runs on the registry as it is at each request."""
+    h = make_harness(default_model_id=None, models=[])
+    with pytest.raises(InvalidInput) as caught:
+        h.create(body=body())
+    assert fields_of(caught.value) == ["model_id"]
+
+    h.registry.upsert(
+        make_model(id="demo-sdxl-tiny", kind="sdxl-diffusers", checkpoint_hash="d" * 64)
+    )
+    assert h.create(body=body()).job.model_id == "demo-sdxl-tiny"
+    h.registry.upsert(make_model(id="other-xl", kind="sdxl-checkpoint", checkpoint_hash="0" * 64))
+    assert h.create(body=body()).job.model_id == "other-xl"  # a real model beats the demo
+    epic = make_model(id="epic-v5", name="epiCRealism XL", kind="sdxl-checkpoint")
+    h.registry.upsert(epic)
+    job = h.create(body=body()).job
+    assert (job.model_id, job.checkpoint_hash) == ("epic-v5", epic.checkpoint_hash)
+    h.registry.upsert(
+        make_model(id="epic-v5", name="epiCRealism XL", kind="sdxl-checkpoint", enabled=False)
+    )
+    assert h.create(body=body()).job.model_id == "other-xl"  # disabled: no longer chosen
+
+
+def test_a_configured_default_model_wins(make_harness: HarnessFactory) -> None:
+    h = make_harness(default_model_id=MODEL_ID)
+    h.registry.upsert(make_model(id="epicrealism-v5", kind="sdxl-checkpoint"))
+    assert h.create(body=body()).job.model_id == MODEL_ID
+
+
+def test_a_job_records_the_checkpoint_hash_of_its_model(harness: Harness) -> None:
+    job = harness.create(body=body()).job
+    assert job.checkpoint_hash == CHECKPOINT_HASH
+    assert job.to_dict()["checkpoint_hash"] == CHECKPOINT_HASH
+
+
+def test_an_idempotency_key_is_scoped_to_the_callers_api_key(harness: Harness) -> None:
+    alice = Caller.with_key("alice-key", admin=False)
+    bob = Caller.with_key("bob-key", admin=False)
+
+    def create(caller: Caller, **params: Any) -> Any:
+        return harness.create_job(
+            CreateJobCommand(body=body(**params), idempotency_key="k", caller=caller)
+        )
+
+    alices = create(alice)
+    bobs = create(bob, prompt="another prompt")  # no conflict across keys
+    assert not bobs.replayed
+    assert bobs.job.id != alices.job.id
+    assert alices.job.key_fingerprint == hashlib.sha256(b"alice-key").hexdigest()
+    assert "alice-key" not in repr(alices.job)  # the key itself is never kept
+    assert create(alice).job.id == alices.job.id
+    with pytest.raises(IdempotencyConflict) as conflict:
+        create(alice, prompt="another prompt")
+    assert conflict.value.job_id == alices.job.id
+    assert harness.job_count() == 2

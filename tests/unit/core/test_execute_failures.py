@@ -11,7 +11,12 @@ from dreamforge_core.domain.artifact import job_prefix
 from dreamforge_core.domain.clock import parse_iso
 from dreamforge_core.domain.job import ItemState, JobState
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.errors import OutOfMemory, ProviderError, StepTimeout
+from dreamforge_core.errors import (
+    OutOfMemory,
+    PermanentStorageError,
+    ProviderError,
+    StepTimeout,
+)
 
 from .conftest import Harness, HarnessFactory, StubRunner, make_model
 
@@ -171,6 +176,28 @@ def test_a_storage_failure_is_retried_then_succeeds(make_harness: HarnessFactory
     artifacts = h.repo.artifacts(job_id)
     assert [a.item_index for a in artifacts] == [0, 1, 2]
     assert sorted(blobs.blobs) == sorted(a.key for a in artifacts)
+
+
+def test_a_permanent_storage_failure_fails_the_job_at_once(make_harness: HarnessFactory) -> None:
+    class RefusingStore(MemoryBlobStore):
+        def put(self, key: str, data: bytes, content_type: str) -> None:
+            raise PermanentStorageError(f"could not store {key}: AccessDenied")
+
+    h = make_harness(blobs=RefusingStore())
+    job_id = h.create(count=1).job.id
+    h.settle()
+
+    job = h.job(job_id)
+    assert job.state is JobState.FAILED
+    assert job.attempts == 1
+    assert job.error is not None
+    assert job.error.code == "storage_error"
+    assert "AccessDenied" in job.error.message
+    assert [e for e in h.events(job_id) if e.code == "retry_scheduled"] == []
+    assert len(h.runner.calls) == 1  # the image was not generated again for each attempt
+    # dead-lettered, so an operator can run it again once the storage is fixed
+    [(dead_id, reason)] = h.queue.dead_letters
+    assert (dead_id, reason.split(":")[0]) == (job_id, "storage_error")
 
 
 def test_a_store_that_raises_a_foreign_error_is_a_storage_error(

@@ -19,10 +19,17 @@ from dreamforge_adapters.memory import (
     RecordingLogContext,
 )
 from dreamforge_adapters.system import NoMetrics
+from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.job import MODEL_DOWNLOAD, ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.model_ref import parse_model_ref
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.errors import IdempotencyConflict, InvalidInput, NotFound, Unavailable
+from dreamforge_core.errors import (
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from dreamforge_core.ports.model_source import FetchedFile, ResolvedModel, SourceFile
 from dreamforge_core.use_cases import execute_download
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, DownloadJobs
@@ -159,6 +166,26 @@ def test_a_download_job_goes_to_the_io_queue_never_the_gpu_queue() -> None:
     assert job.params.to_dict() == {"ref": REF}
     assert job.step.name == "download"
     assert h.create({"params": {"prompt": "a cat"}}).id in [j for j, _ in h.gpu.enqueued]
+
+
+@pytest.mark.parametrize(
+    "body", [download(), download("ftp:not-even-valid"), {"type": "model_download"}]
+)
+def test_only_an_admin_caller_may_create_a_download_job(body: dict[str, Any]) -> None:
+    h = build()
+    user = Caller.with_key("user-key", admin=False)
+    with pytest.raises(Forbidden, match="admin"):
+        h.create_job(CreateJobCommand(body=body, idempotency_key="k", caller=user))
+    assert sum(h.repo.count_by_state().values()) == 0  # nothing stored
+    assert h.io.enqueued == []
+    # a generate job is open to every caller; a download to an admin, or with no keys at all
+    h.create_job(CreateJobCommand(body={"params": {"prompt": "a cat"}}, caller=user))
+    boss = Caller.with_key("boss-key", admin=True)
+    for caller in (boss, KEYLESS):
+        assert (
+            h.create_job(CreateJobCommand(body=download(), caller=caller)).job.type
+            == MODEL_DOWNLOAD
+        )
 
 
 def test_a_download_installs_the_model_and_the_job_names_it() -> None:

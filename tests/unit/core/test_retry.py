@@ -13,6 +13,7 @@ from dreamforge_core.errors import (
     DreamForgeError,
     InvalidInput,
     OutOfMemory,
+    PermanentStorageError,
     ProviderError,
     StepTimeout,
     StorageError,
@@ -42,6 +43,18 @@ def test_permanent_classes_are_never_retried(error: type[DreamForgeError]) -> No
     assert error.code in {"invalid_input", "oom", "internal"}
     for attempts in range(5):
         assert not RetryPolicy(max_attempts=10).should_retry(error.code, attempts)
+
+
+def test_a_permanent_storage_error_is_never_retried() -> None:
+    """Its code is the retryable `storage_error`; the error itself says no retry can cure it."""
+    error = PermanentStorageError("AccessDenied")
+    assert error.code == "storage_error"
+    assert error.permanent
+    assert not StorageError("connection reset").permanent
+    policy = RetryPolicy(max_attempts=10)
+    for attempts in range(5):
+        assert not policy.should_retry(error.code, attempts, permanent=error.permanent)
+        assert policy.should_retry("storage_error", attempts, permanent=False)
 
 
 @pytest.mark.parametrize("max_attempts", [1, 2, 3, 7])
