@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from dreamforge_core.errors import Forbidden, NotFound, StorageError, Unavailabl
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 
 _TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+_EXPIRES = re.compile(r"[0-9]{1,20}", re.ASCII)  # Unix seconds
+_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)  # hex of an HMAC-SHA256
 
 
 class LocalBlobStore(BlobStore):
@@ -60,9 +63,11 @@ class LocalBlobStore(BlobStore):
         return SignedUrl(url, datetime.fromtimestamp(expires, UTC))
 
     def read_signed(self, key: str, expires: str, signature: str) -> tuple[bytes, str]:
-        if not expires.isdigit() or not hmac.compare_digest(
-            self._signature(key, int(expires)), signature
-        ):
+        # Only what presign writes can match; checking the form first keeps int() and
+        # compare_digest (ASCII text only) from raising on whatever a client sends.
+        if not (_EXPIRES.fullmatch(expires) and _SIGNATURE.fullmatch(signature)):
+            raise Forbidden("the URL signature is invalid")
+        if not hmac.compare_digest(self._signature(key, int(expires)), signature):
             raise Forbidden("the URL signature is invalid")
         if int(expires) < time.time():
             raise Forbidden("the URL has expired")
