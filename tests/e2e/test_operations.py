@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from typing import Any
@@ -10,7 +11,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.e2e.conftest import ServerProcess
+from tests.e2e.conftest import ServerProcess, StackServer
 
 
 def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
@@ -122,3 +123,40 @@ def test_the_openapi_document_describes_the_answers(server: ServerProcess) -> No
     ttl = document["paths"]["/v1/jobs/{job_id}/artifacts"]["get"]["parameters"][1]
     assert ttl["name"] == "ttl"
     assert ttl["schema"]["type"] == "integer"
+
+
+def _break_a_dependency(server: ServerProcess | StackServer) -> list[str]:
+    """Takes the artifact store away; returns what its error text would reveal."""
+    if isinstance(server, StackServer):
+        from minio import Minio
+
+        endpoint = server.env["DREAMFORGE_S3_ENDPOINT"].split("://", 1)[1]
+        bucket = server.env["DREAMFORGE_S3_BUCKET"]
+        s3 = Minio(
+            endpoint,
+            server.env["DREAMFORGE_S3_ACCESS_KEY"],
+            server.env["DREAMFORGE_S3_SECRET_KEY"],
+            secure=False,
+            region="us-east-1",
+        )
+        s3.remove_bucket(bucket)
+        return [bucket, endpoint]
+    blobs = server.data_dir / "blobs"
+    shutil.rmtree(blobs)
+    return [str(blobs)]
+
+
+def test_ready_names_a_failing_dependency_but_not_its_error(
+    server: ServerProcess | StackServer,
+) -> None:
+    revealing = _break_a_dependency(server)
+    response = httpx.get(f"{server.url}/ready")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    failing = {name for name, result in error["details"]["checks"].items() if result != "ok"}
+    assert len(failing) == 1
+    assert set(error["details"]["checks"].values()) == {"ok", "unavailable"}
+    assert error["message"] == f"not ready: {failing.pop()}"
+    for secret in revealing:  # hosts, bucket names and paths go to the log only
+        assert secret not in response.text
+        assert secret in server.log.read_text()
