@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
+from dreamforge_adapters.http import ApiServices, HttpSettings, LoopbackHosts, build_app
 from dreamforge_adapters.http.asgi import ASGIApp
 from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
@@ -83,7 +83,7 @@ class EmbeddedDeployment:
             self.tracing.close()
 
 
-def build_embedded(settings: Settings) -> EmbeddedDeployment:
+def build_embedded(settings: Settings, hosts: LoopbackHosts | None = None) -> EmbeddedDeployment:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -188,6 +188,7 @@ def build_embedded(settings: Settings) -> EmbeddedDeployment:
         public_url=settings.public_url,
         sse_keepalive_s=settings.sse_keepalive_s,
         version=__version__,
+        hosts=hosts,
     )
     return EmbeddedDeployment(
         app=build_app(services, http),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from urllib.parse import urlsplit
 
 import uvicorn
 
+from dreamforge_adapters.http import LoopbackHosts
 from dreamforge_adapters.http.head_limits import HeadLimitedProtocol
 from dreamforge_apps.embedded import build_embedded
 from dreamforge_apps.settings import Settings
@@ -36,6 +38,20 @@ def check_bind(host: str, settings: Settings) -> None:
         "or pass --allow-insecure-bind (DREAMFORGE_ALLOW_INSECURE_BIND=true) to expose an "
         "unauthenticated server on purpose"
     )
+
+
+def served_hosts(host: str, settings: Settings, *, keys_guard: bool = True) -> LoopbackHosts | None:
+    """The Host names a server listening on `host` answers; None: any.
+
+    A loopback server with no API keys is open to any web page its users visit, through DNS
+    rebinding, unless it answers only loopback names (and the public URL's host, which a
+    reverse proxy may forward). Keys close it, and so does a bind beyond loopback, which the
+    operator asked for (`check_bind`). `keys_guard=False` for a port that keys never guard.
+    """
+    if not is_loopback(host) or (keys_guard and settings.api_key_set):
+        return None
+    public = urlsplit(settings.public_url).hostname if settings.public_url else None
+    return LoopbackHosts(also=[public] if public else [])
 
 
 def uvicorn_config(app: object, host: str, port: int, settings: Settings) -> uvicorn.Config:
@@ -68,7 +84,7 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
     # The worker thread shares the interpreter with the event loop; a short switch interval
     # keeps request latency low while an image is being encoded.
     sys.setswitchinterval(0.001)
-    deployment = build_embedded(settings)
+    deployment = build_embedded(settings, hosts=served_hosts(host, settings))
     try:
         deployment.start_worker()
         server = uvicorn.Server(uvicorn_config(deployment.app, host, port, settings))

@@ -31,7 +31,7 @@ from dreamforge_adapters.system import RandomSeeds
 from dreamforge_apps import __version__
 from dreamforge_apps.model_install import background_installer
 from dreamforge_apps.runners import build_runner
-from dreamforge_apps.serve import uvicorn_config
+from dreamforge_apps.serve import served_hosts, uvicorn_config
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.stack import StackParts, freeze_start_up_objects, open_stack, stack_broker
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
@@ -114,7 +114,9 @@ class _IoConsumer:
 
 def _ops_server(settings: Settings, parts: StackParts, runner: Any) -> uvicorn.Server:
     checks = parts.ready_checks()
-    app = build_ops_app(OpsServices(parts.metrics, checks))
+    # API keys never guard this port, so only its bind decides the Host check
+    hosts = served_hosts(settings.worker_http_host, settings, keys_guard=False)
+    app = build_ops_app(OpsServices(parts.metrics, checks), hosts)
     return uvicorn.Server(
         uvicorn_config(app, settings.worker_http_host, settings.worker_http_port, settings)
     )

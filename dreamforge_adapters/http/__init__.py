@@ -1,6 +1,7 @@
 """The HTTP API (Litestar + msgspec): every endpoint of API.md."""
 
 from dreamforge_adapters.http.app import build_app, build_litestar
+from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_adapters.http.ops_app import OpsServices, build_ops_app
 from dreamforge_adapters.http.services import (
     ApiServices,
@@ -13,6 +14,7 @@ __all__ = [
     "ApiServices",
     "HttpMetrics",
     "HttpSettings",
+    "LoopbackHosts",
     "OpsServices",
     "SignedBlobReader",
     "build_app",

@@ -60,6 +60,8 @@ def build_litestar(services: ApiServices, settings: HttpSettings) -> Litestar:
 
 
 def build_app(services: ApiServices, settings: HttpSettings) -> ASGIApp:
-    """The ASGI application: Litestar wrapped in the edge layer (ids, auth, metrics)."""
+    """The ASGI application: Litestar wrapped in the edge layer (ids, Host, auth, metrics)."""
     litestar = cast(ASGIApp, build_litestar(services, settings))
-    return EdgeMiddleware(litestar, services.metrics, settings.api_keys, services.tracer)
+    return EdgeMiddleware(
+        litestar, services.metrics, settings.api_keys, services.tracer, settings.hosts
+    )

@@ -1,6 +1,6 @@
-"""The outermost ASGI layer: correlation ids, API-key auth and request metrics.
+"""The outermost ASGI layer: correlation ids, the Host check, API-key auth and request metrics.
 
-It wraps the whole application, so unknown routes and auth failures also get the
+It wraps the whole application, so unknown routes and refused requests also get the
 envelope, the correlation header and a metrics sample, and every line a request logs carries
 its correlation id (and the job's id on a job's path).
 """
@@ -18,6 +18,7 @@ from litestar.utils import normalize_path
 from structlog.contextvars import bound_contextvars
 
 from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
+from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_adapters.http.services import HttpMetrics
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 
@@ -30,6 +31,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _VALID_CID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ID_SEGMENT = re.compile(r"/(jobs|models|blobs)/[^/]+")
 UNMATCHED = "unmatched"
+_NO_KEY = "missing or invalid API key (send Authorization: Bearer <key>)"
+_NOT_LOOPBACK = (
+    "this server answers only requests for localhost, 127.0.0.1 or [::1] (the Host header "
+    "named another host); configure API keys to serve other names"
+)
 _JOB_PATH = re.compile(r"^/v1/jobs/([\x21-\x2e\x30-\x7e]{1,128})(?:/|$)")
 
 
@@ -75,11 +81,13 @@ class EdgeMiddleware:
         metrics: HttpMetrics,
         api_keys: frozenset[str],
         tracer: Tracer = NO_TRACER,
+        hosts: LoopbackHosts | None = None,
     ) -> None:
         self._app = app
         self._metrics = metrics
         self._keys = [k.encode() for k in api_keys]
         self._tracer = tracer
+        self._hosts = hosts  # None: any Host is answered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,8 +120,18 @@ class EdgeMiddleware:
                     correlation_id=cid,
                 ),
             ):
-                if self._keys and _protected(scope["path"]) and not self._authorised(headers):
-                    await self._reject(send_with_id, cid)
+                if self._hosts is not None and not self._hosts.allow(
+                    [value for name, value in scope["headers"] if name == b"host"]
+                ):
+                    await self._refuse(send_with_id, cid, "misdirected_request", _NOT_LOOPBACK)
+                elif self._keys and _protected(scope["path"]) and not self._authorised(headers):
+                    await self._refuse(
+                        send_with_id,
+                        cid,
+                        "unauthorized",
+                        _NO_KEY,
+                        [(b"www-authenticate", b"Bearer")],
+                    )
                 else:
                     await self._app(scope, receive, send_with_id)
         finally:
@@ -134,18 +152,23 @@ class EdgeMiddleware:
         # compare against every key so timing does not tell which one nearly matched
         return any([hmac.compare_digest(token.strip(), key) for key in self._keys])  # noqa: C419
 
-    async def _reject(self, send: Send, cid: str) -> None:
-        status, body = envelope(
-            "unauthorized", "missing or invalid API key (send Authorization: Bearer <key>)", cid
-        )
-        self._metrics.error("unauthorized")
+    async def _refuse(
+        self,
+        send: Send,
+        cid: str,
+        code: str,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        status, body = envelope(code, message, cid)
+        self._metrics.error(code)
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"www-authenticate", b"Bearer"),
+                    *(headers or []),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }
