@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import uvicorn
 
 from dreamforge_adapters.http import LoopbackHosts
-from dreamforge_adapters.http.head_limits import HeadLimitedProtocol
+from dreamforge_adapters.http.slow_clients import ConnectionLimits, guarded_protocol
 from dreamforge_apps.embedded import build_embedded
+from dreamforge_apps.open_files import connections_that_fit
 from dreamforge_apps.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,21 @@ def served_hosts(host: str, settings: Settings, *, keys_guard: bool = True) -> L
 
 
 def uvicorn_config(app: object, host: str, port: int, settings: Settings) -> uvicorn.Config:
+    limits = ConnectionLimits(
+        head_timeout_s=settings.http_head_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+        max_connections=connections_that_fit(settings.http_max_connections),
+    )
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        # httptools with limits on the request head (431 beyond them); bodies are limited by
-        # the application (413), with or without Content-Length
-        http=HeadLimitedProtocol,
+        # httptools with limits on the request head (431 beyond them), deadlines for the
+        # head and the body (408) and a bound on connections; bodies are limited by the
+        # application (413), with or without Content-Length
+        http=guarded_protocol(limits),
+        ws="none",  # no WebSocket routes: an upgrade would leave the guarded protocol
         access_log=False,
         log_config=None,
         log_level=settings.log_level.lower(),
