@@ -115,7 +115,9 @@ def test_a_body_is_not_counted_as_head(server: ServerProcess) -> None:
 
 def test_heads_within_the_limits_are_served(server: ServerProcess) -> None:
     headers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 100) for i in range(90))
-    status, _, _ = _exchange(server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+    status, _, _ = _exchange(
+        server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n"
+    )
     assert status == 200
 
 
