@@ -109,9 +109,10 @@ class _Attack:
     async def slow_client(self, start: asyncio.Semaphore, give_up: float) -> None:
         """One connection that sends a head byte every drip_s and never ends it."""
         async with start:
-            try:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-            except OSError:
+            try:  # a full listen backlog drops SYNs, and the kernel retries them for minutes
+                async with asyncio.timeout(max(0.0, give_up - time.monotonic())):
+                    reader, writer = await asyncio.open_connection(self.host, self.port)
+            except (OSError, TimeoutError):
                 self._settled()
                 return
         began = time.monotonic()
@@ -162,7 +163,7 @@ class _Attack:
             status = 0
         return status, time.monotonic() - began
 
-    async def probes(self, count: int) -> None:
+    async def probes(self, count: int, give_up: float) -> None:
         await self.all_open.wait()
         self.report.held_when_probes_began = self.held
         host = f"Host: {self.host}:{self.port}\r\n"
@@ -172,6 +173,8 @@ class _Attack:
             f"Content-Length: {len(JOB)}\r\nConnection: close\r\n\r\n"
         ).encode() + JOB
         for _ in range(count):
+            if time.monotonic() > give_up:
+                return
             self.report.health.append(await self.request(health))
             self.report.post.append(await self.request(post))
 
@@ -195,7 +198,7 @@ async def attack(
     give_up = time.monotonic() + give_up_s
     start = asyncio.Semaphore(100)  # connects in flight: stay within the listen backlog
     slow = [asyncio.create_task(run.slow_client(start, give_up)) for _ in range(connections)]
-    await run.probes(probes)
+    await run.probes(probes, give_up)
     await asyncio.gather(*slow)
     return report
 
