@@ -403,6 +403,36 @@ def bench_soak(jobs: int, clients: int, kills: int, json_out: Path | None) -> No
     run_soak(jobs, clients, kills, json_out)
 
 
+@bench.command("slow-clients")
+@click.option("--url", default=None, help="Attack a running server on loopback instead.")
+@click.option("--connections", default=1000, show_default=True, help="Slow connections (≤ 5000).")
+@click.option("--drip", "drip_s", default=1.0, show_default=True, help="Seconds between bytes.")
+@click.option("--probes", default=20, show_default=True, help="GET /health and POST /v1/jobs.")
+@click.option("--give-up", "give_up_s", default=60.0, show_default=True, help="Stop after (s).")
+@click.option(
+    "--head-timeout",
+    "head_timeout_s",
+    default=10.0,
+    show_default=True,
+    help="DREAMFORGE_HTTP_HEAD_TIMEOUT_S of the server started without --url.",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_slow_clients(
+    url: str | None,
+    connections: int,
+    drip_s: float,
+    probes: int,
+    give_up_s: float,
+    head_timeout_s: float,
+    json_out: Path | None,
+) -> None:
+    """Slow clients (slowloris) on loopback: connections held, /health and POST latency
+    during the attack, and how soon the server cuts them."""
+    from dreamforge_apps.bench_slow_clients import run_bench_slow_clients
+
+    run_bench_slow_clients(url, connections, drip_s, probes, give_up_s, head_timeout_s, json_out)
+
+
 @bench.command("generate")
 @click.option("--size", default=128, show_default=True, help="Image width and height.")
 @click.option("--steps", default=20, show_default=True)

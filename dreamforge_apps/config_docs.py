@@ -83,6 +83,9 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
             Row("allow_insecure_bind", "serve, api"),
             Row("idempotency_window_s", "serve, api"),
             Row("sse_keepalive_s", "serve, api"),
+            Row("http_head_timeout_s", "serve, api, worker"),
+            Row("http_body_timeout_s", "serve, api, worker"),
+            Row("http_max_connections", "serve, api, worker"),
             Row(
                 "default_model",
                 "serve, api",

@@ -11,7 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dreamforge_adapters.http import COUNTED_CODES, ApiServices, HttpSettings, build_app
+from dreamforge_adapters.http import (
+    COUNTED_CODES,
+    ApiServices,
+    HttpSettings,
+    LoopbackHosts,
+    build_app,
+)
 from dreamforge_adapters.http.asgi import ASGIApp
 from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
@@ -122,18 +128,20 @@ def lock_data_dir(data_dir: Path) -> DirectoryLock:
         ) from e
 
 
-def build_embedded(settings: Settings) -> EmbeddedDeployment:
+def build_embedded(settings: Settings, hosts: LoopbackHosts | None = None) -> EmbeddedDeployment:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_data_dir(data_dir)  # before anything reads the jobs another server may run
     try:
-        return _build(settings, data_dir, lock)
+        return _build(settings, data_dir, lock, hosts)
     except BaseException:
         lock.release()
         raise
 
 
-def _build(settings: Settings, data_dir: Path, lock: DirectoryLock) -> EmbeddedDeployment:
+def _build(
+    settings: Settings, data_dir: Path, lock: DirectoryLock, hosts: LoopbackHosts | None
+) -> EmbeddedDeployment:
     try:
         tracing = open_tracing(settings, "serve")
     except TracingUnavailable as e:
@@ -249,6 +257,7 @@ def _build(settings: Settings, data_dir: Path, lock: DirectoryLock) -> EmbeddedD
         public_url=settings.public_url,
         sse_keepalive_s=settings.sse_keepalive_s,
         version=__version__,
+        hosts=hosts,
     )
     return EmbeddedDeployment(
         app=build_app(services, http),

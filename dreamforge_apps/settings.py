@@ -199,6 +199,38 @@ class Settings(BaseSettings):
             "Seconds without an event before the SSE stream sends a `: keep-alive` comment (> 0)."
         ),
     )
+    http_head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Seconds a connection may take to send a request's line and headers (> 0), "
+            "counted from when it opens or its previous response ended. A client that has "
+            "sent part of them by then gets `408 request_timeout`; the connection is closed "
+            "either way. It stops clients that send a head a byte at a time (slowloris). An "
+            "idle keep-alive connection is closed after 5 s anyway."
+        ),
+    )
+    http_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Seconds a request body may take to arrive after its headers (> 0); then the "
+            "client gets `408 request_timeout` and the connection is closed. At 30 s the "
+            "largest body (1 MiB) needs about 35 KB/s."
+        ),
+    )
+    http_max_connections: int = Field(
+        2048,
+        ge=1,
+        description=(
+            "Open HTTP connections per server process (≥ 1), SSE streams included. One more "
+            "takes the place of the connection that has waited longest for a request; when "
+            "every connection is busy with a request, it gets `503 unavailable` and is "
+            "closed. At start-up the process raises its open-files limit (`ulimit -n`) to "
+            "this plus 256 if the hard limit allows, and otherwise lowers the bound to fit, "
+            "with a warning."
+        ),
+    )
     default_model: str | None = Field(
         None,
         description=(

@@ -9,7 +9,7 @@ import uvicorn
 from dreamforge_adapters.http import ApiServices, HttpSettings, build_app
 from dreamforge_apps import __version__
 from dreamforge_apps.runners import configured_default_model
-from dreamforge_apps.serve import check_bind, uvicorn_config
+from dreamforge_apps.serve import check_bind, served_hosts, uvicorn_config
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
 from dreamforge_apps.stack import freeze_start_up_objects, open_stack
@@ -52,6 +52,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
             public_url=settings.public_url,
             sse_keepalive_s=settings.sse_keepalive_s,
             version=__version__,
+            hosts=served_hosts(host, settings),
         )
         app = build_app(services, http)
         freeze_start_up_objects()

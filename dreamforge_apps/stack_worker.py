@@ -38,7 +38,7 @@ from dreamforge_apps.model_install import (
     sweep_abandoned_downloads,
 )
 from dreamforge_apps.runners import build_runner
-from dreamforge_apps.serve import uvicorn_config
+from dreamforge_apps.serve import served_hosts, uvicorn_config
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.stack import StackParts, freeze_start_up_objects, open_stack, stack_broker
 from dreamforge_apps.sweeper import Sweeper
@@ -113,7 +113,9 @@ class _IoConsumer:
 
 def _ops_server(settings: Settings, parts: StackParts, runner: Any) -> uvicorn.Server:
     checks = parts.ready_checks()
-    app = build_ops_app(OpsServices(parts.metrics, checks))
+    # API keys never guard this port, so only its bind decides the Host check
+    hosts = served_hosts(settings.worker_http_host, settings, keys_guard=False)
+    app = build_ops_app(OpsServices(parts.metrics, checks), hosts)
     return uvicorn.Server(
         uvicorn_config(app, settings.worker_http_host, settings.worker_http_port, settings)
     )

@@ -2,6 +2,7 @@
 
 from dreamforge_adapters.http.app import build_app, build_litestar
 from dreamforge_adapters.http.errors import COUNTED_CODES
+from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_adapters.http.ops_app import OpsServices, build_ops_app
 from dreamforge_adapters.http.services import (
     ApiServices,
@@ -15,6 +16,7 @@ __all__ = [
     "ApiServices",
     "HttpMetrics",
     "HttpSettings",
+    "LoopbackHosts",
     "OpsServices",
     "SignedBlobReader",
     "build_app",

@@ -60,7 +60,7 @@ def build_litestar(services: ApiServices, settings: HttpSettings) -> Litestar:
 
 
 def build_app(services: ApiServices, settings: HttpSettings) -> ASGIApp:
-    """The ASGI application: Litestar wrapped in the edge layer (ids, auth, metrics)."""
+    """The ASGI application: Litestar wrapped in the edge layer (ids, Host, auth, metrics)."""
     litestar = cast(ASGIApp, build_litestar(services, settings))
     return EdgeMiddleware(
         litestar,
@@ -68,4 +68,5 @@ def build_app(services: ApiServices, settings: HttpSettings) -> ASGIApp:
         settings.api_keys,
         services.tracer,
         admin_keys=settings.admin_api_keys,
+        hosts=settings.hosts,
     )

@@ -1,6 +1,6 @@
-"""The outermost ASGI layer: correlation ids, API-key auth and request metrics.
+"""The outermost ASGI layer: correlation ids, the Host check, API-key auth and request metrics.
 
-It wraps the whole application, so unknown routes and auth failures also get the
+It wraps the whole application, so unknown routes and refused requests also get the
 envelope, the correlation header and a metrics sample, and every line a request logs carries
 its correlation id (and the job's id on a job's path). An authorised request carries its
 `Caller` (the key's fingerprint and whether it is an admin key) to the handlers.
@@ -19,6 +19,7 @@ from litestar.utils import normalize_path
 from structlog.contextvars import bound_contextvars
 
 from dreamforge_adapters.http.errors import CORRELATION_SCOPE_KEY, envelope
+from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_adapters.http.services import HttpMetrics
 from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
@@ -35,6 +36,11 @@ UNMATCHED = "unmatched"
 CALLER_SCOPE_KEY = "dreamforge.caller"
 #: A request that reached a handler without passing the edge: it may do nothing special.
 _UNKNOWN_CALLER = Caller()
+_NO_KEY = "missing or invalid API key (send Authorization: Bearer <key>)"
+_NOT_LOOPBACK = (
+    "this server answers only requests for localhost, 127.0.0.1 or [::1] (the Host header "
+    "named another host); configure API keys to serve other names"
+)
 _JOB_PATH = re.compile(r"^/v1/jobs/([\x21-\x2e\x30-\x7e]{1,128})(?:/|$)")
 
 
@@ -87,8 +93,10 @@ class EdgeMiddleware:
         api_keys: frozenset[str],
         tracer: Tracer = NO_TRACER,
         admin_keys: frozenset[str] = frozenset(),
+        hosts: LoopbackHosts | None = None,
     ) -> None:
-        """`admin_keys` are API keys too, which may also run admin actions."""
+        """`admin_keys` are API keys too, which may also run admin actions; `hosts`, when
+        given, are the only Host names answered (a loopback server without keys)."""
         self._app = app
         self._metrics = metrics
         self._keys = [
@@ -96,6 +104,7 @@ class EdgeMiddleware:
             for k in sorted(api_keys | admin_keys)
         ]
         self._tracer = tracer
+        self._hosts = hosts  # None: any Host is answered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,9 +137,20 @@ class EdgeMiddleware:
                     correlation_id=cid,
                 ),
             ):
+                if self._hosts is not None and not self._hosts.allow(
+                    [value for name, value in scope["headers"] if name == b"host"]
+                ):
+                    await self._refuse(send_with_id, cid, "misdirected_request", _NOT_LOOPBACK)
+                    return
                 caller = self._caller(headers) if self._keys else KEYLESS
                 if caller is None and _protected(scope["path"]):
-                    await self._reject(send_with_id, cid)
+                    await self._refuse(
+                        send_with_id,
+                        cid,
+                        "unauthorized",
+                        _NO_KEY,
+                        [(b"www-authenticate", b"Bearer")],
+                    )
                 else:
                     if caller is not None:
                         scope[CALLER_SCOPE_KEY] = caller
@@ -159,18 +179,23 @@ class EdgeMiddleware:
                 found = caller
         return found
 
-    async def _reject(self, send: Send, cid: str) -> None:
-        status, body = envelope(
-            "unauthorized", "missing or invalid API key (send Authorization: Bearer <key>)", cid
-        )
-        self._metrics.error("unauthorized")
+    async def _refuse(
+        self,
+        send: Send,
+        cid: str,
+        code: str,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        status, body = envelope(code, message, cid)
+        self._metrics.error(code)
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"www-authenticate", b"Bearer"),
+                    *(headers or []),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

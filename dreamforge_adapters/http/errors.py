@@ -21,7 +21,9 @@ STATUS_BY_CODE = {
     "unauthorized": 401,
     "forbidden": 403,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "payload_too_large": 413,
+    "misdirected_request": 421,
     "headers_too_large": 431,
     "unsupported_media_type": 415,
     "unavailable": 503,
@@ -43,6 +45,8 @@ _CODE_BY_STATUS = {
     503: "unavailable",
 }
 CORRELATION_SCOPE_KEY = "dreamforge.correlation_id"
+# set by the connection when it cut the client off (and answered it) mid-request: the code
+CUT_OFF_SCOPE_KEY = "dreamforge.cut_off"
 
 
 def envelope(
@@ -86,6 +90,10 @@ ExceptionHandler = Callable[[Request[Any, Any, Any], Exception], Response[bytes]
 def exception_handler(count_error: Callable[[str], None]) -> ExceptionHandler:
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
         code, message, details, job_id = describe(exc)
+        cut_off = request.scope.get(CUT_OFF_SCOPE_KEY)
+        if cut_off is not None:
+            # the client was too slow and has had its answer; the application only saw it go
+            code, message, details = str(cut_off), "the client was cut off", {}
         if code == "internal":
             log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         count_error(code)

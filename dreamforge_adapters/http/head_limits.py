@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from http import HTTPStatus
 from typing import NoReturn
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -91,12 +92,18 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             return
         self._refused = True
         log.warning("refused a request from %s: %s", self.client, message)
-        status, body = envelope("headers_too_large", message, uuid.uuid4().hex)
-        head = (
-            f"HTTP/1.1 {status} Request Header Fields Too Large\r\n"
-            "content-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n"
-        )
-        self.transport.write(head.encode() + body)
+        write_error(self.transport, "headers_too_large", message)
         self.transport.close()
+
+
+def write_error(transport: asyncio.Transport, code: str, message: str) -> None:
+    """Writes an error response in the API envelope that ends the connection, for a request
+    the application never sees."""
+    status, body = envelope(code, message, uuid.uuid4().hex)
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    transport.write(head.encode() + body)

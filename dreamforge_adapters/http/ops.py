@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from litestar import Response, get
@@ -13,6 +14,8 @@ from dreamforge_adapters.http.jobs import services
 from dreamforge_adapters.http.openapi import documented, responses
 from dreamforge_adapters.http.openapi_schemas import HEALTH, READY
 from dreamforge_core.errors import NotFound, Unavailable
+
+log = logging.getLogger(__name__)
 
 
 @get(
@@ -39,7 +42,9 @@ async def ready(state: State) -> dict[str, Any]:
             await asyncio.to_thread(check)
             checks[name] = "ok"
         except Exception as e:
-            checks[name] = str(e) or type(e).__name__
+            # the error names hosts, users and paths: the log may hold them, a client may not
+            log.warning("readiness check %s failed: %s", name, str(e) or type(e).__name__)
+            checks[name] = "unavailable"
     failing = sorted(k for k, v in checks.items() if v != "ok")
     if failing:
         raise Unavailable(f"not ready: {', '.join(failing)}", details={"checks": checks})

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 
 from dreamforge_adapters.http.asgi import ASGIApp, EdgeMiddleware
 from dreamforge_adapters.http.errors import exception_handler
+from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_adapters.http.ops import health, metrics, ready
 from dreamforge_adapters.http.services import HttpMetrics, HttpSettings
 from dreamforge_core.errors import DreamForgeError
@@ -25,7 +26,7 @@ class OpsServices:
     ready_checks: Mapping[str, Callable[[], None]] = field(default_factory=dict)
 
 
-def build_ops_app(services: OpsServices) -> ASGIApp:
+def build_ops_app(services: OpsServices, hosts: LoopbackHosts | None = None) -> ASGIApp:
     handle = exception_handler(services.metrics.error)
     app = Litestar(
         route_handlers=[health, ready, metrics],
@@ -35,4 +36,4 @@ def build_ops_app(services: OpsServices) -> ASGIApp:
         openapi_config=None,
         logging_config=None,
     )
-    return EdgeMiddleware(cast(ASGIApp, app), services.metrics, frozenset())
+    return EdgeMiddleware(cast(ASGIApp, app), services.metrics, frozenset(), hosts=hosts)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.create_job import CreateJob
@@ -51,5 +52,7 @@ class HttpSettings:
     sse_keepalive_s: float = 15.0
     public_url: str | None = None  # absolute root for URLs this server hands out
     offload_blocking: bool = False  # run use cases in threads (network stores)
+    # only these Host names are answered (a loopback server without keys); None: any
+    hosts: LoopbackHosts | None = None
     title: str = "Dream Forge"
     version: str = "0.1.0"

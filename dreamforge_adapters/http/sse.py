@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_core.domain.events import Event
 from dreamforge_core.errors import FieldError, InvalidInput
 
+_SEQ = re.compile(r"[0-9]{1,19}", re.ASCII)
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -44,9 +46,12 @@ def _last_event_id(header: str | None, query: str | None) -> int:
 def _seq(name: str, raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.strip().isdigit():
+    # ASCII digits only (str.isdigit also takes "²", which int() refuses), and no more than
+    # a 64-bit sequence number has: int() of thousands of digits raises
+    digits = _SEQ.fullmatch(raw.strip())
+    if digits is None:
         raise InvalidInput.for_fields([FieldError(name, "must be an event sequence number")])
-    return int(raw)
+    return int(digits.group())
 
 
 async def _follow(

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import hmac
 import os
+import re
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -39,6 +40,10 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_EXPIRES = re.compile(r"[0-9]{1,20}", re.ASCII)  # Unix seconds
+_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)  # hex of an HMAC-SHA256
 
 
 class LocalBlobStore(BlobStore):
@@ -107,9 +112,11 @@ class LocalBlobStore(BlobStore):
         return SignedUrl(url, datetime.fromtimestamp(expires, UTC))
 
     def read_signed(self, key: str, expires: str, signature: str) -> tuple[bytes, str]:
-        if not expires.isdigit() or not hmac.compare_digest(
-            self._signature(key, int(expires)), signature
-        ):
+        # Only what presign writes can match; checking the form first keeps int() and
+        # compare_digest (ASCII text only) from raising on whatever a client sends.
+        if not (_EXPIRES.fullmatch(expires) and _SIGNATURE.fullmatch(signature)):
+            raise Forbidden("the URL signature is invalid")
+        if not hmac.compare_digest(self._signature(key, int(expires)), signature):
             raise Forbidden("the URL signature is invalid")
         if int(expires) < time.time():
             raise Forbidden("the URL has expired")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import shutil
 import subprocess
 import sys
 from typing import Any
@@ -10,7 +13,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.e2e.conftest import ServerProcess
+from tests.e2e.conftest import ServerProcess, StackServer
 
 
 def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
@@ -122,3 +125,128 @@ def test_the_openapi_document_describes_the_answers(server: ServerProcess) -> No
     ttl = document["paths"]["/v1/jobs/{job_id}/artifacts"]["get"]["parameters"][1]
     assert ttl["name"] == "ttl"
     assert ttl["schema"]["type"] == "integer"
+
+
+def _break_a_dependency(server: ServerProcess | StackServer) -> list[str]:
+    """Takes the artifact store away; returns what its error text would reveal."""
+    if isinstance(server, StackServer):
+        from minio import Minio
+
+        endpoint = server.env["DREAMFORGE_S3_ENDPOINT"].split("://", 1)[1]
+        bucket = server.env["DREAMFORGE_S3_BUCKET"]
+        s3 = Minio(
+            endpoint,
+            server.env["DREAMFORGE_S3_ACCESS_KEY"],
+            server.env["DREAMFORGE_S3_SECRET_KEY"],
+            secure=False,
+            region="us-east-1",
+        )
+        s3.remove_bucket(bucket)
+        return [bucket, endpoint]
+    blobs = server.data_dir / "blobs"
+    shutil.rmtree(blobs)
+    return [str(blobs)]
+
+
+def test_ready_names_a_failing_dependency_but_not_its_error(
+    server: ServerProcess | StackServer,
+) -> None:
+    revealing = _break_a_dependency(server)
+    response = httpx.get(f"{server.url}/ready")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    failing = {name for name, result in error["details"]["checks"].items() if result != "ok"}
+    assert len(failing) == 1
+    assert set(error["details"]["checks"].values()) == {"ok", "unavailable"}
+    assert error["message"] == f"not ready: {failing.pop()}"
+    for secret in revealing:  # hosts, bucket names and paths go to the log only
+        assert secret not in response.text
+        assert secret in server.log.read_text()
+
+
+# --- the Host header (DNS rebinding) -------------------------------------------------------
+
+LOOPBACK_HOSTS = [
+    "127.0.0.1",
+    "127.0.0.1:{port}",
+    "127.8.9.10:{port}",
+    "localhost",
+    "LocalHost:{port}",
+    "app.localhost:{port}",
+    "[::1]",
+    "[::1]:{port}",
+]
+FOREIGN_HOSTS = [
+    "rebind.example",
+    "rebind.example:{port}",
+    "localhost.rebind.example",
+    "127.0.0.1.rebind.example:{port}",
+    "10.0.0.7:{port}",
+    "0.0.0.0:{port}",
+    "[::2]:{port}",
+    "[::1",
+    "localhost:{port}:1",
+    "localhost:http",
+    "",
+    None,  # no Host header at all
+]
+
+
+def _get(port: int, path: str, host: str | None, **headers: str) -> tuple[int, bytes]:
+    """GET with exactly this Host header (None: none)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host.format(port=port))
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _served_ports(server: ServerProcess | StackServer) -> list[int]:
+    """The API port, and in the stack each worker's operations port."""
+    if isinstance(server, StackServer):
+        return [server.port, *(int(url.rsplit(":", 1)[1]) for _, url in server.stack.workers)]
+    return [server.port]
+
+
+def test_without_keys_only_loopback_host_names_are_served(
+    server: ServerProcess | StackServer,
+) -> None:
+    for port in _served_ports(server):
+        for host in LOOPBACK_HOSTS:
+            assert _get(port, "/health", host)[0] == 200, host
+        for host in FOREIGN_HOSTS:
+            for path in ("/health", "/ready", "/metrics", "/v1/models"):
+                status, body = _get(port, path, host)
+                assert status == 421, (host, path)
+                error = json.loads(body)["error"]
+                assert error["code"] == "misdirected_request"
+    assert _get(server.port, "/v1/models", "localhost:{port}")[0] == 200
+
+
+def test_with_keys_any_host_name_is_served(make_server: object) -> None:
+    server: ServerProcess = make_server(DREAMFORGE_API_KEYS="k1")  # type: ignore[operator]
+    server.start()
+    assert _get(server.port, "/health", "rebind.example")[0] == 200
+    assert _get(server.port, "/v1/models", "api.example.com", Authorization="Bearer k1")[0] == 200
+    assert _get(server.port, "/v1/models", "api.example.com")[0] == 401
+
+
+@pytest.mark.embedded_only
+def test_a_public_bind_or_the_public_url_serves_other_host_names(make_server: object) -> None:
+    public: ServerProcess = make_server("public")  # type: ignore[operator]
+    public.start("--host", "0.0.0.0", "--allow-insecure-bind")
+    assert _get(public.port, "/health", "192.168.1.20:{port}")[0] == 200
+    proxied: ServerProcess = make_server(  # type: ignore[operator]
+        "proxied", DREAMFORGE_PUBLIC_URL="https://images.example.com"
+    )
+    proxied.start()
+    assert _get(proxied.port, "/health", "images.example.com")[0] == 200
+    assert _get(proxied.port, "/health", "images.example.com:443")[0] == 200
+    assert _get(proxied.port, "/health", "rebind.example")[0] == 421

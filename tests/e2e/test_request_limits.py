@@ -19,7 +19,7 @@ from tests.e2e.conftest import ServerProcess
 
 MiB = 1024 * 1024
 CHUNKED_POST = (
-    b"POST /v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+    b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n"  # and no Content-Length
 )
 
@@ -105,7 +105,7 @@ def test_a_chunked_body_over_one_mib_gets_413(server: ServerProcess, size: int) 
 def test_a_body_is_not_counted_as_head(server: ServerProcess) -> None:
     body = _job_body(900 * 1024)  # under 1 MiB, far over the head limit, sent in one write
     head = (
-        b"POST /v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body)
     )
     status, _, response = _exchange(server, head + body)
@@ -115,7 +115,9 @@ def test_a_body_is_not_counted_as_head(server: ServerProcess) -> None:
 
 def test_heads_within_the_limits_are_served(server: ServerProcess) -> None:
     headers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 100) for i in range(90))
-    status, _, _ = _exchange(server, b"GET /health HTTP/1.1\r\nHost: test\r\n" + headers + b"\r\n")
+    status, _, _ = _exchange(
+        server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n"
+    )
     assert status == 200
 
 
@@ -131,7 +133,7 @@ def test_an_oversized_head_gets_431_and_the_server_keeps_serving(
     server: ServerProcess, name: str, head: bytes
 ) -> None:
     status, headers, response = _exchange(
-        server, b"GET /health HTTP/1.1\r\nHost: test\r\n" + head + b"\r\n"
+        server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head + b"\r\n"
     )
     assert status == 431, name
     assert headers["connection"] == "close"
@@ -146,7 +148,7 @@ def test_an_oversized_url_gets_431(server: ServerProcess) -> None:
 
 
 def test_a_header_that_never_ends_is_cut_off(server: ServerProcess) -> None:
-    start = b"GET /health HTTP/1.1\r\nHost: test\r\nX-Endless: "
+    start = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: "
     status, _, response = _exchange(server, start, *([b"a" * 64 * 1024] * 256))  # 16 MiB
     assert status == 431
     assert _error(response)["code"] == "headers_too_large"

@@ -5,6 +5,7 @@ directory is reachable. (Expiry and a changed signature: test_job_lifecycle.py.)
 from __future__ import annotations
 
 import http.client
+import json
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
@@ -73,3 +74,39 @@ def test_files_outside_the_blob_directory_are_not_served(server: ServerProcess, 
             conn.close()
         assert response.status in (403, 404), (path, query)
         assert response.getheader("content-type") == "application/json", body
+
+
+def _raw_get(server: ServerProcess, target: str) -> tuple[int, bytes]:
+    """GET with the target sent byte for byte (percent-escapes stay as written)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", target)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+ODD_VALUES = [
+    "9" * 5000,  # past the digits Python turns into an int
+    "1" * 300,
+    quote("²"),  # a digit to str.isdigit, not to int()
+    quote("٣"),  # an Arabic-Indic three: int() reads it, the signer never wrote it
+    quote("é" * 32),
+    quote("\x00"),
+    "%ff%fe",  # not UTF-8
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=lambda v: v[:12])
+def test_odd_expiries_and_signatures_get_403(
+    server: ServerProcess, client: DreamForgeClient, value: str
+) -> None:
+    job = client.create_job({"prompt": "p", "width": 64, "height": 64, "steps": 2})
+    list(client.stream(job["id"]))
+    [artifact] = client.artifacts(job["id"], ttl=60)
+    _, key, expires, signature = _parts(artifact["url"])
+    for query in (f"expires={value}&signature={signature}", f"expires={expires}&signature={value}"):
+        status, body = _raw_get(server, f"/blobs/{key}?{query}")
+        assert status == 403, (query[:80], body[:200])
+        assert json.loads(body)["error"]["code"] == "forbidden"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+from urllib.parse import quote
+
 import httpx
 
 from dreamforge_apps.client import DreamForgeClient
@@ -40,3 +45,39 @@ def test_stream_of_a_finished_job_replays_and_ends(client: DreamForgeClient) -> 
     assert tail[-1].event == "end"
     # Resuming at the end of a finished job ends at once, with nothing to send.
     assert list(client.stream(job["id"], last_event_id=everything[-1].id)) == []
+
+
+ODD_IDS = ["9" * 5000, "1" * 300, "²", "٣", "é", "-1", "1e3"]
+
+
+def test_an_odd_last_event_id_gets_422(server: ServerProcess, client: DreamForgeClient) -> None:
+    job = client.create_job({"prompt": "p", "width": 64, "height": 64, "steps": 2})
+    path = f"/v1/jobs/{job['id']}/progress/stream"
+    for value in ODD_IDS:
+        query = _raw_get(server, f"{path}?last_event_id={quote(value)}")
+        # a header carries bytes: the value in UTF-8, and in Latin-1 where it has one
+        headers = {value.encode()}
+        with contextlib.suppress(UnicodeEncodeError):
+            headers.add(value.encode("latin-1"))
+        answers = [query] + [_raw_get(server, path, {"Last-Event-ID": h}) for h in headers]
+        for status, body in answers:
+            assert status == 422, (value[:20], status, body[:200])
+            error = json.loads(body)["error"]
+            assert error["code"] == "invalid_input"
+            assert error["details"]["errors"][0]["field"] in ("Last-Event-ID", "last_event_id")
+
+
+def _raw_get(
+    server: ServerProcess, target: str, headers: dict[str, bytes] | None = None
+) -> tuple[int, bytes]:
+    """GET with the target and header values sent byte for byte."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.putrequest("GET", target)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
