@@ -67,7 +67,9 @@ class ModelSource(Protocol):
         ...
 
     def model_id(self, model: ResolvedModel) -> str:
-        """The registry id the resolved model will be installed under."""
+        """The registry id the resolved model will be installed under, known before any byte
+        is fetched. Optional for plug-ins: without it the replacement of an installed model
+        is refused after the download, just before the registry is written."""
         ...
 
     def fetch(

@@ -106,8 +106,8 @@ class InstallModel:
         if on_resolved is not None:
             on_resolved(resolved)
         refuse_installer_names(resolved)
-        model_id = source.model_id(resolved)
-        if register and not replace_installed:
+        model_id = _early_model_id(source, resolved)
+        if register and not replace_installed and model_id is not None:
             refuse_replacement(self._registry.get(model_id), resolved, model_id)
         target = folder or model_folder(self._root, resolved)
         if self._budget is not None:
@@ -133,6 +133,13 @@ class InstallModel:
         )
         replaced = earlier if earlier is not None and _other_version(earlier, model) else None
         return InstallResult(model, resolved, files, time.monotonic() - began, replaced)
+
+
+def _early_model_id(source: ModelSource, model: ResolvedModel) -> str | None:
+    """The id before any byte is fetched. A plug-in source written before `model_id` joined
+    the port has none: its replacement is then refused just before the registry is written."""
+    name_it = getattr(source, "model_id", None)
+    return str(name_it(model)) if callable(name_it) else None
 
 
 def _bytes_to_fetch(space: DiskSpace, model: ResolvedModel, target: Path) -> int:

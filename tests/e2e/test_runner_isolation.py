@@ -15,17 +15,11 @@ from PIL import Image
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
+from tests.e2e.test_sdxl_runner import SDXL_ENV
 from tests.support.demo import create_demo
 
 pytestmark = pytest.mark.embedded_only
 
-SDXL_ENV = {
-    "DREAMFORGE_RUNNER": "sdxl",
-    "DREAMFORGE_RUNNER_TEST_HOOKS": "true",
-    "DREAMFORGE_RUNNER_THREADS": "1",
-    "DREAMFORGE_RETRY_BASE_DELAY_S": "0.2",
-    "HF_HUB_OFFLINE": "1",
-}
 LOCK_HOLD_S = 7.0  # longer than SQLite's busy timeout (5 s): the progress write fails
 
 
