@@ -3,7 +3,8 @@
 A job's `started_at` minus the `finished_at` of the job that ran before it, counted only
 where the later job was already queued when the earlier one ended (otherwise the worker was
 idle, and the figure would be a pickup, not a gap). One worker thread is assumed: jobs are
-paired in the order they started.
+paired in the order they started. A pair that overlaps (a job interrupted by a worker kill,
+finished after a takeover) is not a gap and is left out.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def gap_figures(jobs: Iterable[Times]) -> dict[str, Any]:
     gaps = sorted(
         (later[1] - earlier[2]).total_seconds() * 1000
         for earlier, later in pairwise(ordered)
-        if later[0] <= earlier[2]
+        if later[0] <= earlier[2] <= later[1]
     )
     if not gaps:
         return {"gaps": 0}

@@ -242,7 +242,7 @@ def _print(report: dict[str, Any]) -> None:
         f"job_succeeded event, or whose artifacts differ from their count)"
     )
     click.echo(f"  requeued after a kill  {report['requeued_jobs']} jobs")
-    click.echo(gap_line(report["worker_gap"]) + " (max: a worker restart after a kill)")
+    click.echo(gap_line(report["worker_gap"]))
     if report["submit_failures"]:
         click.echo(f"  submit failures        {len(report['submit_failures'])}, e.g.")
         for line in report["submit_failures"][:3]:
