@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from dreamforge_apps.settings import Settings
 
-#: The names of /work/shared CONFIG.md: a public interface (renaming one needs an ADR).
+#: The public configuration names: an interface operators rely on (renaming one needs an ADR).
 PUBLIC = frozenset(
     {
         "data_dir", "models_root", "database_url", "redis_url", "s3_endpoint", "s3_access_key",

@@ -1,4 +1,4 @@
-"""Configuration from the environment (`DREAMFORGE_*`, see CONFIG.md) and a `.env` file.
+"""Configuration from the environment (`DREAMFORGE_*`, see docs/configuration.md) and a `.env` file.
 
 Each description is the "Meaning" column of docs/configuration.md, which
 `dreamforge config docs` renders from this class (sections and columns in `config_docs.py`).
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
             "S3 lifecycle rule (id `dreamforge-retention`, prefix `dreamforge/`), set at "
             "every start. `0` removes that rule, and other rules on the bucket are left "
             "alone. `compose.yaml` and the k3s ConfigMap set it to `1`, the development value "
-            "that `CONFIG.md` gives. The embedded deployment does not apply it and keeps "
+            "of the public interface. The embedded deployment does not apply it and keeps "
             "images until you delete them."
         ),
     )

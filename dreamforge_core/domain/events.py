@@ -11,7 +11,7 @@ from dreamforge_core.domain.clock import iso
 
 
 class EventKind(StrEnum):
-    """The SSE event names of API.md."""
+    """The SSE event names of the HTTP contract (docs/api.md)."""
 
     STATE = "state"
     PROGRESS = "progress"

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for `make fuzz` (loaded through SCHEMATHESIS_HOOKS): the API.md error
+"""Schemathesis hooks for `make fuzz` (loaded through SCHEMATHESIS_HOOKS): the contract's error
 envelope as a check on every 4xx/5xx answer."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import schemathesis
 
 ENVELOPE_KEYS = {"code", "message", "details", "correlation_id", "job_id"}
-STATUS_BY_CODE = {  # API.md's codes, and the additions the server documents
+STATUS_BY_CODE = {  # the contract's codes, and the additions the server documents
     "invalid_input": 422,
     "not_found": 404,
     "idempotency_conflict": 409,
@@ -62,7 +62,7 @@ def error_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
     headers = {k.lower(): v[0] if isinstance(v, list) else v for k, v in response.headers.items()}
     problems = envelope_problems(response.status_code, headers, response.text)
     if problems:
-        raise AssertionError("not the API.md error envelope: " + "; ".join(problems))
+        raise AssertionError("not the contract's error envelope: " + "; ".join(problems))
     return True
 
 

@@ -2,7 +2,7 @@
 runner, model_download jobs off) on the services the environment names; see
 scripts/fuzz.sh, which provides them. Checks: every built-in check (no 5xx, statuses, content
 types and bodies as the OpenAPI document says, ...), plus the hooks in tests/fuzz/hooks.py
-(every 4xx/5xx body is the API.md envelope). Exits non-zero on any failure, or when the
+(every 4xx/5xx body is the contract's envelope). Exits non-zero on any failure, or when the
 stack's log shows an unhandled error.
 
 Arguments: --max-examples N (per operation, default 20), --seed N, then any `st run` options.
