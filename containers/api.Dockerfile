@@ -16,7 +16,9 @@ COPY pyproject.toml README.md ./
 COPY dreamforge_core ./dreamforge_core
 COPY dreamforge_adapters ./dreamforge_adapters
 COPY dreamforge_apps ./dreamforge_apps
-RUN pip wheel --no-deps --wheel-dir /wheels . \
+# The benchmarks (`dreamforge bench`) are for development machines; the services never import them.
+RUN rm -rf dreamforge_apps/benchmarks \
+ && pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install /wheels/dreamforge-*.whl \
  && /opt/venv/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'diffusers', 'transformers') if u.find_spec(m)]; sys.exit(f'API image must not contain {bad}' if bad else 0)" \

@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 import httpx
 import pytest
 
-from dreamforge_apps.bench_slow_clients import attack, ensure_open_files
+from dreamforge_apps.benchmarks.slow_clients import attack, ensure_open_files
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
 

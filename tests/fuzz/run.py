@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from dreamforge_apps.stack_processes import started_stack
+from dreamforge_apps.benchmarks.stack_processes import started_stack
 
 HERE = Path(__file__).resolve().parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from dreamforge_apps.cli_errors import RequestFailed, explain
+from dreamforge_apps.cli.errors import RequestFailed, explain
 
 URL = "http://images.example:9000/bucket/a.png"
 

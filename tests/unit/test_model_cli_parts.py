@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from dreamforge_apps.download_progress import DownloadProgressLine
+from dreamforge_apps.cli.download_progress import DownloadProgressLine
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import load_sources
 

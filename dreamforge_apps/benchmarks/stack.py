@@ -39,15 +39,15 @@ from urllib.parse import urlsplit
 
 import click
 
-from dreamforge_apps.bench_api import (
+from dreamforge_apps.benchmarks.api import (
     BODY,
     _load,
     _pct,
     _post_bytes,
     _read_response,
 )
-from dreamforge_apps.bench_gaps import gap_line, measure_backlog
-from dreamforge_apps.stack_processes import StackUnderTest, started_stack
+from dreamforge_apps.benchmarks.gaps import gap_line, measure_backlog
+from dreamforge_apps.benchmarks.stack_processes import StackUnderTest, started_stack
 from dreamforge_core.domain.clock import parse_iso
 
 T = TypeVar("T")

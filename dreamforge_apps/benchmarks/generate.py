@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from dreamforge_apps.bench_api import embedded_server
+from dreamforge_apps.benchmarks.api import embedded_server
 from dreamforge_apps.client import DreamForgeClient
 
 

@@ -2,7 +2,7 @@
 
 They work on the registry of the configured deployment (Postgres when DREAMFORGE_DATABASE_URL
 is set, else the embedded SQLite file) and install under DREAMFORGE_MODELS_ROOT. Every failure
-ends with a one-line reason and exit status 1 (`cli_errors.py` words it); nothing is registered
+ends with a one-line reason and exit status 1 (`errors.py` words it); nothing is registered
 that did not verify.
 """
 
@@ -13,13 +13,7 @@ from pathlib import Path
 
 import click
 
-from dreamforge_apps.settings import Settings
-
-
-def _settings() -> Settings:
-    from dreamforge_apps.cli import _settings as configured
-
-    return configured()
+from dreamforge_apps.cli.context import cli_settings
 
 
 @click.command("download")
@@ -40,7 +34,7 @@ def model_download(ref: str, no_base_config: bool, replace: bool) -> None:
     before the first byte when it does not fit DREAMFORGE_MODELS_MAX_BYTES or the free disk
     space. Tokens come from HF_TOKEN and CIVITAI_TOKEN.
     """
-    from dreamforge_apps.download_progress import DownloadProgressLine
+    from dreamforge_apps.cli.download_progress import DownloadProgressLine
     from dreamforge_apps.model_install import (
         base_config_needed,
         install_base_config,
@@ -48,7 +42,7 @@ def model_download(ref: str, no_base_config: bool, replace: bool) -> None:
     )
     from dreamforge_apps.registry_access import open_registry
 
-    settings = _settings()
+    settings = cli_settings()
     progress = DownloadProgressLine()
     with open_registry(settings) as registry:
         try:
@@ -86,7 +80,7 @@ def model_import(path: Path, name: str | None) -> None:
     from dreamforge_apps.registry_access import open_registry
     from dreamforge_core.use_cases.import_model import ImportModel
 
-    with open_registry(_settings()) as registry:
+    with open_registry(cli_settings()) as registry:
         m = ImportModel(registry, SystemClock())(path, name=name)
     click.echo(f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}")
 
@@ -101,7 +95,7 @@ def model_verify(model_id: str | None) -> None:
     from dreamforge_apps.registry_access import open_registry
     from dreamforge_core.use_cases.verify_models import VerifyModels
 
-    with open_registry(_settings()) as registry:
+    with open_registry(cli_settings()) as registry:
         checks = VerifyModels(registry, SystemClock())(model_id)
     for c in checks:
         state = "ok" if c.ok else "FAILED, marked not installed"
@@ -116,7 +110,7 @@ def _toggle(enabled: bool) -> Callable[[str], None]:
         from dreamforge_apps.registry_access import open_registry
         from dreamforge_core.use_cases.model_admin import set_enabled
 
-        with open_registry(_settings()) as registry:
+        with open_registry(cli_settings()) as registry:
             set_enabled(registry, SystemClock(), model_id, enabled)
         click.echo(f"{model_id} {'enabled' if enabled else 'disabled'}")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from dreamforge_apps.cli.context import cli_settings
 from dreamforge_apps.settings import Settings
 
 if TYPE_CHECKING:  # imported lazily below: `dreamforge --help` stays fast
@@ -24,12 +25,6 @@ if TYPE_CHECKING:  # imported lazily below: `dreamforge --help` stays fast
 class _DeadLetterAccess:
     queues: dict[str, DramatiqJobQueue]
     requeue: RequeueDeadLetters | None  # only when the database was opened
-
-
-def _settings() -> Settings:
-    from dreamforge_apps.cli import _settings as configured
-
-    return configured()
 
 
 @contextmanager
@@ -84,7 +79,7 @@ def dlq() -> None:
 @dlq.command("list")
 def dlq_list() -> None:
     """List dead-lettered jobs, oldest first: job id, queue, when, reason."""
-    with _opened(_settings(), with_database=False) as access:
+    with _opened(cli_settings(), with_database=False) as access:
         rows = [
             (letter.at, name, letter.job_id, letter.reason)
             for name, queue in access.queues.items()
@@ -105,7 +100,7 @@ def dlq_requeue(job_ids: tuple[str, ...], everything: bool) -> None:
     It resumes at its first unfinished image with one more attempt."""
     if everything == bool(job_ids):
         raise click.UsageError("name one or more JOB_IDS, or pass --all")
-    with _opened(_settings(), with_database=True) as access:
+    with _opened(cli_settings(), with_database=True) as access:
         assert access.requeue is not None
         done = access.requeue(None if everything else set(job_ids))
     for item in done:

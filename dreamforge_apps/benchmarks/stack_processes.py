@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
-from dreamforge_apps.bench_api import free_port
+from dreamforge_apps.benchmarks.api import free_port
 from dreamforge_apps.settings import Settings
 
 REQUIRED_ENV = (

@@ -222,7 +222,7 @@ def run_bench_slow_clients(
         figures = _attack_url(url, connections, drip_s, probes, give_up_s)
         label = f"server at {url}"
     else:
-        from dreamforge_apps.bench_api import embedded_server
+        from dreamforge_apps.benchmarks.api import embedded_server
 
         env = {"DREAMFORGE_HTTP_HEAD_TIMEOUT_S": str(head_timeout_s)}
         with embedded_server(env) as started:

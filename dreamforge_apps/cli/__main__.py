@@ -1,0 +1,3 @@
+from dreamforge_apps.cli.main import main
+
+main()

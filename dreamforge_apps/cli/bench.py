@@ -1,0 +1,200 @@
+"""`dreamforge bench …`: benchmarks that print figures.
+
+The benchmark code lives in `dreamforge_apps.benchmarks` and is imported only when a bench
+command runs: the services never load it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dreamforge_apps.cli.errors import remember_server
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that print figures."""
+
+
+@bench.command("api")
+@click.option(
+    "--url",
+    default=None,
+    callback=remember_server,
+    help="Measure a running server instead of starting one.",
+)
+@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--first-progress-samples", default=50, show_default=True)
+@click.option(
+    "--worker-step-delay",
+    "step_delays",
+    type=float,
+    multiple=True,
+    default=(0.02, 0.0),
+    show_default=True,
+    help="Fake runner seconds per step; one embedded run per value.",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_api(
+    url: str | None,
+    total: int,
+    concurrency: int,
+    first_progress_samples: int,
+    step_delays: tuple[float, ...],
+    json_out: Path | None,
+) -> None:
+    """Job creations/s, POST /v1/jobs p50/p99, submit-to-first-progress latency."""
+    from dreamforge_apps.benchmarks.api import run_bench_api
+
+    run_bench_api(url, total, concurrency, first_progress_samples, step_delays, json_out)
+
+
+@bench.command("stack")
+@click.option(
+    "--url",
+    default=None,
+    callback=remember_server,
+    help="Measure a running stack API instead of starting api and worker processes.",
+)
+@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option(
+    "--samples", default=200, show_default=True, help="Jobs sent one at a time to an idle worker."
+)
+@click.option("--sse-clients", default=500, show_default=True, help="Streams on one API process.")
+@click.option("--sse-jobs", default=10, show_default=True, help="Jobs the streams follow.")
+@click.option(
+    "--sse-steps",
+    default=50,
+    show_default=True,
+    help="Steps of each followed job (20 ms fake steps on a started stack).",
+)
+@click.option(
+    "--idle-seconds",
+    default=10.0,
+    show_default=True,
+    help="Redis load measured this long without and with an idle worker (0: skip).",
+)
+@click.option(
+    "--backlog-jobs",
+    default=200,
+    show_default=True,
+    help="Jobs queued at once to measure the gap between jobs of a busy worker (0: skip).",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_stack(
+    url: str | None,
+    total: int,
+    concurrency: int,
+    samples: int,
+    sse_clients: int,
+    sse_jobs: int,
+    sse_steps: int,
+    idle_seconds: float,
+    backlog_jobs: int,
+    json_out: Path | None,
+) -> None:
+    """Stack (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): creations/s,
+    POST p50/p99, submit-to-running, gap between jobs with a backlog, per-job overhead, SSE
+    delivery with many clients."""
+    from dreamforge_apps.benchmarks.stack import run_bench_stack
+
+    run_bench_stack(
+        url,
+        total,
+        concurrency,
+        samples,
+        sse_clients,
+        sse_jobs,
+        sse_steps,
+        idle_seconds,
+        json_out,
+        backlog_jobs,
+    )
+
+
+@bench.command("gaps")
+@click.option("--jobs", default=200, show_default=True, help="Jobs queued at once.")
+def bench_gaps(jobs: int) -> None:
+    """Gap between jobs of a busy worker on the embedded deployment (fake runner, no delay)."""
+    from dreamforge_apps.benchmarks.api import embedded_server
+    from dreamforge_apps.benchmarks.gaps import gap_line, measure_backlog
+
+    with embedded_server({"DREAMFORGE_FAKE_STEP_DELAY_S": "0"}) as url:
+        click.echo(f"embedded (dreamforge serve), {jobs} jobs queued at once, fake runner")
+        click.echo(gap_line(measure_backlog(url, jobs)))
+
+
+@bench.command("soak")
+@click.option("--jobs", default=10_000, show_default=True, help="Jobs to submit after warm-up.")
+@click.option("--clients", default=8, show_default=True, help="Concurrent submitting clients.")
+@click.option("--kills", default=2, show_default=True, help="Times the worker gets SIGKILL.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_soak(jobs: int, clients: int, kills: int, json_out: Path | None) -> None:
+    """Soak (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): jobs through
+    the stack while the worker is killed; fails on a lost or doubly completed job."""
+    from dreamforge_apps.benchmarks.soak import run_soak
+
+    run_soak(jobs, clients, kills, json_out)
+
+
+@bench.command("slow-clients")
+@click.option("--url", default=None, help="Attack a running server on loopback instead.")
+@click.option("--connections", default=1000, show_default=True, help="Slow connections (≤ 5000).")
+@click.option("--drip", "drip_s", default=1.0, show_default=True, help="Seconds between bytes.")
+@click.option("--probes", default=20, show_default=True, help="GET /health and POST /v1/jobs.")
+@click.option("--give-up", "give_up_s", default=60.0, show_default=True, help="Stop after (s).")
+@click.option(
+    "--head-timeout",
+    "head_timeout_s",
+    default=10.0,
+    show_default=True,
+    help="DREAMFORGE_HTTP_HEAD_TIMEOUT_S of the server started without --url.",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_slow_clients(
+    url: str | None,
+    connections: int,
+    drip_s: float,
+    probes: int,
+    give_up_s: float,
+    head_timeout_s: float,
+    json_out: Path | None,
+) -> None:
+    """Slow clients (slowloris) on loopback: connections held, /health and POST latency
+    during the attack, and how soon the server cuts them."""
+    from dreamforge_apps.benchmarks.slow_clients import run_bench_slow_clients
+
+    run_bench_slow_clients(url, connections, drip_s, probes, give_up_s, head_timeout_s, json_out)
+
+
+@bench.command("generate")
+@click.option("--size", default=128, show_default=True, help="Image width and height.")
+@click.option("--steps", default=20, show_default=True)
+@click.option("--count", default=10, show_default=True)
+@click.option("--scheduler", default="dpmpp_2m_karras", show_default=True)
+@click.option("--rounds", default=3, show_default=True, help="Alternating raw/service rounds.")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Torch threads on both sides (default: the runner's default, all cores but one).",
+)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_generate(
+    size: int,
+    steps: int,
+    count: int,
+    scheduler: str,
+    rounds: int,
+    threads: int | None,
+    json_out: Path | None,
+) -> None:
+    """Raw diffusers against the full service path on the demo model, in one run."""
+    from dreamforge_apps.benchmarks.generate import run_bench_generate
+
+    run_bench_generate(size, steps, count, scheduler, rounds, threads, json_out)
+
