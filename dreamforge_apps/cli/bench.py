@@ -197,4 +197,3 @@ def bench_generate(
     from dreamforge_apps.benchmarks.generate import run_bench_generate
 
     run_bench_generate(size, steps, count, scheduler, rounds, threads, json_out)
-
