@@ -33,7 +33,8 @@ def build_runner(settings: Settings) -> Runner:
         return FakeRunner(
             step_delay_s=settings.fake_step_delay_s, test_hooks=settings.runner_test_hooks
         )
-    from dreamforge_adapters.sdxl.supervisor import ChildOptions, SubprocessRunner
+    from dreamforge_adapters.sdxl.child_process import ChildOptions
+    from dreamforge_adapters.sdxl.supervisor import SubprocessRunner
 
     def config_for(model: ModelDescriptor) -> str | None:
         own = model.provenance.get("config_path")

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
+from dreamforge_adapters.sdxl.child_request import (
+    Interrupted,
+    Request,
+    RequestError,
+    step_reporter,
+)
 from dreamforge_adapters.sdxl.cpu import default_cpu_threads
-from dreamforge_adapters.sdxl.memory import process_memory
-from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage, Memory
+from dreamforge_adapters.sdxl.memory import MemoryProbe
+from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage
 
 # Set before diffusers or huggingface_hub is imported: they read these once, at import, and
 # diffusers' single-file loader otherwise quietly asks the hub for configs.
@@ -36,19 +40,10 @@ _OFFLINE_ENV = {
     "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
     "DISABLE_TELEMETRY": "1",
 }
-_SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
-
-
-class RequestError(Exception):
-    """Raised when a `generate` message lacks a field or holds a value the pipeline rejects."""
 
 
 class ParentGone(Exception):
     """Raised when the pipe to the parent is closed: nobody is left to serve."""
-
-
-class Interrupted(Exception):
-    """Raised from the step callback when the parent asked the running request to stop."""
 
 
 def _prepare_environment(options: Mapping[str, Any]) -> None:
@@ -61,132 +56,6 @@ def _prepare_environment(options: Mapping[str, Any]) -> None:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir)
         os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "1"
         os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "1"
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    prompt: str
-    negative_prompt: str
-    width: int
-    height: int
-    steps: int
-    guidance: float
-    scheduler: str
-    seed: int
-    hooks: bool
-    request_id: str
-
-    @classmethod
-    def parse(cls, message: GenerateMessage) -> _Request:
-        """Checks what the pipeline would reject late or obscurely (sizes, step count)."""
-        try:
-            params: Mapping[str, Any] = message["params"]
-            request = cls(
-                prompt=str(params["prompt"]),
-                negative_prompt=str(params.get("negative_prompt") or ""),
-                width=int(params["width"]),
-                height=int(params["height"]),
-                steps=int(params["steps"]),
-                guidance=float(params["guidance"]),
-                scheduler=str(params["scheduler"]),
-                seed=int(message["seed"]),
-                hooks=bool((message.get("hooks") or {}).get("enabled")),
-                request_id=str(message["request_id"]),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise RequestError(f"malformed generate message: {e!r}") from e
-        if request.width <= 0 or request.height <= 0 or request.width % 8 or request.height % 8:
-            raise RequestError("width and height must be positive multiples of 8")
-        if request.steps < 1:
-            raise RequestError("steps must be at least 1")
-        if not 0 <= request.seed < 2**64:
-            raise RequestError("seed must be between 0 and 2**64 - 1")
-        return request
-
-
-class _MemoryProbe:
-    """Start, peak and end memory of one item: torch's allocator on CUDA, RSS otherwise."""
-
-    def __init__(self, torch: Any, device: str) -> None:
-        self.torch = torch
-        self.cuda = device == "cuda"
-        self.start_bytes = 0
-
-    def start(self) -> None:
-        if self.cuda:
-            self.torch.cuda.reset_peak_memory_stats()
-            self.start_bytes = int(self.torch.cuda.memory_allocated())
-            return
-        try:  # "5" resets VmHWM to the current RSS, so the peak is this item's (Linux >= 4.0)
-            with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-                refs.write("5")
-        except OSError:
-            pass
-        self.start_bytes = (process_memory() or (0, 0))[0]
-
-    def finish(self) -> Memory:
-        """Frees what can be freed, then measures; call it on failure too."""
-        gc.collect()
-        if self.cuda:
-            self.torch.cuda.empty_cache()
-            peak = int(self.torch.cuda.max_memory_allocated())
-            end = int(self.torch.cuda.memory_allocated())
-            return Memory(kind="cuda", start_bytes=self.start_bytes, peak_bytes=peak, end_bytes=end)
-        end, peak = process_memory() or (0, 0)
-        return Memory(
-            kind="process",
-            start_bytes=self.start_bytes,
-            peak_bytes=max(peak, end, self.start_bytes),
-            end_bytes=end,
-        )
-
-
-def _step_reporter(
-    send: Callable[[ChildMessage], None],
-    request: _Request,
-    torch: Any,
-    check_interrupt: Callable[[], None],
-) -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
-    """The pipeline's step callback, and a function that reports any steps it did not.
-
-    Second-order samplers (heun) call the callback about twice per step, so calls are mapped
-    onto the requested step count and each step is reported once, in order, when it is done.
-    Each call also looks for the parent's interrupt, so a request stops within one step.
-    """
-    reported = 0
-    calls = 0
-    slow = _SLOW.search(request.prompt) if request.hooks else None
-
-    def report(done: int) -> None:
-        nonlocal reported
-        while reported < min(done, request.steps):
-            reported += 1
-            send(
-                {
-                    "type": "step",
-                    "request_id": request.request_id,
-                    "done": reported,
-                    "total": request.steps,
-                }
-            )
-            if slow:
-                time.sleep(float(slow.group(1)))
-            check_interrupt()
-
-    def on_step_end(pipe: Any, index: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        if calls == 1 and request.hooks:
-            if "[[crash]]" in request.prompt:
-                os._exit(3)
-            if "[[oom]]" in request.prompt:
-                raise torch.OutOfMemoryError("simulated CUDA out of memory")
-        total_calls = max(int(getattr(pipe, "num_timesteps", 0) or request.steps), 1)
-        report((index + 1) * request.steps // total_calls)
-        check_interrupt()
-        return kwargs
-
-    return on_step_end, lambda: report(request.steps)
 
 
 class _Server:
@@ -209,7 +78,7 @@ class _Server:
         self.schedulers = schedulers
         self.cache = pipelines.PipelineCache(int(options.get("pipeline_cache_size") or 1))
         self.device = self.cache.device
-        self.memory = _MemoryProbe(torch, self.device)
+        self.memory = MemoryProbe(torch, self.device)
         self.pending: deque[Any] = deque()  # read while a request ran, served after it
         self.shutdown_requested = False
         self._current: str | None = None
@@ -277,7 +146,7 @@ class _Server:
             )
 
     def _generate(self, message: GenerateMessage) -> ChildMessage:
-        request = _Request.parse(message)
+        request = Request.parse(message)
         if request.scheduler not in self.schedulers.SCHEDULERS:
             raise RequestError(f"unknown scheduler {request.scheduler!r}")
         spec = message["model"]
@@ -303,14 +172,14 @@ class _Server:
             "seconds": time.perf_counter() - started,
         }
 
-    def _run(self, pipe: Any, request: _Request) -> bytes:
+    def _run(self, pipe: Any, request: Request) -> bytes:
         """Runs the pipeline with this request's own scheduler, restoring the model's after."""
         base = pipe.scheduler
         try:
             scheduler = self.schedulers.make_scheduler(request.scheduler, base.config)
         except ValueError as e:
             raise RequestError(str(e)) from e
-        on_step_end, finish_steps = _step_reporter(
+        on_step_end, finish_steps = step_reporter(
             self.send, request, self.torch, self.check_interrupt
         )
         generator = self.torch.Generator(self.device).manual_seed(request.seed)

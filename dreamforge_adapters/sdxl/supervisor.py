@@ -11,15 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
+from collections.abc import Callable
 from typing import Any
 
+from dreamforge_adapters.sdxl.child_process import ChildOptions, ChildProcess
+from dreamforge_adapters.sdxl.following import INTERRUPT_GRACE_S, Following, QuietListener
 from dreamforge_adapters.sdxl.memory import process_memory
 from dreamforge_adapters.sdxl.protocol import SHUTDOWN, ChildMessage, ModelSpec
 from dreamforge_core.domain.model import ModelDescriptor
@@ -41,95 +40,13 @@ ConfigResolver = Callable[[ModelDescriptor], str | None]
 """Where the diffusers config folder of a single-file checkpoint lies on disk."""
 
 
-@dataclass(frozen=True, slots=True)
-class ChildOptions:
-    threads: int | None = None  # torch intra-op threads in the child (None: torch's default)
-    pipeline_cache_size: int = 1
-    compile_cache_dir: str | None = None
-    test_hooks: bool = False  # honour the prompt markers of protocol.py (tests only)
-    start_timeout_s: float = 300.0
-    env: Mapping[str, str] = field(default_factory=dict)
-
-    def to_child(self) -> dict[str, Any]:
-        return {
-            "threads": self.threads,
-            "pipeline_cache_size": self.pipeline_cache_size,
-            "compile_cache_dir": self.compile_cache_dir,
-            "env": dict(self.env),
-        }
-
-
-class _Child:
-    def __init__(self, options: ChildOptions) -> None:
-        from dreamforge_adapters.sdxl.child import child_main  # torch-free at import time
-
-        ctx = multiprocessing.get_context("spawn")  # forking a CUDA parent breaks CUDA
-        self.conn, child_conn = ctx.Pipe()
-        self.process: BaseProcess = ctx.Process(
-            target=child_main,
-            args=(child_conn, options.to_child()),
-            name="dreamforge-runner",
-            daemon=True,
-        )
-        self.process.start()
-        child_conn.close()
-        self.ready: ChildMessage | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-
-INTERRUPT_GRACE_S = 1.0
-"""How long past one step an abandoned request may take to stop before its child is killed."""
-
-
-class _Following:
-    """One request on its way through the child: its id, and whether its end was seen."""
-
-    def __init__(self, child: _Child, request_id: str) -> None:
-        self.child = child
-        self.request_id = request_id
-        self.settled = False
-        self.longest_step_s = 0.0
-        self._last = time.monotonic()
-
-    def owns(self, message: ChildMessage) -> bool:
-        return message.get("request_id") == self.request_id
-
-    def stepped(self) -> None:
-        now = time.monotonic()
-        self.longest_step_s = max(self.longest_step_s, now - self._last)
-        self._last = now
-
-    def loaded(self) -> None:
-        self._last = time.monotonic()  # a step's time starts after the model load
-
-
-class _QuietListener:
-    """Passes notes on but never raises: the listener that failed is often the one to tell."""
-
-    def __init__(self, listener: RunnerListener) -> None:
-        self._listener = listener
-
-    def step(self, done: int, total: int) -> None:
-        with contextlib.suppress(Exception):
-            self._listener.step(done, total)
-
-    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
-        try:
-            self._listener.note(code, message, data)
-        except Exception as e:
-            log.warning("could not record runner note %s (%r): %s", code, e, message)
-
-
 class SubprocessRunner(Runner):
     """The `Runner` port over a long-lived child process (spawned, never forked)."""
 
     def __init__(self, options: ChildOptions, config_resolver: ConfigResolver) -> None:
         self._options = options
         self._resolve_config = config_resolver
-        self._child: _Child | None = None
+        self._child: ChildProcess | None = None
         self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -138,7 +55,7 @@ class SubprocessRunner(Runner):
         """Starts the child now, so the first job does not pay the interpreter start-up."""
         with self._lock:
             if self._child is None:
-                self._child = _Child(self._options)
+                self._child = ChildProcess(self._options)
 
     @property
     def child_pid(self) -> int | None:
@@ -177,14 +94,14 @@ class SubprocessRunner(Runner):
                     "hooks": {"enabled": self._options.test_hooks},
                 }
             )
-            follow = _Following(child, request_id)
+            follow = Following(child, request_id)
             try:
                 return self._follow(follow, deadline, request, listener)
             except BaseException as e:
                 if not follow.settled and self._child is child:
                     # The child is still working on this request: stop it before anything
                     # else is asked of it, so its late messages answer nobody.
-                    self._stop_request(follow, deadline, _QuietListener(listener), e)
+                    self._stop_request(follow, deadline, QuietListener(listener), e)
                 raise
 
     def _spec(self, model: ModelDescriptor) -> ModelSpec:
@@ -206,11 +123,11 @@ class SubprocessRunner(Runner):
             checkpoint_hash=model.checkpoint_hash,
         )
 
-    def _ready_child(self, deadline: float, listener: RunnerListener) -> _Child:
+    def _ready_child(self, deadline: float, listener: RunnerListener) -> ChildProcess:
         if self._child is not None and not self._child.process.is_alive():
             self._discard(listener, "the runner process had exited")
         if self._child is None:
-            self._child = _Child(self._options)
+            self._child = ChildProcess(self._options)
         child = self._child
         if child.ready is None:
             limit = min(deadline, time.monotonic() + self._options.start_timeout_s)
@@ -228,7 +145,7 @@ class SubprocessRunner(Runner):
 
     def _follow(
         self,
-        follow: _Following,
+        follow: Following,
         deadline: float,
         request: GenerationRequest,
         listener: RunnerListener,
@@ -256,7 +173,7 @@ class SubprocessRunner(Runner):
                 raise self._failure(message, request, listener)
 
     def _stop_request(
-        self, follow: _Following, deadline: float, listener: RunnerListener, cause: BaseException
+        self, follow: Following, deadline: float, listener: RunnerListener, cause: BaseException
     ) -> None:
         """Interrupts the child's request and waits for its last word; kills it otherwise.
 
@@ -281,7 +198,7 @@ class SubprocessRunner(Runner):
         self._kill(listener, f"the request was abandoned ({type(cause).__name__})")
 
     def _receive(
-        self, child: _Child, deadline: float, listener: RunnerListener, starting: bool = False
+        self, child: ChildProcess, deadline: float, listener: RunnerListener, starting: bool = False
     ) -> ChildMessage:
         while True:
             remaining = deadline - time.monotonic()

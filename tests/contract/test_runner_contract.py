@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from dreamforge_adapters.fake_runner import FakeRunner
-from dreamforge_adapters.sdxl.supervisor import ChildOptions, SubprocessRunner
+from dreamforge_adapters.sdxl.child_process import ChildOptions
+from dreamforge_adapters.sdxl.supervisor import SubprocessRunner
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.params import GenerateParams, ModelLimits
 from dreamforge_core.errors import StepTimeout

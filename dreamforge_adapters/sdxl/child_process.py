@@ -1,0 +1,50 @@
+"""The runner's child process as the parent holds it: its options and its end of the pipe."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from dreamforge_adapters.sdxl.protocol import ChildMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ChildOptions:
+    threads: int | None = None  # torch intra-op threads in the child (None: torch's default)
+    pipeline_cache_size: int = 1
+    compile_cache_dir: str | None = None
+    test_hooks: bool = False  # honour the prompt markers of protocol.py (tests only)
+    start_timeout_s: float = 300.0
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_child(self) -> dict[str, Any]:
+        return {
+            "threads": self.threads,
+            "pipeline_cache_size": self.pipeline_cache_size,
+            "compile_cache_dir": self.compile_cache_dir,
+            "env": dict(self.env),
+        }
+
+
+class ChildProcess:
+    def __init__(self, options: ChildOptions) -> None:
+        from dreamforge_adapters.sdxl.child import child_main  # torch-free at import time
+
+        ctx = multiprocessing.get_context("spawn")  # forking a CUDA parent breaks CUDA
+        self.conn, child_conn = ctx.Pipe()
+        self.process: BaseProcess = ctx.Process(
+            target=child_main,
+            args=(child_conn, options.to_child()),
+            name="dreamforge-runner",
+            daemon=True,
+        )
+        self.process.start()
+        child_conn.close()
+        self.ready: ChildMessage | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid

@@ -1,0 +1,112 @@
+"""One `generate` request inside the child: its checked fields, and the step callback that
+reports progress, honours the test hooks and stops the request when the parent asks."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage
+
+_SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
+
+
+class RequestError(Exception):
+    """Raised when a `generate` message lacks a field or holds a value the pipeline rejects."""
+
+
+class Interrupted(Exception):
+    """Raised from the step callback when the parent asked the running request to stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    scheduler: str
+    seed: int
+    hooks: bool
+    request_id: str
+
+    @classmethod
+    def parse(cls, message: GenerateMessage) -> Request:
+        """Checks what the pipeline would reject late or obscurely (sizes, step count)."""
+        try:
+            params: Mapping[str, Any] = message["params"]
+            request = cls(
+                prompt=str(params["prompt"]),
+                negative_prompt=str(params.get("negative_prompt") or ""),
+                width=int(params["width"]),
+                height=int(params["height"]),
+                steps=int(params["steps"]),
+                guidance=float(params["guidance"]),
+                scheduler=str(params["scheduler"]),
+                seed=int(message["seed"]),
+                hooks=bool((message.get("hooks") or {}).get("enabled")),
+                request_id=str(message["request_id"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RequestError(f"malformed generate message: {e!r}") from e
+        if request.width <= 0 or request.height <= 0 or request.width % 8 or request.height % 8:
+            raise RequestError("width and height must be positive multiples of 8")
+        if request.steps < 1:
+            raise RequestError("steps must be at least 1")
+        if not 0 <= request.seed < 2**64:
+            raise RequestError("seed must be between 0 and 2**64 - 1")
+        return request
+
+
+def step_reporter(
+    send: Callable[[ChildMessage], None],
+    request: Request,
+    torch: Any,
+    check_interrupt: Callable[[], None],
+) -> tuple[Callable[..., dict[str, Any]], Callable[[], None]]:
+    """The pipeline's step callback, and a function that reports any steps it did not.
+
+    Second-order samplers (heun) call the callback about twice per step, so calls are mapped
+    onto the requested step count and each step is reported once, in order, when it is done.
+    Each call also looks for the parent's interrupt, so a request stops within one step.
+    """
+    reported = 0
+    calls = 0
+    slow = _SLOW.search(request.prompt) if request.hooks else None
+
+    def report(done: int) -> None:
+        nonlocal reported
+        while reported < min(done, request.steps):
+            reported += 1
+            send(
+                {
+                    "type": "step",
+                    "request_id": request.request_id,
+                    "done": reported,
+                    "total": request.steps,
+                }
+            )
+            if slow:
+                time.sleep(float(slow.group(1)))
+            check_interrupt()
+
+    def on_step_end(pipe: Any, index: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1 and request.hooks:
+            if "[[crash]]" in request.prompt:
+                os._exit(3)
+            if "[[oom]]" in request.prompt:
+                raise torch.OutOfMemoryError("simulated CUDA out of memory")
+        total_calls = max(int(getattr(pipe, "num_timesteps", 0) or request.steps), 1)
+        report((index + 1) * request.steps // total_calls)
+        check_interrupt()
+        return kwargs
+
+    return on_step_end, lambda: report(request.steps)
