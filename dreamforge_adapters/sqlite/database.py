@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from dreamforge_adapters.sql.dialect import Row
+from dreamforge_adapters.sql.migrations import apply_pending
 from dreamforge_adapters.sqlite.migrations import CREATE_MIGRATIONS_TABLE, MIGRATIONS
 from dreamforge_core.domain.clock import iso, utc_now
 from dreamforge_core.errors import DreamForgeError, Unavailable
@@ -55,6 +57,7 @@ class SqliteDatabase:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA temp_store = MEMORY")
+            conn.row_factory = sqlite3.Row  # read by column name, still by position where asked
             _migrate(conn)
         except BaseException as e:
             conn.close()
@@ -97,6 +100,15 @@ class SqliteDatabase:
                     _reraise(e)
                 raise
 
+    def fetch(self, statement: str, params: Mapping[str, Any]) -> list[Row]:
+        with self.read() as conn:
+            rows: list[Row] = conn.execute(statement, params).fetchall()
+            return rows
+
+    def execute(self, statement: str, params: Mapping[str, Any]) -> None:
+        with self.write() as conn:
+            conn.execute(statement, params)
+
     def ping(self) -> None:
         """Reads a page of the file, so a lost or unreadable file shows up, not just the handle."""
         with self.read() as conn:
@@ -138,28 +150,13 @@ def _reraise(e: sqlite3.Error) -> NoReturn:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Applies the missing migrations, each in its own transaction, racing processes safely."""
+    """Applies the missing migrations in one transaction; BEGIN IMMEDIATE takes the write lock
+    before the applied versions are read, so racing processes apply each migration once."""
     conn.execute(CREATE_MIGRATIONS_TABLE)
-    latest = MIGRATIONS[-1].version
-    for migration in MIGRATIONS:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            newest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
-            if newest is not None and newest > latest:
-                raise Unavailable(
-                    f"database schema {newest} is newer than this program knows ({latest})"
-                )
-            done = conn.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
-            ).fetchone()
-            if done is None:
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, iso(utc_now())),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        apply_pending(conn, MIGRATIONS, param="?", applied_at=iso(utc_now()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
