@@ -23,6 +23,7 @@ from dreamforge_adapters.postgres import codec, event_bus
 from dreamforge_adapters.postgres.codec import COLUMNS, json_param, param
 from dreamforge_adapters.postgres.database import PostgresDatabase, fetch_rows
 from dreamforge_adapters.sql import records as rec
+from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
@@ -139,7 +140,6 @@ _ARTIFACTS = (
     'ORDER BY step COLLATE "C", item_index'
 )
 _IDS_IN = 'SELECT id FROM jobs WHERE state = ANY(%s::text[]) ORDER BY id COLLATE "C"'
-_COUNT_BY_STATE = "SELECT state, count(*) FROM jobs GROUP BY state"
 _KEY_ATTEMPTS = 10  # each retry means another process released or took the key meanwhile
 
 
@@ -163,7 +163,7 @@ class PostgresJobRepo(JobRepo):
 
         Returns the caller's job itself when it was created now (no deep copy on this path).
         """
-        events = _stored_events(job)
+        events = events_to_store(job)
         row = rec.job_record(
             COLUMNS, job, last_seq=job.last_seq + len(events), version=job.version + 1
         )
@@ -175,7 +175,7 @@ class PostgresJobRepo(JobRepo):
             )  # fmt: skip
         if holder is not None:
             return holder, False
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -185,7 +185,7 @@ class PostgresJobRepo(JobRepo):
             return _load(conn, _GET, (job_id,))
 
     def save(self, job: Job) -> list[Event]:
-        events = _stored_events(job)
+        events = events_to_store(job)
         changes = rec.job_changes(COLUMNS, job, last_seq=job.last_seq + len(events))
         params = changes | _child_params(job, events)
         with self.database.connection() as conn:
@@ -193,7 +193,7 @@ class PostgresJobRepo(JobRepo):
                 if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return events
 
     def events(
@@ -229,19 +229,10 @@ class PostgresJobRepo(JobRepo):
             return [r[0] for r in conn.execute(_IDS_IN, (values,))]
 
     def count_by_state(self) -> dict[str, int]:
-        counts = dict.fromkeys((s.value for s in JobState), 0)
-        with self.database.connection() as conn:
-            for state, count in conn.execute(_COUNT_BY_STATE):
-                counts[state] = count
-        return counts
+        return count_by_state(self.database)
 
     def ping(self) -> None:
         self.database.ping()
-
-
-def _stored_events(job: Job) -> list[Event]:
-    first = job.last_seq + 1
-    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
 
 
 def _child_params(job: Job, events: list[Event]) -> dict[str, str]:
@@ -250,14 +241,6 @@ def _child_params(job: Job, events: list[Event]) -> dict[str, str]:
         "steps": codec.steps_json(job),
         "artifacts": codec.artifacts_json(job.new_artifacts),
     }
-
-
-def _mark_stored(job: Job, events: list[Event]) -> None:
-    """What the caller's object must look like once its changes are committed."""
-    job.take_events()
-    job.take_artifacts()
-    job.last_seq += len(events)
-    job.version += 1
 
 
 def _count(cursor: psycopg.Cursor[Any]) -> int:

@@ -14,6 +14,7 @@ from datetime import datetime
 from os import PathLike
 
 from dreamforge_adapters.sql import records as rec
+from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
 from dreamforge_adapters.sqlite.codec import VALUES, params
 from dreamforge_adapters.sqlite.database import SqliteDatabase
@@ -71,7 +72,6 @@ _ARTIFACTS = (
     f"SELECT {columns(rec.ARTIFACT_COLUMNS)} FROM artifacts WHERE job_id = ? "
     "ORDER BY step, item_index"
 )
-_COUNT_BY_STATE = "SELECT state, count(*) FROM jobs GROUP BY state"
 
 
 class SqliteJobRepo(JobRepo):
@@ -97,7 +97,7 @@ class SqliteJobRepo(JobRepo):
         """
         key = job.idempotency_key
         since = iso(idempotency_since)
-        events = _stored_events(job)
+        events = events_to_store(job)
         job_row = rec.job_record(
             VALUES, job, last_seq=job.last_seq + len(events), version=job.version + 1
         )
@@ -113,7 +113,7 @@ class SqliteJobRepo(JobRepo):
                     conn.execute(_RELEASE_KEY, (holder[0],))  # used before the window: free
             conn.execute(_INSERT_JOB, job_row)
             rows.write(conn)
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -121,7 +121,7 @@ class SqliteJobRepo(JobRepo):
             return _load(conn, job_id)
 
     def save(self, job: Job) -> list[Event]:
-        events = _stored_events(job)
+        events = events_to_store(job)
         changes = rec.job_changes(VALUES, job, last_seq=job.last_seq + len(events))
         rows = _Rows(job, events)
         with self.database.write() as conn:
@@ -130,7 +130,7 @@ class SqliteJobRepo(JobRepo):
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
             rows.write(conn)
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return events
 
     def events(
@@ -175,19 +175,10 @@ class SqliteJobRepo(JobRepo):
         return [r[0] for r in rows]
 
     def count_by_state(self) -> dict[str, int]:
-        counts = dict.fromkeys((s.value for s in JobState), 0)
-        with self.database.read() as conn:
-            for state, count in conn.execute(_COUNT_BY_STATE):
-                counts[state] = count
-        return counts
+        return count_by_state(self.database)
 
     def ping(self) -> None:
         self.database.ping()
-
-
-def _stored_events(job: Job) -> list[Event]:
-    first = job.last_seq + 1
-    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
 
 
 class _Rows:
@@ -206,14 +197,6 @@ class _Rows:
             conn.executemany(_INSERT_EVENT, self.events)
         if self.artifacts:
             conn.executemany(_UPSERT_ARTIFACT, self.artifacts)
-
-
-def _mark_stored(job: Job, events: list[Event]) -> None:
-    """What the caller's object must look like once its changes are committed."""
-    job.take_events()
-    job.take_artifacts()
-    job.last_seq += len(events)
-    job.version += 1
 
 
 def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
