@@ -17,7 +17,7 @@ from dreamforge_adapters.sql import records as rec
 from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
 from dreamforge_adapters.sqlite.codec import VALUES, params
-from dreamforge_adapters.sqlite.database import SqliteDatabase
+from dreamforge_adapters.sqlite.database import SqliteDatabase, fetch_rows
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
 from dreamforge_core.domain.events import Event
@@ -148,19 +148,19 @@ class SqliteJobRepo(JobRepo):
             -1 if limit is None else _int64(limit),
         )
         with self.database.read() as conn:
-            rows = conn.execute(_EVENTS, bounds).fetchall()
+            rows = fetch_rows(conn, _EVENTS, bounds)
         return [rec.event_from_row(VALUES, r) for r in rows]
 
     def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
         if n <= 0:
             return []
         with self.database.read() as conn:
-            rows = conn.execute(_LAST_EVENTS, (job_id, iso(since) or "", _int64(n))).fetchall()
+            rows = fetch_rows(conn, _LAST_EVENTS, (job_id, iso(since) or "", _int64(n)))
         return [rec.event_from_row(VALUES, r) for r in reversed(rows)]
 
     def artifacts(self, job_id: str) -> list[Artifact]:
         with self.database.read() as conn:
-            rows = conn.execute(_ARTIFACTS, (job_id,)).fetchall()
+            rows = fetch_rows(conn, _ARTIFACTS, (job_id,))
         return [rec.artifact_from_row(VALUES, r) for r in rows]
 
     def job_ids_in(self, states: Sequence[JobState]) -> list[str]:
@@ -201,5 +201,5 @@ class _Rows:
 
 def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
     # One statement, so job and steps come from one snapshot even while another process writes.
-    rows = conn.execute(_GET, (job_id,)).fetchall()
+    rows = fetch_rows(conn, _GET, (job_id,))
     return rec.job_from_rows(VALUES, rows) if rows else None
