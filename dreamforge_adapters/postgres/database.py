@@ -14,15 +14,17 @@ a round trip spent to confirm it. That keeps the healthy path free of a per-chec
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, NoReturn
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from dreamforge_adapters.sql.dialect import Row
 from dreamforge_core.errors import DreamForgeError, Unavailable
 
 DEFAULT_APPLICATION_NAME = "dreamforge"
@@ -110,6 +112,15 @@ class PostgresDatabase:
         with self.connection() as conn, conn.transaction():
             yield conn
 
+    def fetch(self, statement: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of one read, by column name."""
+        with self.connection() as conn:
+            return list(fetch_rows(conn, statement, params))
+
+    def execute(self, statement: str, params: Mapping[str, Any]) -> None:
+        with self.connection() as conn:
+            conn.execute(statement, params)
+
     def ping(self) -> None:
         """Raises Unavailable unless the server answers a query."""
         with self.connection() as conn:
@@ -137,6 +148,14 @@ class PostgresDatabase:
             conn.close()
             self._pool.putconn(conn)
         raise Unavailable("database unavailable: no working connection in the pool")
+
+
+def fetch_rows(
+    conn: psycopg.Connection[Any], statement: str, params: Mapping[str, Any] | tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    """Rows by column name; binary, so timestamps and JSON skip their text form."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(statement, params, binary=True).fetchall()
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

@@ -20,23 +20,34 @@ from typing import Any
 import psycopg
 
 from dreamforge_adapters.postgres import codec, event_bus
-from dreamforge_adapters.postgres.database import PostgresDatabase
+from dreamforge_adapters.postgres.codec import COLUMNS, json_param, param
+from dreamforge_adapters.postgres.database import PostgresDatabase, fetch_rows
+from dreamforge_adapters.sql import records as rec
+from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
+from dreamforge_adapters.sql.records import columns
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound, Unavailable
 from dreamforge_core.ports.job_repo import JobRepo
 
-_V = codec.ROW_SCHEMA_VERSION
+_V = rec.ROW_SCHEMA_VERSION
+_JOB_VALUES = ", ".join(
+    json_param(c) if c in rec.JOB_JSON_COLUMNS else param(c) for c in rec.JOB_COLUMNS
+)
+_JOB_CHANGES = ", ".join(
+    f"{c} = {json_param(c) if c in rec.JOB_JSON_COLUMNS else param(c)}"
+    for c in rec.JOB_CHANGED_COLUMNS
+)
 _CHILD_ROWS = f"""
 ev AS MATERIALIZED (
-    SELECT %s::jsonb AS doc
+    SELECT %(events)s::jsonb AS doc
 ), s AS (
     INSERT INTO steps (id, job_id, position, name, state, attempts, last_error, started_at,
                        finished_at, items, schema_version)
     SELECT x.id, j.id, x.position, x.name, x.state, x.attempts, x.last_error, x.started_at,
            x.finished_at, x.items, {_V}
-    FROM j, jsonb_to_recordset(%s::jsonb) AS x(id text, position integer, name text,
+    FROM j, jsonb_to_recordset(%(steps)s::jsonb) AS x(id text, position integer, name text,
         state text, attempts integer, last_error jsonb, started_at timestamptz,
         finished_at timestamptz, items jsonb)
     ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name,
@@ -44,15 +55,15 @@ ev AS MATERIALIZED (
         started_at = excluded.started_at, finished_at = excluded.finished_at,
         items = excluded.items
 ), e AS (
-    INSERT INTO events ({codec.EVENT_COLUMNS}, schema_version)
+    INSERT INTO events ({columns(rec.EVENT_COLUMNS)}, schema_version)
     SELECT j.id, x.seq, x.ts, x.kind, x.level, x.code, x.message, x.step_id, x.item_index,
            x.data, {_V}
     FROM j, ev, jsonb_to_recordset(ev.doc) AS x(seq integer, ts timestamptz, kind text,
         level text, code text, message text, step_id text, item_index integer, data jsonb)
 ), a AS (
-    INSERT INTO artifacts ({codec.ARTIFACT_COLUMNS}, schema_version)
+    INSERT INTO artifacts ({columns(rec.ARTIFACT_COLUMNS)}, schema_version)
     SELECT x.*, {_V}
-    FROM j, jsonb_to_recordset(%s::jsonb) AS x(id text, job_id text, step text,
+    FROM j, jsonb_to_recordset(%(artifacts)s::jsonb) AS x(id text, job_id text, step text,
         item_index integer, key text, content_type text, format text, width integer,
         height integer, seed bigint, size_bytes bigint, sha256 text, created_at timestamptz,
         checkpoint_hash text)
@@ -78,17 +89,14 @@ _SILENT_RESULT = "\nSELECT count(*) FROM j"
 _ANNOUNCED_RESULT = "\nSELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)"
 _CREATE_JOB = f"""
 WITH j AS (
-    INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({codec.JOB_VALUES})
+    INSERT INTO jobs ({columns(rec.JOB_COLUMNS)}) VALUES ({_JOB_VALUES})
     ON CONFLICT (key_fingerprint, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 ), {_CHILD_ROWS}"""
 _SAVE_JOB = f"""
 WITH j AS (
-    UPDATE jobs SET state = %s, attempts = %s, error = %s::jsonb, updated_at = %s,
-        started_at = %s, finished_at = %s, next_attempt_at = %s, last_seq = %s,
-        lease_owner = %s, lease_expires_at = %s, model_id = %s, checkpoint_hash = %s,
-        version = version + 1
-    WHERE id = %s AND version = %s
+    UPDATE jobs SET {_JOB_CHANGES}, version = version + 1
+    WHERE id = %(id)s AND version = %(version)s
     RETURNING id
 ), {_CHILD_ROWS}"""
 
@@ -97,14 +105,9 @@ def _statement(head: str, announce: bool) -> str:
     return head + (_ANNOUNCE + _ANNOUNCED_RESULT if announce else _SILENT_RESULT)
 
 
-_JOB_AND_STEPS = (
-    f"SELECT {', '.join('j.' + c for c in codec.JOB_COLUMNS.split(', '))}, "
-    f"{', '.join('s.' + c for c in codec.STEP_READ_COLUMNS.split(', '))} "
-    "FROM jobs j LEFT JOIN steps s ON s.job_id = j.id"
-)
-_GET = f"{_JOB_AND_STEPS} WHERE j.id = %s ORDER BY s.position"
+_GET = f"{rec.JOB_WITH_STEPS} WHERE j.id = %s ORDER BY s.position"
 _GET_BY_KEY = (
-    f"{_JOB_AND_STEPS} WHERE j.key_fingerprint = %s AND j.idempotency_key = %s "
+    f"{rec.JOB_WITH_STEPS} WHERE j.key_fingerprint = %s AND j.idempotency_key = %s "
     "AND j.created_at >= %s ORDER BY s.position"
 )
 # Locks the holder's row: a racing create that wants to release the key waits for this one.
@@ -125,19 +128,18 @@ def _bigint(n: int) -> int:
 
 _SINCE = "ts >= coalesce(%s, '-infinity'::timestamptz)"
 _EVENTS = (
-    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = %s AND seq > %s AND {_SINCE} "
+    f"SELECT {columns(rec.EVENT_COLUMNS)} FROM events WHERE job_id = %s AND seq > %s AND {_SINCE} "
     "ORDER BY seq LIMIT %s"
 )
 _LAST_EVENTS = (
-    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = %s AND {_SINCE} "
+    f"SELECT {columns(rec.EVENT_COLUMNS)} FROM events WHERE job_id = %s AND {_SINCE} "
     "ORDER BY seq DESC LIMIT %s"
 )
 _ARTIFACTS = (
-    f"SELECT {codec.ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = %s "
+    f"SELECT {columns(rec.ARTIFACT_COLUMNS)} FROM artifacts WHERE job_id = %s "
     'ORDER BY step COLLATE "C", item_index'
 )
 _IDS_IN = 'SELECT id FROM jobs WHERE state = ANY(%s::text[]) ORDER BY id COLLATE "C"'
-_COUNT_BY_STATE = "SELECT state, count(*) FROM jobs GROUP BY state"
 _KEY_ATTEMPTS = 10  # each retry means another process released or took the key meanwhile
 
 
@@ -161,9 +163,11 @@ class PostgresJobRepo(JobRepo):
 
         Returns the caller's job itself when it was created now (no deep copy on this path).
         """
-        events = _stored_events(job)
-        row = codec.job_row(job, last_seq=job.last_seq + len(events), version=job.version + 1)
-        params = (*row, *_child_params(job, events))
+        events = events_to_store(job)
+        row = rec.job_record(
+            COLUMNS, job, last_seq=job.last_seq + len(events), version=job.version + 1
+        )
+        params = row | _child_params(job, events)
         with self.database.connection() as conn:
             holder = _insert_or_find(
                 conn, self._create, params, job.key_fingerprint, job.idempotency_key,
@@ -171,7 +175,7 @@ class PostgresJobRepo(JobRepo):
             )  # fmt: skip
         if holder is not None:
             return holder, False
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -181,15 +185,15 @@ class PostgresJobRepo(JobRepo):
             return _load(conn, _GET, (job_id,))
 
     def save(self, job: Job) -> list[Event]:
-        events = _stored_events(job)
-        changes = codec.job_changes(job, last_seq=job.last_seq + len(events))
-        params = changes + _child_params(job, events)
+        events = events_to_store(job)
+        changes = rec.job_changes(COLUMNS, job, last_seq=job.last_seq + len(events))
+        params = changes | _child_params(job, events)
         with self.database.connection() as conn:
             if not _count(conn.execute(self._save, params)):
                 if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return events
 
     def events(
@@ -202,20 +206,20 @@ class PostgresJobRepo(JobRepo):
     ) -> list[Event]:
         bounds = (job_id, _bigint(after_seq), since, None if limit is None else _bigint(limit))
         with self.database.connection() as conn:
-            rows = conn.execute(_EVENTS, bounds, binary=True)
-            return [codec.event_from_row(r) for r in rows]
+            rows = fetch_rows(conn, _EVENTS, bounds)
+        return [rec.event_from_row(COLUMNS, r) for r in rows]
 
     def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
         if n <= 0:
             return []
         with self.database.connection() as conn:
-            rows = conn.execute(_LAST_EVENTS, (job_id, since, _bigint(n)), binary=True).fetchall()
-        return [codec.event_from_row(r) for r in reversed(rows)]
+            rows = fetch_rows(conn, _LAST_EVENTS, (job_id, since, _bigint(n)))
+        return [rec.event_from_row(COLUMNS, r) for r in reversed(rows)]
 
     def artifacts(self, job_id: str) -> list[Artifact]:
         with self.database.connection() as conn:
-            rows = conn.execute(_ARTIFACTS, (job_id,), binary=True)
-            return [codec.artifact_from_row(r) for r in rows]
+            rows = fetch_rows(conn, _ARTIFACTS, (job_id,))
+        return [rec.artifact_from_row(COLUMNS, r) for r in rows]
 
     def job_ids_in(self, states: Sequence[JobState]) -> list[str]:
         values = sorted({JobState(s).value for s in states})
@@ -225,35 +229,18 @@ class PostgresJobRepo(JobRepo):
             return [r[0] for r in conn.execute(_IDS_IN, (values,))]
 
     def count_by_state(self) -> dict[str, int]:
-        counts = dict.fromkeys((s.value for s in JobState), 0)
-        with self.database.connection() as conn:
-            for state, count in conn.execute(_COUNT_BY_STATE):
-                counts[state] = count
-        return counts
+        return count_by_state(self.database)
 
     def ping(self) -> None:
         self.database.ping()
 
 
-def _stored_events(job: Job) -> list[Event]:
-    first = job.last_seq + 1
-    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
-
-
-def _child_params(job: Job, events: list[Event]) -> tuple[str, str, str]:
-    return (  # in the order of the statements' placeholders
-        codec.events_json(events),
-        codec.steps_json(job),
-        codec.artifacts_json(job.new_artifacts),
-    )
-
-
-def _mark_stored(job: Job, events: list[Event]) -> None:
-    """What the caller's object must look like once its changes are committed."""
-    job.take_events()
-    job.take_artifacts()
-    job.last_seq += len(events)
-    job.version += 1
+def _child_params(job: Job, events: list[Event]) -> dict[str, str]:
+    return {
+        "events": codec.events_json(events),
+        "steps": codec.steps_json(job),
+        "artifacts": codec.artifacts_json(job.new_artifacts),
+    }
 
 
 def _count(cursor: psycopg.Cursor[Any]) -> int:
@@ -264,7 +251,7 @@ def _count(cursor: psycopg.Cursor[Any]) -> int:
 def _insert_or_find(
     conn: psycopg.Connection[Any],
     insert: str,
-    params: tuple[Any, ...],
+    params: dict[str, Any],
     scope: str,
     key: str | None,
     since: datetime,
@@ -293,9 +280,5 @@ def _insert_or_find(
 
 def _load(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...]) -> Job | None:
     # One statement, so job and steps come from one snapshot even while another process writes.
-    rows = conn.execute(query, params, binary=True).fetchall()
-    if not rows:
-        return None
-    width = codec.JOB_WIDTH
-    steps = [codec.step_from_row(r[width:]) for r in rows if r[width] is not None]
-    return codec.job_from_row(rows[0], steps)
+    rows = fetch_rows(conn, query, params)
+    return rec.job_from_rows(COLUMNS, rows) if rows else None

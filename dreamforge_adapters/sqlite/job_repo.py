@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from os import PathLike
 
-from dreamforge_adapters.sqlite import codec
-from dreamforge_adapters.sqlite.database import SqliteDatabase
+from dreamforge_adapters.sql import records as rec
+from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
+from dreamforge_adapters.sql.records import columns
+from dreamforge_adapters.sqlite.codec import VALUES, params
+from dreamforge_adapters.sqlite.database import SqliteDatabase, fetch_rows
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
 from dreamforge_core.domain.events import Event
@@ -22,19 +25,14 @@ from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.errors import ConcurrentUpdate, NotFound
 from dreamforge_core.ports.job_repo import JobRepo
 
-_GET = (
-    f"SELECT {', '.join('j.' + c for c in codec.JOB_COLUMNS.split(', '))}, "
-    f"{', '.join('s.' + c for c in codec.STEP_READ_COLUMNS.split(', '))} "
-    "FROM jobs j LEFT JOIN steps s ON s.job_id = j.id WHERE j.id = ? ORDER BY s.position"
-)
+_V = rec.ROW_SCHEMA_VERSION
+_GET = f"{rec.JOB_WITH_STEPS} WHERE j.id = ? ORDER BY s.position"
 _BY_KEY = "SELECT id, created_at FROM jobs WHERE key_fingerprint = ? AND idempotency_key = ?"
 _RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = ?"
-_INSERT_JOB = f"INSERT INTO jobs ({codec.JOB_COLUMNS}) VALUES ({', '.join('?' * codec.JOB_WIDTH)})"
+_INSERT_JOB = f"INSERT INTO jobs ({columns(rec.JOB_COLUMNS)}) VALUES ({params(rec.JOB_COLUMNS)})"
 _UPDATE_JOB = (
-    "UPDATE jobs SET state = ?, attempts = ?, error = ?, updated_at = ?, started_at = ?, "
-    "finished_at = ?, next_attempt_at = ?, last_seq = ?, lease_owner = ?, "
-    "lease_expires_at = ?, model_id = ?, checkpoint_hash = ?, version = version + 1 "
-    "WHERE id = ? AND version = ?"
+    f"UPDATE jobs SET {', '.join(f'{c} = :{c}' for c in rec.JOB_CHANGED_COLUMNS)}, "
+    "version = version + 1 WHERE id = :id AND version = :version"
 )
 _EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
 _INT64_MAX = 2**63 - 1
@@ -47,31 +45,33 @@ def _int64(n: int) -> int:
 
 
 _UPSERT_STEP = (
-    f"INSERT INTO steps ({codec.STEP_COLUMNS}) VALUES ({', '.join('?' * 11)}) "
+    f"INSERT INTO steps ({columns(rec.STEP_COLUMNS)}, schema_version) "
+    f"VALUES ({params(rec.STEP_COLUMNS)}, {_V}) "
     "ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name, "
     "state = excluded.state, attempts = excluded.attempts, last_error = excluded.last_error, "
     "started_at = excluded.started_at, finished_at = excluded.finished_at, "
     "items = excluded.items"
 )
 _INSERT_EVENT = (
-    f"INSERT INTO events ({codec.EVENT_COLUMNS}, schema_version) VALUES ({', '.join('?' * 11)})"
+    f"INSERT INTO events ({columns(rec.EVENT_COLUMNS)}, schema_version) "
+    f"VALUES ({params(rec.EVENT_COLUMNS)}, {_V})"
 )
 _UPSERT_ARTIFACT = (
-    f"INSERT OR REPLACE INTO artifacts ({codec.ARTIFACT_COLUMNS}, schema_version) "
-    f"VALUES ({', '.join('?' * 15)})"
+    f"INSERT OR REPLACE INTO artifacts ({columns(rec.ARTIFACT_COLUMNS)}, schema_version) "
+    f"VALUES ({params(rec.ARTIFACT_COLUMNS)}, {_V})"
 )
 _EVENTS = (
-    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = ? AND seq > ? AND ts >= ? "
+    f"SELECT {columns(rec.EVENT_COLUMNS)} FROM events WHERE job_id = ? AND seq > ? AND ts >= ? "
     "ORDER BY seq LIMIT ?"
 )
 _LAST_EVENTS = (
-    f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE job_id = ? AND ts >= ? "
+    f"SELECT {columns(rec.EVENT_COLUMNS)} FROM events WHERE job_id = ? AND ts >= ? "
     "ORDER BY seq DESC LIMIT ?"
 )
 _ARTIFACTS = (
-    f"SELECT {codec.ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = ? ORDER BY step, item_index"
+    f"SELECT {columns(rec.ARTIFACT_COLUMNS)} FROM artifacts WHERE job_id = ? "
+    "ORDER BY step, item_index"
 )
-_COUNT_BY_STATE = "SELECT state, count(*) FROM jobs GROUP BY state"
 
 
 class SqliteJobRepo(JobRepo):
@@ -97,8 +97,10 @@ class SqliteJobRepo(JobRepo):
         """
         key = job.idempotency_key
         since = iso(idempotency_since)
-        events = _stored_events(job)
-        job_row = codec.job_row(job, last_seq=job.last_seq + len(events), version=job.version + 1)
+        events = events_to_store(job)
+        job_row = rec.job_record(
+            VALUES, job, last_seq=job.last_seq + len(events), version=job.version + 1
+        )
         rows = _Rows(job, events)
         with self.database.write() as conn:
             if key is not None:
@@ -111,7 +113,7 @@ class SqliteJobRepo(JobRepo):
                     conn.execute(_RELEASE_KEY, (holder[0],))  # used before the window: free
             conn.execute(_INSERT_JOB, job_row)
             rows.write(conn)
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -119,8 +121,8 @@ class SqliteJobRepo(JobRepo):
             return _load(conn, job_id)
 
     def save(self, job: Job) -> list[Event]:
-        events = _stored_events(job)
-        changes = codec.job_changes(job, last_seq=job.last_seq + len(events))
+        events = events_to_store(job)
+        changes = rec.job_changes(VALUES, job, last_seq=job.last_seq + len(events))
         rows = _Rows(job, events)
         with self.database.write() as conn:
             if conn.execute(_UPDATE_JOB, changes).rowcount == 0:
@@ -128,7 +130,7 @@ class SqliteJobRepo(JobRepo):
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
             rows.write(conn)
-        _mark_stored(job, events)
+        mark_stored(job, events)
         return events
 
     def events(
@@ -146,20 +148,20 @@ class SqliteJobRepo(JobRepo):
             -1 if limit is None else _int64(limit),
         )
         with self.database.read() as conn:
-            rows = conn.execute(_EVENTS, bounds).fetchall()
-        return [codec.event_from_row(r) for r in rows]
+            rows = fetch_rows(conn, _EVENTS, bounds)
+        return [rec.event_from_row(VALUES, r) for r in rows]
 
     def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:
         if n <= 0:
             return []
         with self.database.read() as conn:
-            rows = conn.execute(_LAST_EVENTS, (job_id, iso(since) or "", _int64(n))).fetchall()
-        return [codec.event_from_row(r) for r in reversed(rows)]
+            rows = fetch_rows(conn, _LAST_EVENTS, (job_id, iso(since) or "", _int64(n)))
+        return [rec.event_from_row(VALUES, r) for r in reversed(rows)]
 
     def artifacts(self, job_id: str) -> list[Artifact]:
         with self.database.read() as conn:
-            rows = conn.execute(_ARTIFACTS, (job_id,)).fetchall()
-        return [codec.artifact_from_row(r) for r in rows]
+            rows = fetch_rows(conn, _ARTIFACTS, (job_id,))
+        return [rec.artifact_from_row(VALUES, r) for r in rows]
 
     def job_ids_in(self, states: Sequence[JobState]) -> list[str]:
         values = sorted({JobState(s).value for s in states})
@@ -173,19 +175,10 @@ class SqliteJobRepo(JobRepo):
         return [r[0] for r in rows]
 
     def count_by_state(self) -> dict[str, int]:
-        counts = dict.fromkeys((s.value for s in JobState), 0)
-        with self.database.read() as conn:
-            for state, count in conn.execute(_COUNT_BY_STATE):
-                counts[state] = count
-        return counts
+        return count_by_state(self.database)
 
     def ping(self) -> None:
         self.database.ping()
-
-
-def _stored_events(job: Job) -> list[Event]:
-    first = job.last_seq + 1
-    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
 
 
 class _Rows:
@@ -194,9 +187,9 @@ class _Rows:
     __slots__ = ("artifacts", "events", "steps")
 
     def __init__(self, job: Job, events: list[Event]) -> None:
-        self.steps = codec.step_rows(job)
-        self.events = [codec.event_row(e) for e in events]
-        self.artifacts = [codec.artifact_row(a) for a in job.new_artifacts]
+        self.steps = rec.step_records(VALUES, job)
+        self.events = [rec.event_record(VALUES, e) for e in events]
+        self.artifacts = [rec.artifact_record(VALUES, a) for a in job.new_artifacts]
 
     def write(self, conn: sqlite3.Connection) -> None:
         conn.executemany(_UPSERT_STEP, self.steps)
@@ -206,19 +199,7 @@ class _Rows:
             conn.executemany(_UPSERT_ARTIFACT, self.artifacts)
 
 
-def _mark_stored(job: Job, events: list[Event]) -> None:
-    """What the caller's object must look like once its changes are committed."""
-    job.take_events()
-    job.take_artifacts()
-    job.last_seq += len(events)
-    job.version += 1
-
-
 def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:
     # One statement, so job and steps come from one snapshot even while another process writes.
-    rows = conn.execute(_GET, (job_id,)).fetchall()
-    if not rows:
-        return None
-    width = codec.JOB_WIDTH
-    steps = [codec.step_from_row(r[width:]) for r in rows if r[width] is not None]
-    return codec.job_from_row(rows[0], steps)
+    rows = fetch_rows(conn, _GET, (job_id,))
+    return rec.job_from_rows(VALUES, rows) if rows else None
