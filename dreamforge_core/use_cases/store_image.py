@@ -74,13 +74,7 @@ class StoreImage:
             ext=params.format,
         )
         content_type = CONTENT_TYPES[params.format]
-        try:
-            with p.tracer.span("dreamforge.image.store", item_index=index, size_bytes=len(data)):
-                p.blobs.put(key, data, content_type)
-        except DreamForgeError:
-            raise
-        except Exception as e:
-            raise StorageError(f"could not store {key}: {e}", job_id=job.id) from e
+        self._put(run, index, key, data, content_type)
         artifact = Artifact(
             id=new_id(),
             job_id=job.id,
@@ -106,6 +100,17 @@ class StoreImage:
                 job.succeed(artifact.created_at)
             run.save()
         p.metrics.item_finished(time.monotonic() - began)
+
+    def _put(self, run: RunningJob, index: int, key: str, data: bytes, content_type: str) -> None:
+        try:
+            with self._p.tracer.span(
+                "dreamforge.image.store", item_index=index, size_bytes=len(data)
+            ):
+                self._p.blobs.put(key, data, content_type)
+        except DreamForgeError:
+            raise
+        except Exception as e:
+            raise StorageError(f"could not store {key}: {e}", job_id=run.job.id) from e
 
     def _metadata(
         self, run: RunningJob, model: ModelDescriptor, seed: int, image: GeneratedImage
