@@ -26,7 +26,7 @@ from dreamforge_adapters.localfs.blob_store import load_or_create_signing_key
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
-from dreamforge_adapters.system import RandomSeeds, SystemClock
+from dreamforge_adapters.system import RandomSeeds, SystemClock, SystemThreads
 from dreamforge_apps import __version__
 from dreamforge_apps.drain import Drain
 from dreamforge_apps.model_install import (
@@ -45,10 +45,10 @@ from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.use_cases.create_job import CreateJob
-from dreamforge_core.use_cases.execute_download import DownloadPorts, ExecuteDownload
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+from dreamforge_core.use_cases.run_download_job import DownloadJobPorts, RunDownloadJob
+from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimits, RunGenerateJob
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class EmbeddedQueue:
     """One in-process queue with the use case that runs its jobs."""
 
     queue: InProcessJobQueue
-    execute: ExecuteJob | ExecuteDownload
+    execute: RunGenerateJob | RunDownloadJob
     recover: RecoverJobs
 
 
@@ -72,7 +72,7 @@ class EmbeddedDeployment:
     queue: InProcessJobQueue
     database: SqliteDatabase
     runner: Runner
-    execute: ExecuteJob
+    execute: RunGenerateJob
     recover: RecoverJobs  # at start-up: every unfinished job was this directory's last server's
     sweeper: Sweeper  # while running: jobs left running or queued by a store outage
     drain: Drain
@@ -167,8 +167,8 @@ def _build(
     retry = RetryPolicy(
         settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
     )
-    execute = ExecuteJob(
-        ExecutionPorts(
+    execute = RunGenerateJob(
+        GenerateJobPorts(
             repo=repo,
             queue=queue,
             bus=bus,
@@ -180,12 +180,13 @@ def _build(
             seeds=RandomSeeds(),
             metrics=metrics,
             log_context=StructlogContext(),
+            threads=SystemThreads(),
             tracer=tracing.tracer,
             stop=drain,
         ),
         retry,
         generator=f"Dream Forge {__version__}",
-        limits=ExecutionLimits(
+        limits=JobLimits(
             settings.step_timeout_s, settings.progress_interval_s, lease_s=settings.lease_s
         ),
     )
@@ -201,8 +202,8 @@ def _build(
     if settings.model_download_jobs:
         sweep_abandoned_downloads(settings)  # before the IO queue resumes any download
         io_queue = InProcessJobQueue(workers=settings.io_worker_threads)
-        execute_download = ExecuteDownload(
-            DownloadPorts(
+        execute_download = RunDownloadJob(
+            DownloadJobPorts(
                 repo,
                 io_queue,
                 bus,
@@ -210,11 +211,12 @@ def _build(
                 metrics,
                 StructlogContext(),
                 background_installer(settings, registry),
+                SystemThreads(),
                 tracing.tracer,
                 partial_cleanup(settings),
             ),
             retry,
-            ExecutionLimits(settings.download_timeout_s, lease_s=settings.lease_s),
+            JobLimits(settings.download_timeout_s, lease_s=settings.lease_s),
         )
         recover_downloads = RecoverJobs(
             repo, io_queue, bus, clock, retry, assume_dead=True, job_type=MODEL_DOWNLOAD

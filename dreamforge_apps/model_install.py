@@ -25,12 +25,12 @@ from dreamforge_core.domain.model_ref import parse_model_ref
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.model_source import DownloadProgress, ModelSource, ResolvedModel
 from dreamforge_core.use_cases.disk_budget import DiskBudget
-from dreamforge_core.use_cases.execute_download import (
+from dreamforge_core.use_cases.install_model import InstallModel, InstallResult, model_folder
+from dreamforge_core.use_cases.run_download_job import (
     DownloadWatch,
     ModelInstaller,
     PartialCleanup,
 )
-from dreamforge_core.use_cases.install_model import InstallModel, InstallResult, model_folder
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from dreamforge_adapters.dramatiq_queue import (
 from dreamforge_adapters.http import OpsServices, build_ops_app
 from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.logs import StructlogContext
-from dreamforge_adapters.system import RandomSeeds
+from dreamforge_adapters.system import RandomSeeds, SystemThreads
 from dreamforge_apps import __version__
 from dreamforge_apps.drain import Drain
 from dreamforge_apps.model_install import (
@@ -43,9 +43,9 @@ from dreamforge_apps.settings import Settings
 from dreamforge_apps.stack import StackParts, freeze_start_up_objects, open_stack, stack_broker
 from dreamforge_apps.sweeper import Sweeper
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
-from dreamforge_core.use_cases.execute_download import DownloadPorts, ExecuteDownload
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+from dreamforge_core.use_cases.run_download_job import DownloadJobPorts, RunDownloadJob
+from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimits, RunGenerateJob
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,9 @@ class _IoConsumer:
         self._settings = settings
         self.broker = stack_broker(settings)
         self.queue = DramatiqJobQueue(self.broker, queue_name=IO_QUEUE)
-        limits = ExecutionLimits(
-            step_timeout_s=settings.download_timeout_s, lease_s=settings.lease_s
-        )
-        execute = ExecuteDownload(
-            DownloadPorts(
+        limits = JobLimits(step_timeout_s=settings.download_timeout_s, lease_s=settings.lease_s)
+        execute = RunDownloadJob(
+            DownloadJobPorts(
                 repo=parts.repo,
                 queue=self.queue,
                 bus=parts.bus,
@@ -72,6 +70,7 @@ class _IoConsumer:
                 metrics=parts.metrics,
                 log_context=StructlogContext(),
                 install=background_installer(settings, parts.registry),
+                threads=SystemThreads(),
                 tracer=parts.tracing.tracer,
                 discard_partial=partial_cleanup(settings),
             ),
@@ -129,13 +128,13 @@ def run_worker_process(settings: Settings) -> None:
     drain = Drain(settings.drain_timeout_s, runner)
     io: _IoConsumer | None = None
     try:
-        limits = ExecutionLimits(
+        limits = JobLimits(
             step_timeout_s=settings.step_timeout_s,
             progress_interval_s=settings.progress_interval_s,
             lease_s=settings.lease_s,
         )
-        execute = ExecuteJob(
-            ExecutionPorts(
+        execute = RunGenerateJob(
+            GenerateJobPorts(
                 repo=parts.repo,
                 queue=parts.queue,
                 bus=parts.bus,
@@ -147,6 +146,7 @@ def run_worker_process(settings: Settings) -> None:
                 seeds=RandomSeeds(),
                 metrics=parts.metrics,
                 log_context=StructlogContext(),
+                threads=SystemThreads(),
                 tracer=parts.tracing.tracer,
                 stop=drain,
             ),

@@ -1,6 +1,6 @@
 """The job message a worker thread is running, shared by the actor and the queue adapter.
 
-`ExecuteJob` calls `queue.dead_letter(job_id, reason)` from inside the handler. The queue cannot
+`RunGenerateJob` calls `queue.dead_letter(job_id, reason)` from inside the handler. The queue cannot
 nack the message itself (only the worker that fetched it can), so it marks the delivery here and
 the actor raises `DeadLettered` once the handler returns; Dramatiq then nacks it into the XQ.
 A context variable is per thread, so concurrent worker threads never see each other's mark.

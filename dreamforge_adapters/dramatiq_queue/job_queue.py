@@ -2,7 +2,7 @@
 
 Messages carry the job id only; the database holds the job. Delivery is at least once (a
 worker that dies mid-job has its message redelivered after the heartbeat timeout) and
-`ExecuteJob` claims jobs atomically, so a repeat is a no-op.
+`RunGenerateJob` claims jobs atomically, so a repeat is a no-op.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class DramatiqJobQueue(JobQueue, DeadLetterQueue):
     """Sends job ids to the job actor of one queue; parks failed jobs in Dramatiq's XQ.
 
     `dead_letter` has two paths. Called while this thread runs the job's own message (what
-    `ExecuteJob` does), it records the reason and marks the delivery; the actor then makes
+    `RunGenerateJob` does), it records the reason and marks the delivery; the actor then makes
     Dramatiq nack that message into the XQ, so the job is there once and is not retried.
     Called anywhere else (a sweeper, an operator), it writes a fresh message for the job into
     the XQ itself and records the reason, so both paths look the same to `depth()`,

@@ -1,10 +1,11 @@
-"""The real clock, seed source and a metrics sink that records nothing."""
+"""The real clock, seed source and threads, and a metrics sink that records nothing."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
 
+from dreamforge_adapters.system.threads import SystemThreads
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.seed_source import SeedSource
@@ -53,4 +54,4 @@ class NoMetrics(JobMetrics):
         return None
 
 
-__all__ = ["NoMetrics", "RandomSeeds", "SystemClock"]
+__all__ = ["NoMetrics", "RandomSeeds", "SystemClock", "SystemThreads"]

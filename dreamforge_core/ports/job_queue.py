@@ -4,7 +4,7 @@ from typing import Protocol
 
 
 class JobQueue(Protocol):
-    """Hands job ids to workers. Delivery is at least once; ExecuteJob makes repeats no-ops."""
+    """Hands job ids to workers. Delivery is at least once; RunGenerateJob makes repeats no-ops."""
 
     def enqueue(self, job_id: str, delay_s: float = 0.0) -> None: ...
 

@@ -23,7 +23,7 @@ class StopSignal(Protocol):
 
 class Stopping(Exception):
     """Raised through the runner when the item in progress must stop for a graceful stop.
-    Runners let it pass; the job executor hands the job back."""
+    Runners let it pass; `JobOutcome` hands the job back."""
 
 
 class NeverStop:

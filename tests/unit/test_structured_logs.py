@@ -94,7 +94,7 @@ def test_the_console_format_is_for_people(capsys: pytest.CaptureFixture[str]) ->
 def test_worker_lines_during_a_job_carry_its_job_and_step_ids(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Item 0 is stored on the finishing thread while item 1 generates; both lines count."""
+    """Item 0 is stored on the storing thread while item 1 generates; both lines count."""
 
     class LoggingBlobs(MemoryBlobStore):
         def put(self, key: str, data: bytes, content_type: str) -> None:

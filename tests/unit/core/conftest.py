@@ -1,6 +1,6 @@
 """Wiring for core use-case tests: the in-memory fakes plus tiny runner/encoder doubles.
 
-`Harness` is one composition of CreateJob and ExecuteJob over the fakes; tests drive it and
+`Harness` is one composition of CreateJob and RunGenerateJob over the fakes; tests drive it and
 assert on what the repo, queue, blob store and runner saw.
 """
 
@@ -24,7 +24,7 @@ from dreamforge_adapters.memory import (
     RecordingLogContext,
     ScriptedSeeds,
 )
-from dreamforge_adapters.system import NoMetrics
+from dreamforge_adapters.system import NoMetrics, SystemThreads
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.metadata import ImageMetadata
@@ -36,7 +36,7 @@ from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, Runn
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits, ExecutionPorts
+from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimits, RunGenerateJob
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL_ID = "epicrealism-xl"
@@ -152,8 +152,8 @@ class Harness:
     encoder: StubEncoder
     retry: RetryPolicy
     create_job: CreateJob
-    execute_job: ExecuteJob
-    ports: ExecutionPorts
+    execute_job: RunGenerateJob
+    ports: GenerateJobPorts
 
     def create(self, key: str | None = None, body: Any = None, **params: Any) -> CreateJobResult:
         """Creates a job; `params` go into a body of small defaults unless `body` is given."""
@@ -228,7 +228,7 @@ def build_harness(
         default_model_id=default_model_id,
         idempotency_window_s=IDEMPOTENCY_WINDOW_S,
     )
-    ports = ExecutionPorts(
+    ports = GenerateJobPorts(
         repo=repo,
         queue=queue,
         bus=bus,
@@ -240,14 +240,15 @@ def build_harness(
         seeds=seed_source,
         metrics=metrics or NoMetrics(),
         log_context=log_context or RecordingLogContext(),
+        threads=SystemThreads(),
         tracer=tracer,
         stop=stop,
     )
-    execute_job = ExecuteJob(
+    execute_job = RunGenerateJob(
         ports,
         policy,
         generator="dreamforge-test",
-        limits=ExecutionLimits(progress_interval_s=0.0),
+        limits=JobLimits(progress_interval_s=0.0),
     )
     return Harness(
         repo=repo,

@@ -1,4 +1,4 @@
-"""Batches and seeds (FR-007, FR-008, FR-014, FR-033): ExecuteJob over the in-memory fakes."""
+"""Batches and seeds (FR-007, FR-008, FR-014, FR-033): RunGenerateJob over the in-memory fakes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dreamforge_adapters.memory import ScriptedSeeds
 from dreamforge_core.domain.events import Event, EventKind
 from dreamforge_core.domain.job import ItemState, Job, JobState
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits
+from dreamforge_core.use_cases.run_generate_job import JobLimits, RunGenerateJob
 
 from .conftest import CHECKPOINT_HASH, SMALL, Harness, HarnessFactory, StubRunner, make_model
 
@@ -301,8 +301,8 @@ class CountingSaves:
 def test_fast_items_cost_one_write_each_plus_the_claim(harness: Harness) -> None:
     # Claim + first start together; each item's record + the next start; the last record
     # together with success. Progress of fast steps rides along with those writes.
-    harness.execute_job = ExecuteJob(
-        harness.ports, harness.retry, generator="test", limits=ExecutionLimits()
+    harness.execute_job = RunGenerateJob(
+        harness.ports, harness.retry, generator="test", limits=JobLimits()
     )
     counter = CountingSaves(harness)
     job_id = harness.create(count=1).job.id
@@ -342,7 +342,7 @@ def _writes_of(harness: Harness, step_s: float) -> list[list[str]]:
 
     harness.repo.save = recording  # type: ignore[method-assign]
     ports = dataclasses.replace(harness.ports, runner=NotingRunner(step_s))
-    execute = ExecuteJob(ports, harness.retry, generator="test", limits=ExecutionLimits())
+    execute = RunGenerateJob(ports, harness.retry, generator="test", limits=JobLimits())
     job_id = harness.create(count=1, steps=4).job.id
     execute(job_id)
     assert harness.job(job_id).state is JobState.SUCCEEDED

@@ -7,8 +7,8 @@ import time
 from datetime import timedelta
 
 from dreamforge_core.domain.job import JobState
-from dreamforge_core.use_cases.execute_job import ExecuteJob, ExecutionLimits
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+from dreamforge_core.use_cases.run_generate_job import JobLimits, RunGenerateJob
 
 from .conftest import Harness
 
@@ -97,12 +97,12 @@ def test_lease_is_renewed_as_the_job_makes_progress(harness: Harness) -> None:
     assert seen[2] - seen[0] >= timedelta(seconds=40)  # type: ignore[operator]
 
 
-def test_a_silent_runner_keeps_its_lease_through_the_lease_keeper(harness: Harness) -> None:
-    execute = ExecuteJob(
+def test_a_silent_runner_keeps_its_lease_through_the_lease_renewal(harness: Harness) -> None:
+    execute = RunGenerateJob(
         harness.ports,
         harness.retry,
         generator="test",
-        limits=ExecutionLimits(lease_s=0.06),  # beats every 20 ms
+        limits=JobLimits(lease_s=0.06),  # beats every 20 ms
     )
     seen: list[object] = []
 

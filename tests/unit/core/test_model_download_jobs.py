@@ -1,5 +1,5 @@
 """Background model downloads (FR-098): `model_download` jobs on the IO queue, run by
-`ExecuteDownload` with the shared job lifecycle."""
+`RunDownloadJob` with the shared job lifecycle."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dreamforge_adapters.memory import (
     MemoryModelRegistry,
     RecordingLogContext,
 )
-from dreamforge_adapters.system import NoMetrics
+from dreamforge_adapters.system import NoMetrics, SystemThreads
 from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.job import MODEL_DOWNLOAD, ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.model_ref import parse_model_ref
@@ -31,12 +31,16 @@ from dreamforge_core.errors import (
     Unavailable,
 )
 from dreamforge_core.ports.model_source import FetchedFile, ResolvedModel, SourceFile
-from dreamforge_core.use_cases import execute_download
+from dreamforge_core.use_cases import run_download_job
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, DownloadJobs
-from dreamforge_core.use_cases.execute_download import DownloadPorts, DownloadWatch, ExecuteDownload
-from dreamforge_core.use_cases.execution import ExecutionLimits
 from dreamforge_core.use_cases.install_model import InstallResult
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+from dreamforge_core.use_cases.run_download_job import (
+    DownloadJobPorts,
+    DownloadWatch,
+    RunDownloadJob,
+)
+from dreamforge_core.use_cases.running_job import JobLimits
 
 from .conftest import T0, RecordingQueue, make_model
 
@@ -86,7 +90,7 @@ class DownloadHarness:
     registry: MemoryModelRegistry
     installer: ScriptedInstaller
     create_job: CreateJob
-    execute: ExecuteDownload
+    execute: RunDownloadJob
     clock: ManualClock
     retry: RetryPolicy
 
@@ -113,11 +117,11 @@ def build(
     clock = ManualClock(T0)
     retry = RetryPolicy(max_attempts=2, base_delay_s=0.0, max_delay_s=0.0)
     installer = ScriptedInstaller(registry)
-    holder: list[ExecuteDownload] = []
+    holder: list[RunDownloadJob] = []
     gpu = RecordingQueue(lambda job_id: None)
     io = RecordingQueue(lambda job_id: holder[0](job_id))
-    execute = ExecuteDownload(
-        DownloadPorts(
+    execute = RunDownloadJob(
+        DownloadJobPorts(
             repo,
             io,
             InProcessEventBus(),
@@ -125,10 +129,11 @@ def build(
             NoMetrics(),
             RecordingLogContext(),
             installer,
+            SystemThreads(),
             discard_partial=discarded.append if discarded is not None else None,
         ),
         retry,
-        ExecutionLimits(step_timeout_s=timeout_s),
+        JobLimits(step_timeout_s=timeout_s),
     )
     holder.append(execute)
     create = CreateJob(
@@ -145,7 +150,7 @@ def build(
 
 @pytest.fixture(autouse=True)
 def _every_progress_report_is_stored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(execute_download, "DOWNLOAD_PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(run_download_job, "DOWNLOAD_PROGRESS_INTERVAL_S", 0.0)
 
 
 def download(ref: str = REF) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from .conftest import Harness, HarnessFactory
 
 
 class Crash(BaseException):
-    """The worker process dies: not an Exception, so ExecuteJob cannot record anything."""
+    """The worker process dies: not an Exception, so RunGenerateJob cannot record anything."""
 
 
 def recover(h: Harness) -> int:

@@ -1,11 +1,12 @@
-"""The lease keeper beats for the attempts it holds, and only for those."""
+"""The lease renewal beats for the jobs it holds, and only for those."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
+from dreamforge_adapters.system import SystemThreads
+from dreamforge_core.use_cases.lease_renewal import LeaseRenewal
 
 
 class Counting:
@@ -18,8 +19,8 @@ class Counting:
         self.beaten.set()
 
 
-def test_held_attempts_are_beaten_and_released_ones_are_not() -> None:
-    keeper = LeaseKeeper(0.01)
+def test_held_jobs_are_beaten_and_released_ones_are_not() -> None:
+    keeper = LeaseRenewal(0.01, SystemThreads())
     held, released = Counting(), Counting()
     keeper.keep(held)
     keeper.keep(released)

@@ -1,5 +1,8 @@
 """Background model downloads (FR-098): a `model_download` job runs the same downloader as
-`dreamforge model download`, on a worker of the IO queue, and upserts the registry."""
+`dreamforge model download`, on a worker of the IO queue, and upserts the registry.
+
+The story is a generate job's with one item: claim the job (`JobClaim`), install the model
+reporting progress, then succeed; or retry, fail or hand back (`JobOutcome`)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from dreamforge_core.domain.job import MODEL_DOWNLOAD, Job
+from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import StepTimeout
 from dreamforge_core.ports.clock import Clock
@@ -19,12 +22,12 @@ from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_source import ResolvedModel
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
+from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
-from dreamforge_core.use_cases.execution import ExecutionLimits, job_duration
 from dreamforge_core.use_cases.install_model import InstallResult
-from dreamforge_core.use_cases.job_attempt import JobAttempt
-from dreamforge_core.use_cases.job_executor import JobExecutor
-from dreamforge_core.use_cases.lease_keeper import LeaseKeeper
+from dreamforge_core.use_cases.job_claim import JobClaim
+from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
+from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
 
 #: Stored progress of a download at most this often: a long download should not fill its
 #: log with thousands of byte counts.
@@ -50,7 +53,7 @@ PartialCleanup = Callable[[ResolvedModel], None]
 
 
 @dataclass(frozen=True, slots=True)
-class DownloadPorts:
+class DownloadJobPorts:
     repo: JobRepo
     queue: JobQueue
     bus: EventBus
@@ -58,15 +61,15 @@ class DownloadPorts:
     metrics: JobMetrics
     log_context: LogContext
     install: ModelInstaller
+    threads: Threads
     tracer: Tracer = NO_TRACER
     discard_partial: PartialCleanup | None = None
     # Not drained: a stopping IO worker leaves its download, which resumes from its part files.
     stop: StopSignal = NO_STOP
 
 
-class ExecuteDownload(JobExecutor):
-    """Runs one delivery of a `model_download` job id (the shared lifecycle is
-    `JobExecutor`'s: claim, lease, retry with backoff, dead letters).
+class RunDownloadJob:
+    """Runs one delivery of a `model_download` job id.
 
     Rules of an attempt:
     - progress: `resolve` once the files are listed, `fetch` by bytes against the sizes the
@@ -82,38 +85,38 @@ class ExecuteDownload(JobExecutor):
       retry will resume them.
     """
 
-    job_type = MODEL_DOWNLOAD
+    def __init__(self, ports: DownloadJobPorts, retry: RetryPolicy, limits: JobLimits) -> None:
+        self._ports = ports
+        self._limits = limits
+        self._claim = JobClaim(
+            ports,
+            retry,
+            limits,
+            job_type=MODEL_DOWNLOAD,
+            progress_interval_s=DOWNLOAD_PROGRESS_INTERVAL_S,
+        )
+        self._outcome = JobOutcome(ports, retry)
 
-    def __init__(self, ports: DownloadPorts, retry: RetryPolicy, limits: ExecutionLimits) -> None:
-        super().__init__(ports, retry, limits)
-        self._download_ports = ports
+    def __call__(self, job_id: str) -> None:
+        with self._claim.delivery(job_id) as run:
+            if run is None:
+                return  # nothing to run now (see JobClaim)
+            try:
+                with self._claim.traced(run):
+                    self._install(run)
+            except Exception as error:
+                self._outcome.settle(run, error)  # retry, fail, or hand back on a stop
 
-    def _attempt(self, job: Job) -> JobAttempt:
-        return DownloadAttempt(self._download_ports, job, self._leases, self._limits)
-
-
-class DownloadAttempt(JobAttempt):
-    def __init__(
-        self, ports: DownloadPorts, job: Job, leases: LeaseKeeper, limits: ExecutionLimits
-    ) -> None:
-        super().__init__(ports, job, leases, limits.lease_s)
-        self.ports = ports
-        self.timeout_s = limits.step_timeout_s
-        self.resolved: ResolvedModel | None = None  # once the source has listed the files
-
-    def failed(self) -> None:
-        if self.resolved is not None and self.ports.discard_partial is not None:
-            self.ports.discard_partial(self.resolved)
-
-    def execute(self) -> None:
-        p, job = self.ports, self.job
-        with self.lock:
+    def _install(self, run: RunningJob) -> None:
+        p, job = self._ports, run.job
+        with run.lock:
             job.start_item(0, None, p.clock.now())
-            self.save()  # the claim
+            run.save()  # the claim
+        watch = _ProgressWatch(p, run, self._limits.step_timeout_s)
         with p.tracer.span("dreamforge.model.install", ref=job.download.ref):
-            result = p.install(job.download.ref, _AttemptWatch(self))
+            result = p.install(job.download.ref, watch)
         model = result.model
-        with self.lock:
+        with run.lock:
             now = p.clock.now()
             job.finish_download(
                 model.id,
@@ -124,51 +127,62 @@ class DownloadAttempt(JobAttempt):
                 seconds=round(result.seconds, 3),
             )
             job.succeed(now)
-            self.save()
+            run.save()
         p.metrics.model_downloaded(result.fetched_bytes, result.seconds)
         p.metrics.job_finished("succeeded", job_duration(job), job_type=job.type)
 
 
-class _AttemptWatch:
-    def __init__(self, attempt: DownloadAttempt) -> None:
-        self._a = attempt
+class _ProgressWatch:
+    """The downloader's reports as job progress; once the files are known, a failure for
+    good removes their partial files."""
+
+    def __init__(self, ports: DownloadJobPorts, run: RunningJob, timeout_s: float) -> None:
+        self._p = ports
+        self._run = run
+        self._timeout_s = timeout_s
         self._total: int | None = None
         self._done: dict[str, int] = {}
+        self._resolved: ResolvedModel | None = None  # once the source has listed the files
+        run.when_failed(self._discard_partial)
+
+    def _discard_partial(self) -> None:
+        if self._resolved is not None and self._p.discard_partial is not None:
+            self._p.discard_partial(self._resolved)
 
     def resolved(self, model: ResolvedModel) -> None:
         sizes = [f.size for f in model.files]
         self._total = sum(s for s in sizes if s is not None) if None not in sizes else None
-        a = self._a
-        a.resolved = model
-        with a.lock:
-            a.job.advance_item(
+        self._resolved = model
+        run = self._run
+        with run.lock:
+            run.job.advance_item(
                 0,
                 "resolve",
                 1.0,
-                a.ports.clock.now(),
+                self._p.clock.now(),
                 source_uri=model.source_uri,
                 files=len(model.files),
                 total_bytes=self._total,
             )
-            a.save()
+            run.save()
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
-        a = self._a
-        if time.monotonic() - a.started > a.timeout_s:
+        run = self._run
+        if time.monotonic() - run.started > self._timeout_s:
             raise StepTimeout(
-                f"the download ran past its {a.timeout_s:g}s timeout", job_id=a.job.id
+                f"the download ran past its {self._timeout_s:g}s timeout", job_id=run.job.id
             )
-        with a.lock:
+        with run.lock:
             self._done[name] = done
-            if not self._total or time.monotonic() - a.saved_at < DOWNLOAD_PROGRESS_INTERVAL_S:
+            if not self._total or not run.pacer.due(time.monotonic()):
                 return
             received = sum(self._done.values())
-            a.job.advance_item(
+            run.job.advance_item(
                 0,
                 "fetch",
                 received / self._total,
-                a.ports.clock.now(),
+                self._p.clock.now(),
                 bytes_done=received,
                 total_bytes=self._total,
             )
-            a.save()
+            run.save()

@@ -1,0 +1,150 @@
+"""Taking a delivered job id to a claimed job, and letting it go: the same for every job
+type.
+
+Rules:
+- a job that is missing, finished, of another type or held by a live worker is left alone
+  (redelivery is a no-op); a job whose retry time has not come is put back on the queue
+  for later; a delivery that arrives while the worker stops is put back unclaimed;
+- the job is claimed with one optimistic update (`queued → running`) that also takes a
+  lease, renewed on every save and by the lease renewal; losing the race means another
+  worker has it; the use case stores the claim with its first save; a running job whose
+  lease lapsed lost its worker and is taken over (resumed, or failed as poisoned when its
+  attempts are used up);
+- a store that is down ends the delivery quietly: the job's row still says what comes
+  next, and the sweeper enqueues a queued job again or takes a running one over once its
+  lease lapses;
+- while a loaded job is handled, process log lines carry its step id (the caller binds
+  the job id, which it knows before the job is read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.errors import ConcurrentUpdate, Unavailable
+from dreamforge_core.ports.job_metrics import JobMetrics
+from dreamforge_core.ports.job_queue import JobQueue
+from dreamforge_core.ports.log_context import LogContext
+from dreamforge_core.ports.stop_signal import StopSignal
+from dreamforge_core.ports.threads import Threads
+from dreamforge_core.ports.tracer import Tracer
+from dreamforge_core.use_cases.abandoned import reclaim_abandoned
+from dreamforge_core.use_cases.lease_renewal import LeaseRenewal
+from dreamforge_core.use_cases.progress_pacer import ProgressPacer
+from dreamforge_core.use_cases.running_job import JobLimits, JobStore, RunningJob
+from dreamforge_core.use_cases.worker_gap import WorkerGap
+
+
+class ClaimPorts(JobStore, Protocol):
+    @property
+    def queue(self) -> JobQueue: ...
+
+    @property
+    def metrics(self) -> JobMetrics: ...
+
+    @property
+    def log_context(self) -> LogContext: ...
+
+    @property
+    def tracer(self) -> Tracer: ...
+
+    @property
+    def stop(self) -> StopSignal: ...
+
+    @property
+    def threads(self) -> Threads: ...
+
+
+class JobClaim:
+    """Claims the jobs of one type for one use case; `progress_interval_s` paces the
+    progress writes of the jobs it holds."""
+
+    def __init__(
+        self,
+        ports: ClaimPorts,
+        retry: RetryPolicy,
+        limits: JobLimits,
+        *,
+        job_type: str,
+        progress_interval_s: float,
+    ) -> None:
+        self._ports = ports
+        self._retry = retry
+        self._limits = limits
+        self._job_type = job_type
+        self._progress_interval_s = progress_interval_s
+        self._renewal = LeaseRenewal(limits.lease_s / 3, ports.threads)
+        self._gap = WorkerGap()
+
+    @contextmanager
+    def delivery(self, job_id: str) -> Iterator[RunningJob | None]:
+        """The claimed job of one delivery of `job_id`, or None when there is nothing to run.
+        A `ConcurrentUpdate` out of the block means another worker claimed or took the job
+        over; it owns the outcome now."""
+        p = self._ports
+        try:
+            job = p.repo.get(job_id)
+            if job is None or job.state.terminal or job.type != self._job_type:
+                yield None  # a job of another type was sent to the wrong queue: its sweeper has it
+                return
+            with p.log_context.bound(step_id=job.step.id):
+                now = p.clock.now()
+                first_start = job.started_at is None
+                run = self._claim(job, now)
+                if run is None:
+                    yield None
+                    return
+                try:
+                    yield run
+                except ConcurrentUpdate:
+                    return
+                finally:
+                    self._gap.ended(job.finished_at or p.clock.now())
+                    self._renewal.release(run)
+                if first_start:
+                    p.metrics.queue_wait((now - job.created_at).total_seconds())
+        except Unavailable:
+            return
+
+    def traced(self, run: RunningJob) -> AbstractContextManager[None]:
+        """The trace span of the attempt's own work (its outcome is written outside it)."""
+        job = run.job
+        return self._ports.tracer.span(
+            "dreamforge.job.attempt", job_id=job.id, job_type=job.type, attempt=job.attempts
+        )
+
+    def _claim(self, job: Job, now: datetime) -> RunningJob | None:
+        p = self._ports
+        abandoned = job.state is JobState.RUNNING and job.lease_expired(now)
+        if job.state is JobState.RUNNING and not (abandoned and self._take_over(job, now)):
+            return None
+        if job.next_attempt_at is not None and job.next_attempt_at > now:
+            p.queue.enqueue(job.id, (job.next_attempt_at - now).total_seconds())
+            return None
+        if p.stop.requested:
+            p.queue.enqueue(job.id)  # for the next worker: this one is stopping
+            return None
+        if (gap := self._gap.started(job, now)) is not None:
+            p.metrics.worker_gap(gap)
+        lease_until = now + timedelta(seconds=self._limits.lease_s)
+        job.start(now, self._limits.worker_id, lease_until)
+        run = RunningJob(p, job, self._limits.lease_s, ProgressPacer(self._progress_interval_s))
+        self._renewal.keep(run)
+        return run
+
+    def _take_over(self, job: Job, now: datetime) -> bool:
+        """Its worker died mid-run; True when the job is queued again and may run now."""
+        poisoned = reclaim_abandoned(job, now, self._retry)
+        try:
+            self._ports.bus.publish(self._ports.repo.save(job))
+        except ConcurrentUpdate:
+            return False
+        if poisoned:
+            self._ports.queue.dead_letter(job.id, poisoned)
+            return False
+        return True

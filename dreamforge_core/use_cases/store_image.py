@@ -1,0 +1,133 @@
+"""Storing one generated image: encode it, put it in the blob store, record its artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Protocol
+
+from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key
+from dreamforge_core.domain.clock import new_id
+from dreamforge_core.domain.metadata import ImageMetadata
+from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.errors import DreamForgeError, StorageError
+from dreamforge_core.ports.blob_store import BlobStore
+from dreamforge_core.ports.clock import Clock
+from dreamforge_core.ports.image_encoder import ImageEncoder
+from dreamforge_core.ports.job_metrics import JobMetrics
+from dreamforge_core.ports.runner import GeneratedImage
+from dreamforge_core.ports.tracer import Tracer
+from dreamforge_core.use_cases.running_job import RunningJob
+
+
+class StorePorts(Protocol):
+    @property
+    def encoder(self) -> ImageEncoder: ...
+
+    @property
+    def blobs(self) -> BlobStore: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def metrics(self) -> JobMetrics: ...
+
+    @property
+    def tracer(self) -> Tracer: ...
+
+
+class StoreImage:
+    """Runs on the storing thread for every item but the last; `generator` names this
+    program in the metadata embedded in images."""
+
+    def __init__(self, ports: StorePorts, generator: str) -> None:
+        self._p = ports
+        self._generator = generator
+
+    def __call__(
+        self,
+        run: RunningJob,
+        model: ModelDescriptor,
+        index: int,
+        seed: int,
+        began: float,
+        image: GeneratedImage,
+        last: bool,
+    ) -> None:
+        """Encodes, stores and records item `index`; the last item's record also ends the job
+        (one write instead of two). `began` is when the item's generation began."""
+        p, job = self._p, run.job
+        params = job.generation
+        data = p.encoder.encode(image, params.format, self._metadata(run, model, seed, image))
+        with run.lock:
+            started_at = job.items[index].started_at or p.clock.now()
+        key = artifact_key(
+            user=job.user,
+            job_id=job.id,
+            step=job.step.name,
+            ts=started_at,
+            item_index=index,
+            width=image.width,
+            height=image.height,
+            seed=seed,
+            ext=params.format,
+        )
+        content_type = CONTENT_TYPES[params.format]
+        self._put(run, index, key, data, content_type)
+        artifact = Artifact(
+            id=new_id(),
+            job_id=job.id,
+            step=job.step.name,
+            item_index=index,
+            key=key,
+            content_type=content_type,
+            format=params.format,
+            width=image.width,
+            height=image.height,
+            seed=seed,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            created_at=p.clock.now(),
+            checkpoint_hash=model.checkpoint_hash,
+        )
+        with run.lock:
+            # Recorded now, with the store, so its time is when clients can see it (an event
+            # stamped before a slow upload would look late on arrival).
+            job.advance_item(index, "encode", 1.0, artifact.created_at)
+            job.finish_item(index, artifact, artifact.created_at)
+            if last:
+                job.succeed(artifact.created_at)
+            run.save()
+        p.metrics.item_finished(time.monotonic() - began)
+
+    def _put(self, run: RunningJob, index: int, key: str, data: bytes, content_type: str) -> None:
+        try:
+            with self._p.tracer.span(
+                "dreamforge.image.store", item_index=index, size_bytes=len(data)
+            ):
+                self._p.blobs.put(key, data, content_type)
+        except DreamForgeError:
+            raise
+        except Exception as e:
+            raise StorageError(f"could not store {key}: {e}", job_id=run.job.id) from e
+
+    def _metadata(
+        self, run: RunningJob, model: ModelDescriptor, seed: int, image: GeneratedImage
+    ) -> ImageMetadata | None:
+        params = run.job.generation
+        if not params.embed_metadata:
+            return None
+        return ImageMetadata(
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            seed=seed,
+            scheduler=params.scheduler,
+            steps=params.steps,
+            guidance=params.guidance,
+            width=image.width,
+            height=image.height,
+            model_name=model.name,
+            checkpoint_hash=model.checkpoint_hash,
+            generator=self._generator,
+        )
