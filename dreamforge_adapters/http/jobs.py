@@ -14,7 +14,7 @@ from litestar.params import Parameter
 from dreamforge_adapters.http import presenters
 from dreamforge_adapters.http.asgi import request_caller
 from dreamforge_adapters.http.blocking import call
-from dreamforge_adapters.http.errors import QUERY_INT_MAX
+from dreamforge_adapters.http.errors import QUERY_INT_MAX, VALUE_RULES
 from dreamforge_adapters.http.openapi import (
     EXAMPLE_JOB,
     CreateJobOperation,
@@ -51,6 +51,14 @@ def _decode_json(request: Request[Any, Any, Any], body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as e:
         raise InvalidInput.for_fields([FieldError("body", f"is not valid JSON: {e}")]) from None
+
+
+def _refuse_null(request: Request[Any, Any, Any], **values: object) -> None:
+    """Litestar reads `?ttl=null` as an absent `int | None` value; the API refuses it as it
+    refuses any value that is not an integer."""
+    refused = [n for n, v in values.items() if v is None and n in request.query_params]
+    if refused:
+        raise InvalidInput.for_fields([FieldError(n, VALUE_RULES[n]) for n in refused])
 
 
 @post(
@@ -128,6 +136,7 @@ async def list_artifacts(
         ),
     ] = None,
 ) -> ArtifactList:
+    _refuse_null(request, ttl=ttl)
     signed = await call(state, services(state).jobs.artifacts, job_id, ttl, public_root(request))
     return ArtifactList(items=[presenters.artifact(a, url) for a, url in signed])
 
@@ -141,6 +150,7 @@ async def list_artifacts(
     tags=["jobs"],
 )
 async def job_logs(
+    request: Request[Any, Any, Any],
     job_id: str,
     state: State,
     tail: Annotated[
@@ -162,6 +172,7 @@ async def job_logs(
         ),
     ] = None,
 ) -> Response[bytes]:
+    _refuse_null(request, tail=tail)
     events = await call(state, services(state).jobs.logs, job_id, tail, since_ts)
     lines = b"".join(msgspec.json.encode(e.to_dict(), enc_hook=str) + b"\n" for e in events)
     return Response(lines, media_type="application/x-ndjson")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar.openapi.spec import OpenAPIFormat
+from litestar.params import KwargDefinition
 
 ErrorCode = Literal[
     "invalid_input",
@@ -26,7 +28,9 @@ ErrorCode = Literal[
 State = Literal["queued", "running", "succeeded", "failed"]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
-Time = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+# ISO 8601 UTC with microseconds, written by the domain's clock: Litestar reads the format
+# from its own annotation (it ignores msgspec's `extra_json_schema`)
+Time = Annotated[str, KwargDefinition(format=OpenAPIFormat.DATE_TIME)]
 
 
 class ErrorInfo(msgspec.Struct):
@@ -87,7 +91,7 @@ class Artifact(msgspec.Struct):
     sha256: str
     checkpoint_hash: str | None
     created_at: Time
-    url: Annotated[str, msgspec.Meta(extra_json_schema={"format": "uri"})]
+    url: Annotated[str, KwargDefinition(format=OpenAPIFormat.URI)]
     url_expires_at: Time
 
 
