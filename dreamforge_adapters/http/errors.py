@@ -1,4 +1,4 @@
-"""The one mapping from errors to the API.md envelope and HTTP status."""
+"""The one mapping from errors to the envelope and HTTP status of docs/api.md."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 
-from dreamforge_core.errors import DreamForgeError
+from dreamforge_adapters.http.shapes import ErrorBody, ErrorEnvelope
+from dreamforge_core.errors import DreamForgeError, FieldError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,15 @@ def envelope(
     details: dict[str, Any] | None = None,
     job_id: str | None = None,
 ) -> tuple[int, bytes]:
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details or {},
-            "correlation_id": correlation_id,
-            "job_id": job_id,
-        }
-    }
+    body = ErrorEnvelope(
+        ErrorBody(
+            code=code,  # type: ignore[arg-type]
+            message=message,
+            details=details or {},
+            correlation_id=correlation_id,
+            job_id=job_id,
+        )
+    )
     return STATUS_BY_CODE.get(code, 500), msgspec.json.encode(body)
 
 
@@ -74,6 +75,10 @@ def describe(exc: Exception) -> tuple[str, str, dict[str, Any], str | None]:
     if isinstance(exc, DreamForgeError):
         code = exc.code if exc.code in STATUS_BY_CODE else "internal"
         return code, exc.message, exc.details, exc.job_id
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        # a typed query or header value Litestar refused: named like the core's refusals
+        refused = InvalidInput.for_fields([_field_error(e) for e in exc.extra])
+        return refused.code, refused.message, refused.details, None
     if isinstance(exc, HTTPException):
         code = _CODE_BY_STATUS.get(exc.status_code, "internal")
         if exc.status_code == 413:
@@ -82,6 +87,23 @@ def describe(exc: Exception) -> tuple[str, str, dict[str, Any], str | None]:
             return code, "internal error", {}, None
         return code, str(exc.detail), {}, None
     return "internal", "internal error", {}, None
+
+
+#: The largest integer a query value may hold: a 64-bit signed integer, as the stores keep.
+QUERY_INT_MAX = 2**63 - 1
+# What a typed query value must be, in the words the core uses for the values it checks
+VALUE_RULES = {
+    "ttl": f"must be an integer >= 1 and <= {QUERY_INT_MAX}",
+    "tail": f"must be an integer >= 0 and <= {QUERY_INT_MAX}",
+    "include_disabled": "must be true or false",
+}
+
+
+def _field_error(entry: Any) -> FieldError:
+    if not isinstance(entry, dict):
+        return FieldError("query", str(entry))
+    name = str(entry.get("key") or entry.get("source") or "query")
+    return FieldError(name, VALUE_RULES.get(name) or str(entry.get("message") or "is not valid"))
 
 
 ExceptionHandler = Callable[[Request[Any, Any, Any], Exception], Response[bytes]]

@@ -11,17 +11,19 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dreamforge_adapters.http import presenters
 from dreamforge_adapters.http.asgi import request_caller
 from dreamforge_adapters.http.blocking import call
+from dreamforge_adapters.http.errors import QUERY_INT_MAX, VALUE_RULES
 from dreamforge_adapters.http.openapi import (
     EXAMPLE_JOB,
     CreateJobOperation,
-    documented,
+    DocumentedOperation,
+    optional_value,
     responses,
 )
-from dreamforge_adapters.http.openapi_schemas import ARTIFACTS, JOB, PROGRESS
-from dreamforge_adapters.http.resources import job_resource
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
+from dreamforge_adapters.http.shapes import ArtifactList, Job, Progress
 from dreamforge_core.errors import FieldError, InvalidInput, UnsupportedMediaType
 from dreamforge_core.use_cases.create_job import CreateJobCommand
 
@@ -51,11 +53,19 @@ def _decode_json(request: Request[Any, Any, Any], body: bytes) -> Any:
         raise InvalidInput.for_fields([FieldError("body", f"is not valid JSON: {e}")]) from None
 
 
+def _refuse_null(request: Request[Any, Any, Any], **values: object) -> None:
+    """Litestar reads `?ttl=null` as an absent `int | None` value; the API refuses it as it
+    refuses any value that is not an integer."""
+    refused = [n for n, v in values.items() if v is None and n in request.query_params]
+    if refused:
+        raise InvalidInput.for_fields([FieldError(n, VALUE_RULES[n]) for n in refused])
+
+
 @post(
     "/v1/jobs",
     status_code=202,
     operation_class=CreateJobOperation,
-    responses=responses(202, 403, 409, 413, 415, 422, ok_example=EXAMPLE_JOB),
+    responses=responses(202, 403, 409, 413, 415, 422, ok=Job, ok_example=EXAMPLE_JOB),
     summary="Create a generation job",
     tags=["jobs"],
 )
@@ -68,9 +78,11 @@ async def create_job(
             header="Idempotency-Key",
             description="1..255 printable ASCII characters; a "
             "repeat within the window returns the original job",
+            # checked by the core, which names the header in its refusal
+            schema_extra=optional_value("string", minLength=1, maxLength=255, pattern="^[ -~]+$"),
         ),
     ] = None,
-) -> Response[dict[str, Any]]:
+) -> Response[Job]:
     body = _decode_json(request, await request.body())
     result = await call(
         state,
@@ -89,45 +101,78 @@ async def create_job(
     headers = {"Location": f"/v1/jobs/{result.job.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(job_resource(result.job), status_code=202, headers=headers)
+    return Response(presenters.job(result.job), status_code=202, headers=headers)
 
 
 @get(
     "/v1/jobs/{job_id:str}",
-    operation_class=documented(JOB),
-    responses=responses(200, 404, ok_example=EXAMPLE_JOB),
+    operation_class=DocumentedOperation,
+    responses=responses(200, 404, ok=Job, ok_example=EXAMPLE_JOB),
     summary="Job status",
     tags=["jobs"],
 )
-async def get_job(job_id: str, state: State) -> dict[str, Any]:
-    return job_resource(await call(state, services(state).jobs.job, job_id))
+async def get_job(job_id: str, state: State) -> Job:
+    return presenters.job(await call(state, services(state).jobs.job, job_id))
 
 
 @get(
     "/v1/jobs/{job_id:str}/artifacts",
-    operation_class=documented(ARTIFACTS),
-    responses=responses(200, 404, 422),
+    operation_class=DocumentedOperation,
+    responses=responses(200, 404, 422, ok=ArtifactList),
     summary="Artifacts with expiring URLs",
     tags=["jobs"],
 )
 async def list_artifacts(
-    request: Request[Any, Any, Any], job_id: str, state: State, ttl: str | None = None
-) -> dict[str, Any]:
-    items = await call(state, services(state).jobs.artifacts, job_id, ttl, public_root(request))
-    return {"items": items}
+    request: Request[Any, Any, Any],
+    job_id: str,
+    state: State,
+    ttl: Annotated[
+        int | None,
+        Parameter(
+            ge=1,
+            le=QUERY_INT_MAX,
+            description="URL lifetime in seconds (clamped)",
+            schema_extra=optional_value("integer"),
+        ),
+    ] = None,
+) -> ArtifactList:
+    _refuse_null(request, ttl=ttl)
+    signed = await call(state, services(state).jobs.artifacts, job_id, ttl, public_root(request))
+    return ArtifactList(items=[presenters.artifact(a, url) for a, url in signed])
 
 
 @get(
     "/v1/jobs/{job_id:str}/logs",
     media_type="application/x-ndjson",
-    operation_class=documented(None),
+    operation_class=DocumentedOperation,
     responses=responses(404, 422),
     summary="Job events as NDJSON, oldest first",
     tags=["jobs"],
 )
 async def job_logs(
-    job_id: str, state: State, tail: str | None = None, since_ts: str | None = None
+    request: Request[Any, Any, Any],
+    job_id: str,
+    state: State,
+    tail: Annotated[
+        int | None,
+        Parameter(
+            ge=0,
+            le=QUERY_INT_MAX,
+            description="Keep the last N events",
+            # Litestar leaves out a bound of 0
+            schema_extra=optional_value("integer", minimum=0),
+        ),
+    ] = None,
+    since_ts: Annotated[
+        str | None,
+        Parameter(
+            description="Keep events with ts >= since_ts",
+            # read by the core, which accepts more ISO 8601 forms than one format names
+            schema_extra=optional_value("string", format="date-time"),
+        ),
+    ] = None,
 ) -> Response[bytes]:
+    _refuse_null(request, tail=tail)
     events = await call(state, services(state).jobs.logs, job_id, tail, since_ts)
     lines = b"".join(msgspec.json.encode(e.to_dict(), enc_hook=str) + b"\n" for e in events)
     return Response(lines, media_type="application/x-ndjson")
@@ -135,10 +180,10 @@ async def job_logs(
 
 @get(
     "/v1/jobs/{job_id:str}/progress",
-    operation_class=documented(PROGRESS),
-    responses=responses(200, 404),
+    operation_class=DocumentedOperation,
+    responses=responses(200, 404, ok=Progress),
     summary="Aggregate and per-item progress",
     tags=["jobs"],
 )
-async def job_progress(job_id: str, state: State) -> dict[str, Any]:
-    return await call(state, services(state).jobs.progress, job_id)
+async def job_progress(job_id: str, state: State) -> Progress:
+    return presenters.progress(await call(state, services(state).jobs.job, job_id))

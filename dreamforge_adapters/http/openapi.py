@@ -1,18 +1,19 @@
-"""OpenAPI details Litestar cannot infer: the create-job body (validated by the core, not
-by a typed handler argument), the resource, error and query value schemas, and examples."""
+"""OpenAPI details Litestar cannot infer from the handlers' types: the create-job body (a
+oneOf validated by the core, so that every error of a body is reported at once), the error
+envelope on every error status, and examples written with their nulls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, Operation, Parameter, RequestBody
+from litestar.openapi.spec import Example, Operation, RequestBody
 from litestar.openapi.spec.base import BaseSchemaObject
 from litestar.openapi.spec.media_type import OpenAPIMediaType
 
 from dreamforge_adapters.http.errors import STATUS_BY_CODE
-from dreamforge_adapters.http.openapi_schemas import ERROR, JOB, PARAMETERS
+from dreamforge_adapters.http.shapes import ErrorEnvelope
 from dreamforge_core.domain.download import MAX_REF_CHARS
 from dreamforge_core.domain.params import ModelLimits, parameters_schema
 from dreamforge_core.domain.presets import DEFAULT_PRESETS
@@ -155,36 +156,22 @@ def create_job_schema() -> dict[str, Any]:
     return {"oneOf": [generate, model_download]}
 
 
+def optional_value(json_type: str, **schema: Any) -> dict[str, Any]:
+    """`schema_extra` of an optional query or header value: Litestar writes `T | None` as
+    "T or null", but a value is absent or a T, never null."""
+    return {"type": json_type, "oneOf": None, **schema}
+
+
 @dataclass
 class DocumentedOperation(Operation):
-    """Puts in what Litestar cannot infer: `ok_schema` for a JSON 2xx answer, the envelope for
-    every error, and the schemas of query and header values. Litestar's own 400 goes: the
-    server answers every validation error with 422."""
-
-    ok_schema: ClassVar[dict[str, Any] | None] = None
+    """Litestar's own 400 goes: the server answers every validation error with 422."""
 
     def __post_init__(self) -> None:
-        answers = {k: v for k, v in (self.responses or {}).items() if str(k) != "400"}
-        for status, answer in answers.items():
-            schema = self.ok_schema if str(status).startswith("2") else ERROR
-            content = getattr(answer, "content", None) or {}
-            if schema is not None and "application/json" in content:
-                content["application/json"].schema = schema
-        self.responses = answers
-        for parameter in self.parameters or []:
-            if isinstance(parameter, Parameter) and parameter.name in PARAMETERS:
-                parameter.schema = PARAMETERS[parameter.name]  # type: ignore[assignment]
-
-
-def documented(ok_schema: dict[str, Any] | None) -> type[Operation]:
-    """The operation class of a route whose 2xx JSON answer has this schema."""
-    return type("DocumentedOperation", (DocumentedOperation,), {"ok_schema": ok_schema})
+        self.responses = {k: v for k, v in (self.responses or {}).items() if str(k) != "400"}
 
 
 @dataclass
 class CreateJobOperation(DocumentedOperation):
-    ok_schema = JOB
-
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             required=True,
@@ -197,7 +184,6 @@ class CreateJobOperation(DocumentedOperation):
                 )
             },
         )
-        self.parameters = [*(self.parameters or [])]
         super().__post_init__()
 
 
@@ -213,15 +199,19 @@ class _Verbatim(BaseSchemaObject):
 
 
 def responses(
-    *codes: int, ok_example: dict[str, Any] | None = None, authenticated: bool = True
+    *codes: int,
+    ok: type[Any] | None = None,
+    ok_example: dict[str, Any] | None = None,
+    authenticated: bool = True,
 ) -> dict[int, ResponseSpec]:
-    """Documented responses; every /v1 route may also answer 401 when API keys are set."""
+    """Documented responses: `ok` is the body of the 2xx ones, the envelope that of the
+    others; every /v1 route may also answer 401 when API keys are set."""
     out: dict[int, ResponseSpec] = {}
     for code in (*codes, 401) if authenticated else codes:
         example = ok_example if code < 300 else _error_example(code)
         summary = _DESCRIPTIONS.get(code, "")
         out[code] = ResponseSpec(
-            data_container=dict[str, Any],
+            data_container=ok if code < 300 else ErrorEnvelope,
             description=summary,
             examples=[Example(summary=summary, value=_Verbatim(example))] if example else None,
         )

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import documented, responses
-from dreamforge_adapters.http.openapi_schemas import HEALTH, READY
+from dreamforge_adapters.http.openapi import DocumentedOperation, responses
+from dreamforge_adapters.http.shapes import Health, Readiness
 from dreamforge_core.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -20,22 +19,22 @@ log = logging.getLogger(__name__)
 
 @get(
     "/health",
-    operation_class=documented(HEALTH),
+    operation_class=DocumentedOperation,
     summary="The process is alive",
     tags=["operations"],
 )
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health() -> Health:
+    return Health(status="ok")
 
 
 @get(
     "/ready",
-    operation_class=documented(READY),
-    responses=responses(200, 503, authenticated=False),
+    operation_class=DocumentedOperation,
+    responses=responses(200, 503, ok=Readiness, authenticated=False),
     summary="Dependencies are reachable",
     tags=["operations"],
 )
-async def ready(state: State) -> dict[str, Any]:
+async def ready(state: State) -> Readiness:
     checks: dict[str, str] = {}
     for name, check in services(state).ready_checks.items():
         try:
@@ -48,7 +47,7 @@ async def ready(state: State) -> dict[str, Any]:
     failing = sorted(k for k, v in checks.items() if v != "ok")
     if failing:
         raise Unavailable(f"not ready: {', '.join(failing)}", details={"checks": checks})
-    return {"status": "ready", "checks": checks}
+    return Readiness(status="ready", checks=checks)
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["operations"], media_type="text/plain")

@@ -22,12 +22,13 @@ from litestar.response import Stream
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import documented, responses
+from dreamforge_adapters.http.openapi import DocumentedOperation, optional_value, responses
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_core.domain.events import Event
 from dreamforge_core.errors import FieldError, InvalidInput
 
 _SEQ = re.compile(r"[0-9]{1,19}", re.ASCII)
+_SEQ_SCHEMA = optional_value("integer", minimum=0)
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -116,7 +117,7 @@ async def _follow(
 @get(
     "/v1/jobs/{job_id:str}/progress/stream",
     media_type="text/event-stream",
-    operation_class=documented(None),
+    operation_class=DocumentedOperation,
     responses=responses(404, 422),
     summary="Live job events (SSE), resumable with Last-Event-ID",
     tags=["jobs"],
@@ -124,10 +125,15 @@ async def _follow(
 async def job_stream(
     job_id: str,
     state: State,
-    last_event_id: str | None = None,
+    # read as text: a bad value is refused by name even beside a good one in the header
+    last_event_id: Annotated[str | None, Parameter(schema_extra=_SEQ_SCHEMA)] = None,
     last_event_id_header: Annotated[
         str | None,
-        Parameter(header="Last-Event-ID", description="Resume after this event sequence number"),
+        Parameter(
+            header="Last-Event-ID",
+            description="Resume after this event sequence number",
+            schema_extra=_SEQ_SCHEMA,
+        ),
     ] = None,
 ) -> Stream:
     svc = services(state)

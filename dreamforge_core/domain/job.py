@@ -87,17 +87,6 @@ class Step:
     finished_at: datetime | None = None
     items: list[Item] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state.value,
-            "attempts": self.attempts,
-            "last_error": self.last_error.to_dict() if self.last_error else None,
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-        }
-
 
 @dataclass(slots=True)
 class Job:
@@ -587,25 +576,3 @@ class Job:
                 data=data or {},
             )
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The Job resource of API.md (without `links`, which the HTTP layer adds)."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "provider": self.provider,
-            "model_id": self.model_id,
-            "checkpoint_hash": self.checkpoint_hash,
-            "state": self.state.value,
-            "params": self.params.to_dict(),
-            "count": self.count,
-            "progress": round(self.progress, 6),
-            "attempts": self.attempts,
-            "error": self.error.to_dict() if self.error else None,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "steps": [s.to_dict() for s in self.steps],
-            "schema_version": self.schema_version,
-        }

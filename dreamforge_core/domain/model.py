@@ -50,7 +50,8 @@ class ModelDescriptor:
     def parameters_schema(self) -> dict[str, Any]:
         return parameters_schema(self.limits, DEFAULT_PRESETS)
 
-    def summary(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The descriptor as `dreamforge model install` writes it beside the weights."""
         return {
             "id": self.id,
             "name": self.name,
@@ -59,11 +60,6 @@ class ModelDescriptor:
             "installed": self.installed,
             "enabled": self.enabled,
             "parameters_schema": self.parameters_schema,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.summary(),
             "checkpoint_hash": self.checkpoint_hash,
             "source_uri": self.source_uri,
             "local_path": self.local_path,

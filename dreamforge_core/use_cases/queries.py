@@ -2,27 +2,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from dreamforge_core.domain.clock import iso, parse_iso
+from dreamforge_core.domain.artifact import Artifact
+from dreamforge_core.domain.clock import parse_iso
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.model import ModelDescriptor
-from dreamforge_core.domain.progress import item_progress, stage_summary
 from dreamforge_core.errors import FieldError, InvalidInput, NotFound
-from dreamforge_core.ports.blob_store import BlobStore
+from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
 
 
-def _int_query(name: str, raw: str | None, lo: int) -> int | None:
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if value < lo:
+def _int_query(name: str, value: int | None, lo: int) -> int | None:
+    if value is not None and value < lo:
         raise InvalidInput.for_fields([FieldError(name, f"must be an integer >= {lo}")])
     return value
 
@@ -45,11 +38,11 @@ class ArtifactLimits:
 
 
 class JobQueries:
-    """Read side of jobs: status, artifacts with signed URLs, logs, progress, event replay.
+    """Read side of jobs: status, artifacts with signed URLs, logs, event replay.
 
-    Rules: an unknown job id raises NotFound; `tail` is an integer >= 0 and `since_ts` an
-    ISO 8601 time (else InvalidInput); `ttl` is an integer >= 1, clamped to the configured
-    maximum; artifacts of a failed batch are listed too.
+    Rules: an unknown job id raises NotFound; `tail` is >= 0 and `since_ts` an ISO 8601
+    time (else InvalidInput); `ttl` is >= 1, clamped to the configured maximum; artifacts
+    of a failed batch are listed too.
     """
 
     def __init__(self, repo: JobRepo, blobs: BlobStore, limits: ArtifactLimits) -> None:
@@ -63,19 +56,19 @@ class JobQueries:
             raise NotFound(f"no job with id {job_id!r}", details={"job_id": job_id}, job_id=job_id)
         return job
 
-    def artifacts(self, job_id: str, ttl: str | None, base_url: str) -> list[dict[str, Any]]:
+    def artifacts(
+        self, job_id: str, ttl: int | None, base_url: str
+    ) -> list[tuple[Artifact, SignedUrl]]:
+        """Each artifact of the job with a URL that expires after `ttl` seconds."""
         ttl_s = _int_query("ttl", ttl, 1) or self._limits.default_ttl_s
         ttl_s = min(ttl_s, self._limits.max_ttl_s)
         self.job(job_id)
-        out = []
-        for artifact in self._repo.artifacts(job_id):
-            signed = self._blobs.presign(artifact.key, ttl_s, base_url)
-            out.append(
-                {**artifact.to_dict(), "url": signed.url, "url_expires_at": iso(signed.expires_at)}
-            )
-        return out
+        return [
+            (artifact, self._blobs.presign(artifact.key, ttl_s, base_url))
+            for artifact in self._repo.artifacts(job_id)
+        ]
 
-    def logs(self, job_id: str, tail: str | None, since_ts: str | None) -> list[Event]:
+    def logs(self, job_id: str, tail: int | None, since_ts: str | None) -> list[Event]:
         n = _int_query("tail", tail, 0)
         since = _time_query("since_ts", since_ts)
         self.job(job_id)
@@ -85,25 +78,6 @@ class JobQueries:
 
     def events_after(self, job_id: str, seq: int) -> list[Event]:
         return self._repo.events(job_id, after_seq=seq)
-
-    def progress(self, job_id: str) -> dict[str, Any]:
-        job = self.job(job_id)
-        return {
-            "job_id": job.id,
-            "state": job.state.value,
-            "progress": round(job.progress, 6),
-            "stages": stage_summary(job.type, job.items),
-            "items": [
-                {
-                    "item_index": i.index,
-                    "state": i.state.value,
-                    "progress": round(item_progress(job.type, i.stages), 6),
-                    "seed": i.seed,
-                }
-                for i in job.items
-            ],
-            "updated_at": iso(job.updated_at),
-        }
 
 
 class ModelQueries:

@@ -101,8 +101,15 @@ def test_refuses_public_bind_without_keys(tmp_path: object) -> None:
 
 def _schema(document: dict[str, Any], path: str, status: str) -> dict[str, Any]:
     answer = document["paths"][path]["get"]["responses"][status]
-    schema: dict[str, Any] = answer["content"]["application/json"]["schema"]
-    return schema
+    return _resolved(document, answer["content"]["application/json"]["schema"])
+
+
+def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The named component a schema refers to, carrying the document's components so that
+    the references inside it resolve for jsonschema."""
+    name = schema.get("$ref", "").removeprefix("#/components/schemas/")
+    named: dict[str, Any] = document["components"]["schemas"][name] if name else schema
+    return {**named, "components": document["components"]}
 
 
 def test_the_openapi_document_describes_the_answers(server: ServerProcess) -> None:
@@ -112,7 +119,7 @@ def test_the_openapi_document_describes_the_answers(server: ServerProcess) -> No
             assert "400" not in operation["responses"], path  # validation errors are 422
             for status, answer in operation["responses"].items():
                 if int(status) >= 400:
-                    schema = answer["content"]["application/json"]["schema"]
+                    schema = _resolved(document, answer["content"]["application/json"]["schema"])
                     assert schema["required"] == ["error"], (path, status)
     job = httpx.post(f"{server.url}/v1/jobs", json={"params": {"prompt": "p"}}).json()
     jsonschema.validate(job, _schema(document, "/v1/jobs/{job_id}", "200"))

