@@ -1,4 +1,4 @@
-"""The HTTP API (Litestar + msgspec): every endpoint of API.md."""
+"""The HTTP API (Litestar + msgspec): every endpoint of the HTTP contract (docs/api.md)."""
 
 from dreamforge_adapters.http.app import build_app, build_litestar
 from dreamforge_adapters.http.errors import COUNTED_CODES
