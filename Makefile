@@ -26,8 +26,10 @@ types: install
 imports: install
 	.venv/bin/lint-imports
 
+# Tests run in parallel processes (ADR 0024); TEST_WORKERS=0 runs them in this one.
+TEST_WORKERS ?= 4
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
 	$(PY) -m pytest -q tests/unit tests/contract

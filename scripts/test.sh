@@ -13,8 +13,9 @@ python3 -m venv .venv
 make -s secrets lint types imports PY=.venv/bin/python
 ./scripts/validate-deploy.sh
 
+# Most tests wait on server processes, so more workers than cores pays (ADR 0024).
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-4}" --dist loadfile
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

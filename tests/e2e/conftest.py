@@ -174,7 +174,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every end-to-end test runs on both deployments unless marked `embedded_only`."""
     if "deployment" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("embedded_only")
-        metafunc.parametrize("deployment", ["embedded"] if only else ["embedded", "stack"])
+        # A module-wide server needs its deployment chosen per module, not per test.
+        scope = "module" if "shared_server" in metafunc.fixturenames else "function"
+        metafunc.parametrize(
+            "deployment", ["embedded"] if only else ["embedded", "stack"], scope=scope
+        )
 
 
 @pytest.fixture
@@ -204,6 +208,33 @@ def server(make_server: object) -> ServerProcess:
     srv = make_server()  # type: ignore[operator]
     srv.start()
     return srv  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    deployment: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess | StackServer]:
+    """One server per module and deployment, for tests that neither change what another test
+    of the module reads nor stop the server: starting a process per test is most of their cost."""
+    data_dir = tmp_path_factory.mktemp(f"shared-{deployment}")
+    server: ServerProcess | StackServer
+    database = None
+    if deployment == "stack":
+        postgres = request.getfixturevalue("postgres_server")
+        database = postgres.create(
+            "dreamforge_test", template=request.getfixturevalue("postgres_template")
+        )
+        s3 = request.getfixturevalue("seaweed_s3")
+        server = StackServer(data_dir / "server", {}, postgres.dsn_for(database), s3)
+    else:
+        server = ServerProcess(data_dir / "server", {})
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if database is not None:
+            postgres.drop(database)
 
 
 @pytest.fixture

@@ -9,6 +9,13 @@ import pytest
 
 from tests.e2e.conftest import ServerProcess
 
+
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """Bad input stores nothing, so one server per deployment serves the whole module."""
+    return shared_server
+
+
 OK = {"prompt": "p", "width": 64, "height": 64, "steps": 2}
 
 # (name, method, path, body or raw bytes, headers, status, code, text the error must name)
