@@ -127,6 +127,8 @@ def run_worker_process(settings: Settings) -> None:
     stop = threading.Event()
     drain = Drain(settings.drain_timeout_s, runner)
     io: _IoConsumer | None = None
+    ops: uvicorn.Server | None = None
+    ops_thread: threading.Thread | None = None
     try:
         limits = JobLimits(
             step_timeout_s=settings.step_timeout_s,
@@ -175,7 +177,8 @@ def run_worker_process(settings: Settings) -> None:
         sweeper = Sweeper(recovers, settings.sweep_interval_s)
         sweeper.start()
         ops = _ops_server(settings, parts, runner)
-        threading.Thread(target=ops.run, name="dreamforge-ops-http", daemon=True).start()
+        ops_thread = threading.Thread(target=ops.run, name="dreamforge-ops-http", daemon=True)
+        ops_thread.start()
         warm_up = getattr(runner, "warm_up", None)
         if warm_up is not None:
             warm_up()
@@ -203,8 +206,13 @@ def run_worker_process(settings: Settings) -> None:
             shutdown_timeout_s=drain.join_timeout_s,
         )
         sweeper.stop()
-        ops.should_exit = True
     finally:
+        if ops is not None:
+            # An event loop still running while the interpreter finalises can crash the
+            # process at exit (SIGSEGV): the ops server stops, and is waited for, first.
+            ops.should_exit = True
+            if ops_thread is not None:
+                ops_thread.join(5)
         stop.set()
         drain.end()  # the job thread has returned, or was given up on: kill nothing now
         if io is not None:
