@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
+
 from dreamforge_adapters.http import shapes
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
@@ -126,13 +128,7 @@ def model_summary(model: ModelDescriptor) -> shapes.ModelSummary:
 
 def model_descriptor(model: ModelDescriptor) -> shapes.ModelDescriptor:
     return shapes.ModelDescriptor(
-        id=model.id,
-        name=model.name,
-        kind=model.kind,
-        version=model.version,
-        installed=model.installed,
-        enabled=model.enabled,
-        parameters_schema=model.parameters_schema,
+        **msgspec.structs.asdict(model_summary(model)),
         checkpoint_hash=model.checkpoint_hash,
         source_uri=model.source_uri,
         local_path=model.local_path,
