@@ -52,3 +52,11 @@ def validate_registry(registry: ModelRegistry, clock: Clock) -> None:
             )
         elif check.changed:
             log.info("model %s is complete again: marked installed", check.model_id)
+
+
+def checked_registry(registry: ModelRegistry, runner: str, clock: Clock) -> ModelRegistry:
+    """The registry as a process that serves jobs starts on it: the built-in models in, and
+    the models whose files are gone marked."""
+    ensure_builtin_models(runner, registry, clock.now())
+    validate_registry(registry, clock)
+    return registry

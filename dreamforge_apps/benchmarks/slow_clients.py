@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from dreamforge_apps.serve import is_loopback
+from dreamforge_apps.http_server import is_loopback
 
 MAX_CONNECTIONS = 5000
 JOB = json.dumps({"params": {"prompt": "probe", "width": 64, "height": 64, "steps": 2}}).encode()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
@@ -17,25 +16,15 @@ from dreamforge_apps.cli.context import cli_settings
 from dreamforge_apps.settings import Settings
 
 if TYPE_CHECKING:  # imported lazily below: `dreamforge --help` stays fast
-    from dreamforge_adapters.dramatiq_queue import DramatiqJobQueue
-    from dreamforge_core.use_cases.requeue_dead_letters import RequeueDeadLetters
-
-
-@dataclass
-class _DeadLetterAccess:
-    queues: dict[str, DramatiqJobQueue]
-    requeue: RequeueDeadLetters | None  # only when the database was opened
+    from dreamforge_apps.bootstrap.dead_letters import DeadLetters
 
 
 @contextmanager
-def _opened(settings: Settings, *, with_database: bool) -> Iterator[_DeadLetterAccess]:
-    from dreamforge_adapters.dramatiq_queue import (
-        GPU_QUEUE,
-        IO_QUEUE,
-        DramatiqJobQueue,
-        close_broker,
-    )
-    from dreamforge_apps.stack import stack_broker
+def _opened(settings: Settings, *, with_database: bool) -> Iterator[DeadLetters]:
+    """The dead-letter queues; what is used of them (Redis, and Postgres for a requeue)
+    opens on first use and closes at the end."""
+    from dreamforge_apps.bootstrap.dead_letters import DeadLetters
+    from dreamforge_apps.bootstrap.lifecycle import stop
 
     needed = [("DREAMFORGE_REDIS_URL", settings.redis_url)]
     if with_database:
@@ -46,29 +35,11 @@ def _opened(settings: Settings, *, with_database: bool) -> Iterator[_DeadLetterA
             f"the dead-letter queues live in the stack: set {', '.join(missing)} "
             "(the embedded deployment keeps them in memory, see docs/operations.md)"
         )
-    broker = stack_broker(settings)
-    queues = {name: DramatiqJobQueue(broker, queue_name=name) for name in (GPU_QUEUE, IO_QUEUE)}
+    access = DeadLetters(settings=settings)
     try:
-        if not with_database:
-            yield _DeadLetterAccess(queues, None)
-            return
-        from dreamforge_adapters.postgres import (
-            PostgresDatabase,
-            PostgresEventBus,
-            PostgresJobRepo,
-            check_schema,
-        )
-        from dreamforge_adapters.system import SystemClock
-        from dreamforge_core.use_cases.requeue_dead_letters import RequeueDeadLetters
-
-        with PostgresDatabase(settings.database_url or "", max_size=1) as database:
-            check_schema(database)
-            repo = PostgresJobRepo(database, announce=True)  # SSE followers hear the reopen
-            bus = PostgresEventBus(database, source=repo, announced_by_repo=True)
-            requeue = RequeueDeadLetters(repo, bus, SystemClock(), queues)
-            yield _DeadLetterAccess(queues, requeue)
+        yield access
     finally:
-        close_broker(broker)
+        stop(access)
 
 
 @click.group()
@@ -82,7 +53,7 @@ def dlq_list() -> None:
     with _opened(cli_settings(), with_database=False) as access:
         rows = [
             (letter.at, name, letter.job_id, letter.reason)
-            for name, queue in access.queues.items()
+            for name, queue in access.queues().items()
             for letter in queue.dead_letters()
         ]
     if not rows:
@@ -101,8 +72,7 @@ def dlq_requeue(job_ids: tuple[str, ...], everything: bool) -> None:
     if everything == bool(job_ids):
         raise click.UsageError("name one or more JOB_IDS, or pass --all")
     with _opened(cli_settings(), with_database=True) as access:
-        assert access.requeue is not None
-        done = access.requeue(None if everything else set(job_ids))
+        done = access.requeue()(None if everything else set(job_ids))
     for item in done:
         what = "queued again" if item.reopened else "not failed: message sent back unchanged"
         click.echo(f"{item.job_id}\t{item.queue}\t{what}")

@@ -17,8 +17,9 @@ from dreamforge_apps.cli.context import cli_settings
 )
 def serve(host: str, port: int, allow_insecure_bind: bool) -> None:
     """Run API and worker in one process with no infrastructure (SQLite, local files)."""
-    from dreamforge_apps.embedded import ConfigurationError
-    from dreamforge_apps.serve import UnsafeBind, serve_embedded
+    from dreamforge_apps.bootstrap.resources import ConfigurationError
+    from dreamforge_apps.http_server import UnsafeBind
+    from dreamforge_apps.serve import serve_embedded
 
     settings = cli_settings(service=True)
     if allow_insecure_bind:
@@ -39,8 +40,8 @@ def serve(host: str, port: int, allow_insecure_bind: bool) -> None:
 )
 def api(host: str, port: int, allow_insecure_bind: bool) -> None:
     """Run the API service of the production stack (Postgres, Redis, S3)."""
-    from dreamforge_apps.serve import UnsafeBind
-    from dreamforge_apps.stack import StackNotConfigured
+    from dreamforge_apps.bootstrap.resources import ConfigurationError
+    from dreamforge_apps.http_server import UnsafeBind
     from dreamforge_apps.stack_api import serve_api
 
     settings = cli_settings(service=True)
@@ -48,19 +49,19 @@ def api(host: str, port: int, allow_insecure_bind: bool) -> None:
         settings.allow_insecure_bind = True
     try:
         serve_api(settings, host, port)
-    except (UnsafeBind, StackNotConfigured) as e:
+    except (UnsafeBind, ConfigurationError) as e:
         raise click.ClickException(str(e)) from e
 
 
 @click.command()
 def worker() -> None:
     """Run a worker of the production stack: one process per GPU."""
-    from dreamforge_apps.stack import StackNotConfigured
+    from dreamforge_apps.bootstrap.resources import ConfigurationError
     from dreamforge_apps.stack_worker import run_worker_process
 
     try:
         run_worker_process(cli_settings(service=True))
-    except StackNotConfigured as e:
+    except ConfigurationError as e:
         raise click.ClickException(str(e)) from e
 
 

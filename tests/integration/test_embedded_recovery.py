@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dreamforge_adapters.sqlite import SqliteJobRepo
-from dreamforge_apps.embedded import build_embedded
+from dreamforge_apps.bootstrap.embedded import Embedded
+from dreamforge_apps.bootstrap.lifecycle import start, stop
 from dreamforge_apps.models import FAKE_MODEL_ID
 from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.clock import utc_now
@@ -48,18 +49,18 @@ def test_a_running_job_whose_write_failed_is_recovered_by_the_running_server(
         lease_s=0.5,
         sweep_interval_s=0.1,
     )
-    deployment = build_embedded(settings)
-    repo = SqliteJobRepo(deployment.database)
+    deployment = Embedded(settings=settings)
+    repo = deployment.ports.repo()  # opens the database (and locks the directory) only
     params = GenerateParams(prompt="p", count=4, width=64, height=64, steps=5)
     now = utc_now()
     job, _ = repo.create(
         Job.create(params=params, model_id=FAKE_MODEL_ID, provider="fake", now=now), now
     )
     try:
-        deployment.start_worker()
+        start(deployment)  # the worker too: start-up recovery, threads, sweeper
         _until(lambda: len(repo.artifacts(job.id)) >= 1, "the first image stored")
         store_down.set()
-        _until(lambda: deployment.queue.depth()["running"] == 0, "the worker giving up")
+        _until(lambda: deployment.ports.queue().depth()["running"] == 0, "the worker giving up")
         stuck = repo.get(job.id)
         assert stuck is not None
         assert stuck.state is JobState.RUNNING
@@ -76,4 +77,4 @@ def test_a_running_job_whose_write_failed_is_recovered_by_the_running_server(
         assert sorted(a.item_index for a in repo.artifacts(job.id)) == [0, 1, 2, 3]
         assert "job_requeued" in [e.code for e in repo.events(job.id)]
     finally:
-        deployment.close()
+        stop(deployment)

@@ -46,7 +46,7 @@ def test_every_adapter_package_is_in_the_independence_contract() -> None:
 
 def test_the_api_process_never_imports_torch_or_diffusers() -> None:
     probe = (
-        "import sys, dreamforge_apps.cli, dreamforge_apps.embedded, dreamforge_adapters.http;"
+        "import sys, dreamforge_apps.cli, dreamforge_apps.bootstrap, dreamforge_apps.stack_api;"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'diffusers', 'transformers', 'accelerate'));"
         "print(','.join(heavy))"
@@ -55,3 +55,14 @@ def test_the_api_process_never_imports_torch_or_diffusers() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == ""
+
+
+def test_only_the_composition_knows_the_container_library() -> None:
+    bootstrap = ROOT / "dreamforge_apps" / "bootstrap"
+    outside = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for package in ("dreamforge_core", "dreamforge_adapters", "dreamforge_apps")
+        for path, name in _imports(package)
+        if name.split(".")[0] == "dependency_injector" and bootstrap not in path.parents
+    ]
+    assert outside == []

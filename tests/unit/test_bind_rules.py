@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dreamforge_apps.serve import UnsafeBind, check_bind
+from dreamforge_apps.http_server import UnsafeBind, check_bind
 from dreamforge_apps.settings import Settings
 
 

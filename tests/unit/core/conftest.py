@@ -1,7 +1,8 @@
 """Wiring for core use-case tests: the in-memory fakes plus tiny runner/encoder doubles.
 
-`Harness` is one composition of CreateJob and RunGenerateJob over the fakes; tests drive it and
-assert on what the repo, queue, blob store and runner saw.
+`Harness` is the production composition of the use cases (`UseCases`) with its ports
+overridden by the fakes; tests drive it and assert on what the repo, queue, blob store and
+runner saw.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,7 +25,9 @@ from dreamforge_adapters.memory import (
     RecordingLogContext,
     ScriptedSeeds,
 )
-from dreamforge_adapters.system import NoMetrics, SystemThreads
+from dreamforge_adapters.system import NoMetrics
+from dreamforge_apps.bootstrap.use_cases import UseCases
+from dreamforge_apps.settings import Settings
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.metadata import ImageMetadata
@@ -206,62 +209,50 @@ def build_harness(
     stop: StopSignal = NO_STOP,
     metrics: JobMetrics | None = None,
 ) -> Harness:
+    """The use cases as every deployment wires them, with the in-memory ports."""
+
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
 
-    repo = MemoryJobRepo()
     queue = RecordingQueue(deliver)
-    bus = InProcessEventBus()
-    registry = MemoryModelRegistry(list(models) if models is not None else [make_model()])
-    blob_store = blobs or MemoryBlobStore()
-    clock = ManualClock(T0)
-    seed_source = seeds or ScriptedSeeds(itertools.count(1000))
-    stub_runner = runner or StubRunner()
-    encoder = StubEncoder()
-    # Small real delays: the in-process queue waits on the monotonic clock, not the manual one.
-    policy = retry or RetryPolicy(max_attempts=3, base_delay_s=0.02, max_delay_s=0.08)
-    create_job = CreateJob(
-        repo,
-        queue,
-        registry,
-        clock,
-        default_model_id=default_model_id,
-        idempotency_window_s=IDEMPOTENCY_WINDOW_S,
-    )
-    ports = GenerateJobPorts(
-        repo=repo,
+    use_cases = UseCases(
+        settings=Settings(idempotency_window_s=IDEMPOTENCY_WINDOW_S),
+        repo=MemoryJobRepo(),
+        registry=MemoryModelRegistry(list(models) if models is not None else [make_model()]),
         queue=queue,
-        bus=bus,
-        registry=registry,
-        runner=stub_runner,
-        encoder=encoder,
-        blobs=blob_store,
-        clock=clock,
-        seeds=seed_source,
+        io_queue=queue,
+        bus=InProcessEventBus(),
+        blobs=blobs or MemoryBlobStore(),
+        clock=ManualClock(T0),
         metrics=metrics or NoMetrics(),
-        log_context=log_context or RecordingLogContext(),
-        threads=SystemThreads(),
         tracer=tracer,
+        runner=runner or StubRunner(),
         stop=stop,
+        encoder=StubEncoder(),
+        seeds=seeds or ScriptedSeeds(itertools.count(1000)),
+        log_context=log_context or RecordingLogContext(),
     )
-    execute_job = RunGenerateJob(
-        ports,
-        policy,
-        generator="dreamforge-test",
-        limits=JobLimits(progress_interval_s=0.0),
+    # Small real delays: the in-process queue waits on the monotonic clock, not the manual one.
+    use_cases.retry.override(
+        retry or RetryPolicy(max_attempts=3, base_delay_s=0.02, max_delay_s=0.08)
     )
+    use_cases.generate_limits.override(JobLimits(progress_interval_s=0.0))
+    use_cases.default_model_id.override(default_model_id)
+    use_cases.generator.override("dreamforge-test")
+    execute_job = use_cases.run_generate_job()
+    ports = use_cases.generate_job_ports()
     return Harness(
-        repo=repo,
+        repo=cast(MemoryJobRepo, ports.repo),
         queue=queue,
-        bus=bus,
-        registry=registry,
-        blobs=blob_store,
-        clock=clock,
-        seeds=seed_source,
-        runner=stub_runner,
-        encoder=encoder,
-        retry=policy,
-        create_job=create_job,
+        bus=cast(InProcessEventBus, ports.bus),
+        registry=cast(MemoryModelRegistry, ports.registry),
+        blobs=cast(MemoryBlobStore, ports.blobs),
+        clock=cast(ManualClock, ports.clock),
+        seeds=cast(ScriptedSeeds, ports.seeds),
+        runner=cast(StubRunner, ports.runner),
+        encoder=cast(StubEncoder, ports.encoder),
+        retry=use_cases.retry(),
+        create_job=use_cases.create_job(),
         ports=ports,
         execute_job=execute_job,
     )

@@ -1,0 +1,41 @@
+"""The lifetimes both deployments share, as generators for `providers.Resource`: what comes
+before `yield` opens the part, what comes after closes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from dreamforge_apps.runners import build_runner
+from dreamforge_apps.settings import Settings
+from dreamforge_apps.sweeper import Sweeper
+from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
+from dreamforge_core.ports.runner import Runner
+from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+
+
+class ConfigurationError(Exception):
+    """Raised when the settings cannot produce a working deployment."""
+
+
+def tracing(settings: Settings, service: str) -> Iterator[Tracing]:
+    """`service`: `serve`, `api` or `worker`, the process's name in traces."""
+    try:
+        opened = open_tracing(settings, service)
+    except TracingUnavailable as e:
+        raise ConfigurationError(str(e)) from e
+    yield opened
+    opened.close()  # flushes the spans not yet exported
+
+
+def runner(settings: Settings) -> Iterator[Runner]:
+    """The runner of a process that runs jobs; closing it stops its child process."""
+    opened = build_runner(settings)
+    yield opened
+    opened.close()
+
+
+def sweeper(sweeps: Sequence[RecoverJobs], settings: Settings) -> Iterator[Sweeper]:
+    running = Sweeper(sweeps, settings.sweep_interval_s)
+    running.start()
+    yield running
+    running.stop()

@@ -1,0 +1,69 @@
+"""The two databases, each with the job repository and model registry on it: what the
+deployments run on and the admin commands open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from dependency_injector import containers, providers
+
+from dreamforge_adapters.postgres import (
+    PostgresDatabase,
+    PostgresEventBus,
+    PostgresJobRepo,
+    PostgresModelRegistry,
+    check_schema,
+)
+from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
+
+
+def sqlite_database(path: Path) -> Iterator[SqliteDatabase]:
+    """Opens the file, migrating it to this code's schema."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database = SqliteDatabase(path)
+    yield database
+    database.close()
+
+
+def postgres_database(dsn: str, pool_size: int) -> Iterator[PostgresDatabase]:
+    """A connection pool on a database whose schema must be this code's (`dreamforge db
+    migrate` brings it there)."""
+    database = PostgresDatabase(dsn, max_size=pool_size)
+    database.open()
+    try:
+        check_schema(database)
+    except BaseException:
+        database.close()
+        raise
+    yield database
+    database.close()
+
+
+def postgres_event_bus(
+    database: PostgresDatabase, repo: PostgresJobRepo, listen: bool
+) -> Iterator[PostgresEventBus]:
+    """The repository announces each saved event; `listen` also starts the LISTEN connection
+    that feeds this process's SSE streams."""
+    bus = PostgresEventBus(database, source=repo, announced_by_repo=True)
+    if listen:
+        bus.start()
+    yield bus
+    bus.close()
+
+
+class SqliteStores(containers.DeclarativeContainer):
+    path = providers.Dependency(instance_of=Path)
+    database = providers.Resource(sqlite_database, path)
+    repo = providers.Singleton(SqliteJobRepo, database)
+    registry = providers.Singleton(SqliteModelRegistry, database)
+
+
+class PostgresStores(containers.DeclarativeContainer):
+    dsn = providers.Dependency(instance_of=str)
+    pool_size = providers.Dependency(instance_of=int, default=1)
+    listen = providers.Dependency(instance_of=bool, default=False)
+    database = providers.Resource(postgres_database, dsn, pool_size)
+    repo = providers.Singleton(PostgresJobRepo, database, announce=True)
+    registry = providers.Singleton(PostgresModelRegistry, database)
+    bus = providers.Resource(postgres_event_bus, database, repo, listen)
