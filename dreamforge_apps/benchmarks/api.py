@@ -147,6 +147,18 @@ def pct_ms(values: list[float], q: float) -> float:
     return round(_pct(values, q) * 1000, 2)
 
 
+def post_figures(latencies: list[float], elapsed: float, concurrency: int) -> dict[str, Any]:
+    """The figures of a POST load: its size, rate and latency quantiles."""
+    return {
+        "requests": len(latencies),
+        "concurrency": concurrency,
+        "creations_per_s": round(len(latencies) / elapsed, 1),
+        "post_p50_ms": pct_ms(latencies, 0.50),
+        "post_p99_ms": pct_ms(latencies, 0.99),
+        "post_max_ms": round(max(latencies) * 1000, 2),
+    }
+
+
 def _measure(url: str, total: int, concurrency: int, samples: int) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -156,12 +168,7 @@ def _measure(url: str, total: int, concurrency: int, samples: int) -> dict[str, 
         await _load(host, port, min(500, total), concurrency)  # warm-up
         latencies, elapsed = await _load(host, port, total, concurrency)
         return {
-            "requests": total,
-            "concurrency": concurrency,
-            "creations_per_s": round(total / elapsed, 1),
-            "post_p50_ms": pct_ms(latencies, 0.50),
-            "post_p99_ms": pct_ms(latencies, 0.99),
-            "post_max_ms": round(max(latencies) * 1000, 2),
+            **post_figures(latencies, elapsed, concurrency),
             "first_progress_samples": samples,
             "first_progress_p50_ms": round(statistics.median(first) * 1000, 2) if first else None,
             "first_progress_p99_ms": pct_ms(first, 0.99) if first else None,

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from dreamforge_apps.benchmarks.api import _load, pct_ms
+from dreamforge_apps.benchmarks.api import _load, post_figures
 from dreamforge_apps.benchmarks.gaps import gap_line, measure_backlog
 from dreamforge_apps.benchmarks.machine import CpuWatch, cpu_line, machine_facts
 from dreamforge_apps.benchmarks.redis_idle import phase_idle
@@ -124,13 +124,8 @@ def _phase_throughput(target: Target, total: int, concurrency: int) -> dict[str,
     if stack is not None:
         worker = f"running jobs, fake steps of {(stack.worker_delay_s or 0) * 1000:g} ms"
     throughput: dict[str, Any] = {
-        "requests": total,
-        "concurrency": concurrency,
+        **post_figures(latencies, elapsed, concurrency),
         "warm_up_requests": warm_up,
-        "creations_per_s": round(total / elapsed, 1),
-        "post_p50_ms": pct_ms(latencies, 0.5),
-        "post_p99_ms": pct_ms(latencies, 0.99),
-        "post_max_ms": round(max(latencies) * 1000, 2),
         "worker": worker,
         "cpu": cpu.result(),
     }

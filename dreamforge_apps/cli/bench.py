@@ -6,17 +6,33 @@ command runs: the services never load it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from dreamforge_apps.cli.errors import remember_server
 
+FC = TypeVar("FC", bound=Callable[..., Any])
+
 #: Where a benchmark also writes its figures, as JSON.
 json_out_option = click.option(
     "--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None
 )
+
+
+def load_options(url_help: str) -> Callable[[FC], FC]:
+    """--url, --requests and --concurrency: the server and the POST load of api and stack."""
+
+    def apply(command: FC) -> FC:
+        command = click.option("--concurrency", default=8, show_default=True)(command)
+        command = click.option(
+            "--requests", "total", default=5000, show_default=True, help="POSTs to send."
+        )(command)
+        return click.option("--url", default=None, callback=remember_server, help=url_help)(command)
+
+    return apply
 
 
 @click.group()
@@ -25,14 +41,7 @@ def bench() -> None:
 
 
 @bench.command("api")
-@click.option(
-    "--url",
-    default=None,
-    callback=remember_server,
-    help="Measure a running server instead of starting one.",
-)
-@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
-@click.option("--concurrency", default=8, show_default=True)
+@load_options("Measure a running server instead of starting one.")
 @click.option("--first-progress-samples", "samples", default=50, show_default=True)
 @click.option(
     "--worker-step-delay",
@@ -52,14 +61,7 @@ def bench_api(**options: Any) -> None:
 
 
 @bench.command("stack")
-@click.option(
-    "--url",
-    default=None,
-    callback=remember_server,
-    help="Measure a running stack API instead of starting api and worker processes.",
-)
-@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
-@click.option("--concurrency", default=8, show_default=True)
+@load_options("Measure a running stack API instead of starting api and worker processes.")
 @click.option(
     "--samples", default=200, show_default=True, help="Jobs sent one at a time to an idle worker."
 )
