@@ -46,7 +46,6 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, NamedTuple, NotRequired, TypedDict, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -222,12 +221,7 @@ class FakeHub:
     def __enter__(self) -> FakeHub:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- content ------------------------------------------------------------------------------
