@@ -10,6 +10,24 @@ class Subscription(Protocol):
     def close(self) -> None: ...
 
 
+class CallbackSubscription(Subscription):
+    """One follower's callback for one job, as a bus keeps it; closing it asks the bus to
+    `remove` it."""
+
+    def __init__(
+        self,
+        job_id: str,
+        callback: Callable[[Event], None],
+        remove: Callable[[CallbackSubscription], None],
+    ) -> None:
+        self.job_id = job_id
+        self.callback = callback
+        self._remove = remove
+
+    def close(self) -> None:
+        self._remove(self)
+
+
 class EventBus(Protocol):
     """Live delivery of stored events to whoever follows a job (SSE streams).
 
