@@ -254,3 +254,14 @@ def wait_for_state(
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} never reached {states}: {client.job(job_id)}")
+
+
+def wait_for_artifacts(
+    client: DreamForgeClient, job_id: str, count: int, timeout: float = 30
+) -> dict[int, dict[str, Any]]:
+    """The job's artifacts by item index, once it has at least `count` of them."""
+    deadline = time.monotonic() + timeout
+    while len(client.artifacts(job_id)) < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return {a["item_index"]: a for a in client.artifacts(job_id)}
