@@ -15,8 +15,7 @@ import httpx
 
 from tests.e2e.conftest import _free_port
 from tests.support.seaweed import SeaweedS3
-
-REDIS_URL = os.environ.get("DREAMFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.support.services import REDIS_URL
 
 
 class StackProcesses:
