@@ -11,6 +11,10 @@ before it is asked; a file without an exact size may not outgrow its `max_size`.
 
 Credentials travel in `RemoteFile.headers` and nowhere else: messages and logs show URLs without
 their query string (CivitAI takes `?token=`, presigned storage URLs carry signatures).
+
+It is one module because resuming, retrying, verifying and the manifest's skip all act on one
+part file during one transfer; its building blocks (part_file, manifest, http_details,
+address_guard) are modules of their own.
 """
 
 from __future__ import annotations
