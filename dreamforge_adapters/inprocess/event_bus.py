@@ -5,7 +5,12 @@ import threading
 from collections.abc import Callable, Sequence
 
 from dreamforge_core.domain.events import Event
-from dreamforge_core.ports.event_bus import CallbackSubscription, EventBus, Subscription
+from dreamforge_core.ports.event_bus import (
+    CallbackSubscription,
+    EventBus,
+    Subscription,
+    remove_subscription,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +40,7 @@ class InProcessEventBus(EventBus):
 
     def _remove(self, sub: CallbackSubscription) -> None:
         with self._lock:
-            subs = self._subs.get(sub.job_id, [])
-            if sub in subs:
-                subs.remove(sub)
-            if not subs:
-                self._subs.pop(sub.job_id, None)
+            remove_subscription(self._subs, sub)
 
     def subscriber_count(self) -> int:
         with self._lock:

@@ -31,7 +31,12 @@ from dreamforge_adapters.postgres import codec
 from dreamforge_adapters.postgres.database import PostgresDatabase
 from dreamforge_core.domain.events import Event
 from dreamforge_core.errors import DreamForgeError
-from dreamforge_core.ports.event_bus import CallbackSubscription, EventBus, Subscription
+from dreamforge_core.ports.event_bus import (
+    CallbackSubscription,
+    EventBus,
+    Subscription,
+    remove_subscription,
+)
 from dreamforge_core.ports.job_repo import EventSource
 
 log = logging.getLogger(__name__)
@@ -124,11 +129,7 @@ class PostgresEventBus(EventBus):
 
     def _remove(self, sub: CallbackSubscription) -> None:
         with self._lock:
-            subs = self._subs.get(sub.job_id, [])
-            if sub in subs:
-                subs.remove(sub)
-            if not subs:
-                self._subs.pop(sub.job_id, None)
+            if remove_subscription(self._subs, sub):
                 self._last.pop(sub.job_id, None)
 
     # --- the listener thread ------------------------------------------------------------------

@@ -38,3 +38,17 @@ class EventBus(Protocol):
     def publish(self, events: Sequence[Event]) -> None: ...
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription: ...
+
+
+def remove_subscription(
+    subs: dict[str, list[CallbackSubscription]], sub: CallbackSubscription
+) -> bool:
+    """Takes `sub` out of a bus's lists by job; True when its job has no subscription left
+    (the caller holds the bus's lock)."""
+    listed = subs.get(sub.job_id, [])
+    if sub in listed:
+        listed.remove(sub)
+    if listed:
+        return False
+    subs.pop(sub.job_id, None)
+    return True
