@@ -14,8 +14,9 @@ import pytest
 from dreamforge_adapters.fake_runner import FakeRunner
 from dreamforge_adapters.sdxl.child_process import ChildOptions
 from dreamforge_adapters.sdxl.supervisor import SubprocessRunner
+from dreamforge_apps.models import fake_model
 from dreamforge_core.domain.model import ModelDescriptor
-from dreamforge_core.domain.params import GenerateParams, ModelLimits
+from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import StepTimeout
 from dreamforge_core.ports.runner import GenerationRequest, Runner
 from tests.support.runner_listener import RecordingListener
@@ -36,18 +37,7 @@ def runner_and_model(
     request: pytest.FixtureRequest, demo_models: list[ModelDescriptor]
 ) -> Iterator[tuple[Runner, ModelDescriptor]]:
     if request.param == "fake":
-        now = datetime(2026, 1, 1, tzinfo=UTC)
-        model = ModelDescriptor(
-            id="fake",
-            name="fake",
-            kind="fake",
-            version="1",
-            created_at=now,
-            updated_at=now,
-            installed=True,
-            limits=ModelLimits(min_size=64),
-        )
-        yield FakeRunner(), model
+        yield FakeRunner(), fake_model(datetime(2026, 1, 1, tzinfo=UTC))
         return
     folder = next(m for m in demo_models if m.kind == "sdxl-diffusers")
     runner = SubprocessRunner(ChildOptions(threads=1), lambda m: None)
