@@ -1,4 +1,8 @@
-"""Bad input gets a 4xx envelope naming the problem, and stores nothing."""
+"""Bad input gets a 4xx envelope naming the problem, and stores nothing.
+
+It is one module because it is one catalogue of bad requests against one running server, with
+the same envelope checks for each.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 Every test works in its own key namespace and deletes it afterwards, so parallel runs do not
 collide. Workers run in this process, except the one killed with SIGKILL to prove that a dead
 worker's message is redelivered. In CI (CI=true) a missing Redis fails the suite.
+
+It is one module because its cases share the Redis fixtures, the namespacing and the private
+redis-server that the outage cases stop.
 """
 
 from __future__ import annotations

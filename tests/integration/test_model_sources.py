@@ -2,6 +2,9 @@
 
 Contents are a few bytes each; what is under test is which files are chosen, what is pinned and
 checked, which errors come out, and that tokens stay out of everything that is stored.
+
+It is one module because both sources are tested against one fake Hub and its fixtures, and
+many cases compare the two sources' behaviour.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ Layout (HF: only `org/name` repo ids, model repos only):
 
 Threads, not asyncio: `ThreadingHTTPServer` gives each connection a thread, so a throttled
 download does not hold up the API calls a test makes meanwhile.
+
+It is one module because both fake services are one server: they share its fault injection,
+its request log and its byte serving; the routes of each are grouped in the handler below.
 """
 
 from __future__ import annotations

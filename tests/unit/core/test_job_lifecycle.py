@@ -3,6 +3,9 @@
 The machine calls every transition in every state and checks it against a model of the
 documented lifecycle: `queued → running → succeeded | failed`, and `running → queued` for a
 retry, an interrupted run or a graceful stop (which takes its attempt back).
+
+It is one module because the state machine and the examples check the same aggregate, and
+the examples read as the machine's worked cases.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Installing, importing, verifying and toggling models, with an in-memory source."""
+"""Installing, importing, verifying and toggling models, with an in-memory source.
+
+It is one module because its cases share the in-memory source and registry, and install,
+import, verify and toggle act on the same registry entries.
+"""
 
 from __future__ import annotations
 
