@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import httpx
+
+from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 
 BODY = json.dumps(
     {"params": {"prompt": "bench: a red cube", "width": 64, "height": 64, "steps": 4}}
@@ -53,16 +54,10 @@ def embedded_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise click.ClickException("the server did not start")
-                time.sleep(0.05)
+            try:
+                wait_until_ready(f"{url}/health", proc, timeout_s=30, request_timeout_s=1)
+            except NotReady:
+                raise click.ClickException("the server did not start") from None
             yield url
         finally:
             proc.terminate()
