@@ -2,6 +2,9 @@
 
 Each description is the "Meaning" column of docs/configuration.md, which
 `dreamforge config docs` renders from this class (sections and columns in `config_docs.py`).
+
+It is one module because it is the list of settings, one field each: split, a setting would
+hide from its neighbours and the rendered reference would need reassembling.
 """
 
 from __future__ import annotations

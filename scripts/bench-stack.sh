@@ -9,10 +9,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack-services.sh
-stack_services_up
-
-set +e
-"$PY" -m dreamforge_apps.cli bench stack "$@"
-status=$?
-set -e
-exit "$status"
+stack_services_run -m dreamforge_apps.cli bench stack "$@"

@@ -20,6 +20,9 @@ client for the GIL; `--no-server-process` runs it in this process instead. The e
     make bench-download
     make bench-download ARGS="--size-mib 256 --rounds 5 --json-out bench.json"
     .venv/bin/python scripts/bench_download.py --help
+
+It is one file because it is a script run on its own: the server, the throughput rounds and
+the kill test share its helpers and constants, and nothing else imports them.
 """
 
 from __future__ import annotations
@@ -283,32 +286,44 @@ def throughput(
         for n in range(1, rounds + 1):
             for who, download in (("hf", hf), ("ours", ours)):
                 folder = Path(tempfile.mkdtemp(dir=base, prefix=f"{who}-{n}-"))
-                fsync.seconds = 0.0
-                sent = server.op("bytes_sent", KEY)
-                cpu, began = cpu_seconds(), time.perf_counter()
-                with fsync.installed():
-                    path = download(folder)
-                seconds = time.perf_counter() - began
-                cpu = cpu_seconds() - cpu
-                sent = server.op("bytes_sent", KEY) - sent
-                # Outside the timing: the bytes on disk are the file, for both clients.
-                assert path.stat().st_size == size, f"{who}: wrong size on disk"
-                assert sent == size, f"{who}: the server sent {sent} bytes"
-                assert file_sha256(path) == expected, f"{who}: wrong bytes on disk"
-                shutil.rmtree(folder)
-                row = {
-                    "seconds": seconds,
-                    "mb_s": mb_s(size, seconds),
-                    "cpu_s": cpu,
-                    "fsync_s": fsync.seconds,
-                }
+                row = timed_download(server, who, download, folder, size, expected, fsync)
                 results[who].append(row)
                 print(
-                    f"  round {n}  {who:<4}  {row['mb_s']:8.1f} MB/s  {seconds:6.2f} s"
-                    f"  cpu {cpu:5.2f} s  fsync {fsync.seconds:5.2f} s",
+                    f"  round {n}  {who:<4}  {row['mb_s']:8.1f} MB/s  {row['seconds']:6.2f} s"
+                    f"  cpu {row['cpu_s']:5.2f} s  fsync {row['fsync_s']:5.2f} s",
                     flush=True,
                 )
+    return throughput_summary(results, size)
 
+
+def timed_download(
+    server: Server,
+    who: str,
+    download: Callable[[Path], Path],
+    folder: Path,
+    size: int,
+    expected: str,
+    fsync: FsyncTimer,
+) -> dict[str, float]:
+    """One download into `folder`, timed; its bytes are checked afterwards and removed."""
+    fsync.seconds = 0.0
+    sent = server.op("bytes_sent", KEY)
+    cpu, began = cpu_seconds(), time.perf_counter()
+    with fsync.installed():
+        path = download(folder)
+    seconds = time.perf_counter() - began
+    cpu = cpu_seconds() - cpu
+    sent = server.op("bytes_sent", KEY) - sent
+    # Outside the timing: the bytes on disk are the file, for both clients.
+    assert path.stat().st_size == size, f"{who}: wrong size on disk"
+    assert sent == size, f"{who}: the server sent {sent} bytes"
+    assert file_sha256(path) == expected, f"{who}: wrong bytes on disk"
+    shutil.rmtree(folder)
+    return {"seconds": seconds, "mb_s": mb_s(size, seconds), "cpu_s": cpu, "fsync_s": fsync.seconds}
+
+
+def throughput_summary(results: dict[str, list[dict[str, float]]], size: int) -> dict[str, Any]:
+    """Each client's medians, and the ratio of ours to hf against the goal."""
     summary: dict[str, Any] = {"rounds": results}
     for who in ("hf", "ours"):
         summary[f"{who}_median_mb_s"] = statistics.median(r["mb_s"] for r in results[who])
@@ -476,7 +491,28 @@ def print_kill(title: str, r: dict[str, Any], size: int, goal: bool) -> None:
     print(line)
 
 
-def main(argv: list[str] | None = None) -> int:
+def print_throughput(tp: dict[str, Any], server_process: bool) -> None:
+    print(
+        f"  median: hf_hub_download {tp['hf_median_mb_s']:.1f} MB/s,"
+        f" ours {tp['ours_median_mb_s']:.1f} MB/s"
+        f" ({tp['ours_median_mb_s_without_fsync']:.1f} MB/s without its fsync)"
+    )
+    whose = "client only" if server_process else "client and server threads"
+    print(
+        f"  median cpu per download ({whose}): hf {tp['hf_median_cpu_s']:.2f} s,"
+        f" ours {tp['ours_median_cpu_s']:.2f} s"
+    )
+    print(f"  ratio ours/hf: {tp['ratio']:.3f} (goal >= 0.95): {verdict(tp['goal_met'])}")
+    print(
+        "  note: ours verifies sha256 in the stream and fsyncs the file before the rename;"
+        "\n  hf_hub_download (huggingface_hub 2.4, plain HTTP) checks only the size of what"
+        "\n  it downloaded: it hashes nothing (sha256 is used only to recognise a file already"
+        "\n  in a local_dir) and does not fsync. Every download here was hashed afterwards,"
+        "\n  outside the timing, and matched. hf also sends a HEAD for metadata first."
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -494,15 +530,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-hf-kill", action="store_true", help="skip the hf kill contrast")
     parser.add_argument("--json-out", type=Path, help="also write the figures here as JSON")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    os.environ.pop("HF_HUB_OFFLINE", None)
-    os.environ.update(HF_ENV)  # read by huggingface_hub at import, in this process and children
-    size = args.size_mib * MIB
-    chunk = int(args.chunk_mib * MIB)
-    rate = args.kill_rate_mb_s * MB
-    sys.path.insert(0, str(ROOT))  # tests.support.fake_hub
 
+def print_header(args: argparse.Namespace, chunk: int) -> dict[str, Any]:
+    """Prints what is measured, where and how; returns the report's opening fields."""
     info = machine()
     command = shlex.join([sys.executable, *sys.argv])
     setup = (
@@ -519,45 +551,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  file: {args.size_mib} MiB LFS file {KEY}; Fetcher chunk {chunk:,} bytes")
     print(f"  setup: FakeHub on loopback, {setup}; MB = 10^6 bytes")
-
-    began = time.perf_counter()
-    data = make_content(size)
-    expected = sha256(data)
-    server = Server(data, make_content(MIB), in_child=args.server_process)
-    del data  # the server holds its own reference (or copy)
-    base = Path(tempfile.mkdtemp(prefix="dreamforge-bench-"))
-    print(f"  downloads go to {base} (fresh folder per download)")
-    report: dict[str, Any] = {
+    return {
         "command": command,
         "machine": info,
         "setup": setup,
         "server_process": args.server_process,
-        "size_bytes": size,
+        "size_bytes": args.size_mib * MIB,
         "chunk_bytes": chunk,
-        "sha256": expected,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    os.environ.update(HF_ENV)  # read by huggingface_hub at import, in this process and children
+    size = args.size_mib * MIB
+    chunk = int(args.chunk_mib * MIB)
+    rate = args.kill_rate_mb_s * MB
+    sys.path.insert(0, str(ROOT))  # tests.support.fake_hub
+
+    report = print_header(args, chunk)
+    began = time.perf_counter()
+    data = make_content(size)
+    expected = report["sha256"] = sha256(data)
+    server = Server(data, make_content(MIB), in_child=args.server_process)
+    del data  # the server holds its own reference (or copy)
+    base = Path(tempfile.mkdtemp(prefix="dreamforge-bench-"))
+    print(f"  downloads go to {base} (fresh folder per download)")
     try:
         print(f"\nThroughput, {args.rounds} alternating rounds (wall clock per download)")
         tp = throughput(server, size, expected, args.rounds, chunk, base)
         report["throughput"] = tp
-        print(
-            f"  median: hf_hub_download {tp['hf_median_mb_s']:.1f} MB/s,"
-            f" ours {tp['ours_median_mb_s']:.1f} MB/s"
-            f" ({tp['ours_median_mb_s_without_fsync']:.1f} MB/s without its fsync)"
-        )
-        whose = "client only" if args.server_process else "client and server threads"
-        print(
-            f"  median cpu per download ({whose}): hf {tp['hf_median_cpu_s']:.2f} s,"
-            f" ours {tp['ours_median_cpu_s']:.2f} s"
-        )
-        print(f"  ratio ours/hf: {tp['ratio']:.3f} (goal >= 0.95): {verdict(tp['goal_met'])}")
-        print(
-            "  note: ours verifies sha256 in the stream and fsyncs the file before the rename;"
-            "\n  hf_hub_download (huggingface_hub 2.4, plain HTTP) checks only the size of what"
-            "\n  it downloaded: it hashes nothing (sha256 is used only to recognise a file already"
-            "\n  in a local_dir) and does not fsync. Every download here was hashed afterwards,"
-            "\n  outside the timing, and matched. hf also sends a HEAD for metadata first."
-        )
+        print_throughput(tp, args.server_process)
 
         print(f"\nKill and resume: server throttled to {args.kill_rate_mb_s:g} MB/s until the kill")
         ours = kill_ours(server, size, expected, chunk, rate, base)

@@ -6,10 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack-services.sh
-stack_services_up
-
-set +e
-"$PY" -m tests.fuzz.run "$@"
-status=$?
-set -e
-exit "$status"
+stack_services_run -m tests.fuzz.run "$@"

@@ -5,10 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack-services.sh
-stack_services_up
-
-set +e
-"$PY" -m dreamforge_apps.cli bench soak "$@"
-status=$?
-set -e
-exit "$status"
+stack_services_run -m dreamforge_apps.cli bench soak "$@"

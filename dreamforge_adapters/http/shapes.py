@@ -135,14 +135,7 @@ class ModelList(msgspec.Struct):
     items: list[ModelSummary]
 
 
-class ModelDescriptor(msgspec.Struct):
-    id: str
-    name: str
-    kind: str
-    version: str
-    installed: bool
-    enabled: bool
-    parameters_schema: dict[str, Any]
+class ModelDescriptor(ModelSummary):  # the summary's fields, then the rest of the entry
     checkpoint_hash: str | None
     source_uri: str | None
     local_path: str | None

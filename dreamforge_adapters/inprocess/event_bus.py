@@ -5,19 +5,14 @@ import threading
 from collections.abc import Callable, Sequence
 
 from dreamforge_core.domain.events import Event
-from dreamforge_core.ports.event_bus import EventBus, Subscription
+from dreamforge_core.ports.event_bus import (
+    CallbackSubscription,
+    EventBus,
+    Subscription,
+    remove_subscription,
+)
 
 log = logging.getLogger(__name__)
-
-
-class _Subscription(Subscription):
-    def __init__(self, bus: InProcessEventBus, job_id: str, callback: Callable[[Event], None]):
-        self._bus = bus
-        self.job_id = job_id
-        self.callback = callback
-
-    def close(self) -> None:
-        self._bus._remove(self)
 
 
 class InProcessEventBus(EventBus):
@@ -25,7 +20,7 @@ class InProcessEventBus(EventBus):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subs: dict[str, list[_Subscription]] = {}
+        self._subs: dict[str, list[CallbackSubscription]] = {}
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -38,18 +33,14 @@ class InProcessEventBus(EventBus):
                     log.exception("event subscriber failed")
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
-        sub = _Subscription(self, job_id, callback)
+        sub = CallbackSubscription(job_id, callback, self._remove)
         with self._lock:
             self._subs.setdefault(job_id, []).append(sub)
         return sub
 
-    def _remove(self, sub: _Subscription) -> None:
+    def _remove(self, sub: CallbackSubscription) -> None:
         with self._lock:
-            subs = self._subs.get(sub.job_id, [])
-            if sub in subs:
-                subs.remove(sub)
-            if not subs:
-                self._subs.pop(sub.job_id, None)
+            remove_subscription(self._subs, sub)
 
     def subscriber_count(self) -> int:
         with self._lock:

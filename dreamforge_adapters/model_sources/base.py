@@ -8,6 +8,9 @@ never in a `ResolvedModel`, its provenance or the descriptor (NFR-104).
 Safety (NFR-103): the file rules are in `file_rules.py`; sources apply them when they resolve a
 model, before anything is downloaded. Every request, API call or file, and each redirect hop is
 checked by the source's `AddressGuard` (`address_guard.py`) before it is sent.
+
+It is one module because every source inherits fetching, verifying and describing together,
+and the three run in sequence over one resolved model.
 """
 
 from __future__ import annotations

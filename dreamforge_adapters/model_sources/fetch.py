@@ -11,6 +11,10 @@ before it is asked; a file without an exact size may not outgrow its `max_size`.
 
 Credentials travel in `RemoteFile.headers` and nowhere else: messages and logs show URLs without
 their query string (CivitAI takes `?token=`, presigned storage URLs carry signatures).
+
+It is one module because resuming, retrying, verifying and the manifest's skip all act on one
+part file during one transfer; its building blocks (part_file, manifest, http_details,
+address_guard) are modules of their own.
 """
 
 from __future__ import annotations
@@ -135,15 +139,7 @@ class Fetcher(HttpClientUser):
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        names = [f.name for f in files]
-        for file in files:
-            safe_target(folder, file.name)  # refuse the whole list before fetching any of it
-        seen = set(names)
-        if len(seen) < len(names):
-            raise UnsafePath("the same file name is listed twice", details={"files": names})
-        for name in names:
-            if name + PART_SUFFIX in seen or name == MANIFEST_NAME:
-                raise UnsafePath(f"file name {name!r} collides with a download's own files")
+        _refuse_unsafe_names(files, folder)  # the whole list, before fetching any of it
         if not files:
             return []
         failed = threading.Event()  # set by the first failure: no further file starts
@@ -271,40 +267,10 @@ class Fetcher(HttpClientUser):
         """Requests until the part holds the whole file; retries what is worth retrying."""
         failures = 0
         while True:
-            ranged = part.size > 0
-            headers = {**file.headers, "Accept-Encoding": "identity"}  # ranges of raw bytes
-            if ranged:
-                headers["Range"] = f"bytes={part.size}-"
-            retry: _Retry
-            try:
-                # httpx drops Authorization when a redirect leaves the origin (CivitAI sends
-                # downloads to presigned storage URLs, which must not see the token).
-                with guarded_get(
-                    self._client,
-                    file.url,
-                    guard=self._guard,
-                    headers=headers,
-                    timeout=self._timeout,
-                ) as response:
-                    outcome = self._receive(file, part, response, ranged, cancel)
-            except _Retry as exc:
-                retry = exc
-            except (
-                httpx.TimeoutException,
-                httpx.NetworkError,
-                httpx.RemoteProtocolError,
-                httpx.ProxyError,
-            ) as exc:
-                retry = _Retry(describe_error(exc))
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # bad scheme, redirect loop, ...
-                raise FetchError(
-                    f"could not download {file.name} from {display_url(file.url)}: "
-                    f"{describe_error(exc)}",
-                    details={"file": file.name},
-                ) from exc
-            else:
-                if outcome is _Outcome.DONE:
-                    return
+            outcome = self._attempt(file, part, cancel)
+            if outcome is _Outcome.DONE:
+                return
+            if outcome is _Outcome.RESTART:
                 # The server answered the range with something else: start from byte 0. This
                 # costs no attempt; it cannot repeat without a failed transfer in between.
                 log.warning(
@@ -316,22 +282,61 @@ class Fetcher(HttpClientUser):
             if failures >= self._attempts:
                 raise FetchError(
                     f"could not download {file.name} from {display_url(file.url)} after "
-                    f"{failures} attempts: {retry.cause}",
+                    f"{failures} attempts: {outcome.cause}",
                     details={"file": file.name, "attempts": failures},
                 )
-            delay = min(self._max_backoff_s, self._backoff_s * 2 ** (failures - 1))
-            delay *= random.uniform(0.5, 1.0)  # spread out clients that failed together
-            if retry.retry_after is not None:
-                delay = min(retry.retry_after, self._max_backoff_s)
-            log.warning(
-                "%s: %s; retrying in %.1f s (attempt %d of %d)",
-                file.name,
-                retry.cause,
-                delay,
-                failures + 1,
-                self._attempts,
-            )
-            self._sleep(delay)
+            self._sleep(self._retry_delay(file, failures, outcome))
+
+    def _attempt(
+        self, file: RemoteFile, part: Part, cancel: threading.Event | None
+    ) -> _Outcome | _Retry:
+        """One request for the bytes the part lacks; a failure worth retrying is returned."""
+        ranged = part.size > 0
+        headers = {**file.headers, "Accept-Encoding": "identity"}  # ranges of raw bytes
+        if ranged:
+            headers["Range"] = f"bytes={part.size}-"
+        try:
+            # httpx drops Authorization when a redirect leaves the origin (CivitAI sends
+            # downloads to presigned storage URLs, which must not see the token).
+            with guarded_get(
+                self._client,
+                file.url,
+                guard=self._guard,
+                headers=headers,
+                timeout=self._timeout,
+            ) as response:
+                return self._receive(file, part, response, ranged, cancel)
+        except _Retry as exc:
+            return exc
+        except (
+            httpx.TimeoutException,
+            httpx.NetworkError,
+            httpx.RemoteProtocolError,
+            httpx.ProxyError,
+        ) as exc:
+            return _Retry(describe_error(exc))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # bad scheme, redirect loop, ...
+            raise FetchError(
+                f"could not download {file.name} from {display_url(file.url)}: "
+                f"{describe_error(exc)}",
+                details={"file": file.name},
+            ) from exc
+
+    def _retry_delay(self, file: RemoteFile, failures: int, retry: _Retry) -> float:
+        """Exponential back-off with jitter, or the server's Retry-After; logged."""
+        delay: float = min(self._max_backoff_s, self._backoff_s * 2 ** (failures - 1))
+        delay *= random.uniform(0.5, 1.0)  # spread out clients that failed together
+        if retry.retry_after is not None:
+            delay = min(retry.retry_after, self._max_backoff_s)
+        log.warning(
+            "%s: %s; retrying in %.1f s (attempt %d of %d)",
+            file.name,
+            retry.cause,
+            delay,
+            failures + 1,
+            self._attempts,
+        )
+        return delay
 
     def _receive(
         self,
@@ -440,6 +445,20 @@ class Fetcher(HttpClientUser):
     def _report(self, name: str, done: int, total: int | None) -> None:
         if self._progress is not None:
             self._progress(name, done, total)
+
+
+def _refuse_unsafe_names(files: Sequence[RemoteFile], folder: Path) -> None:
+    """Raises UnsafePath for a name that escapes `folder`, is listed twice or collides with
+    a download's own files (`.part` files, the manifest)."""
+    names = [f.name for f in files]
+    for file in files:
+        safe_target(folder, file.name)
+    seen = set(names)
+    if len(seen) < len(names):
+        raise UnsafePath("the same file name is listed twice", details={"files": names})
+    for name in names:
+        if name + PART_SUFFIX in seen or name == MANIFEST_NAME:
+            raise UnsafePath(f"file name {name!r} collides with a download's own files")
 
 
 class _Outcome(enum.Enum):

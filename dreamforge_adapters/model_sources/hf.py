@@ -21,6 +21,9 @@ What is downloaded:
 Name (folder and registry id): `<owner>--<repo>` lower-cased; a checkpoint picked with a
 selector adds `--<file stem>`, so two checkpoints of one repo do not share a folder. Version:
 the first 12 hex digits of the commit.
+
+It is one module because pinning, listing and the selection rules above are one resolution,
+and all of it is the Hub's alone.
 """
 
 from __future__ import annotations

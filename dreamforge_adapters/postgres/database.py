@@ -16,7 +16,6 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, NoReturn
 
 import psycopg
@@ -130,12 +129,7 @@ class PostgresDatabase:
         self.open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _checkout(self) -> psycopg.Connection[Any]:

@@ -25,14 +25,19 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from dreamforge_adapters.postgres import codec
 from dreamforge_adapters.postgres.database import PostgresDatabase
 from dreamforge_core.domain.events import Event
 from dreamforge_core.errors import DreamForgeError
-from dreamforge_core.ports.event_bus import EventBus, Subscription
+from dreamforge_core.ports.event_bus import (
+    CallbackSubscription,
+    EventBus,
+    Subscription,
+    remove_subscription,
+)
+from dreamforge_core.ports.job_repo import EventSource
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +46,6 @@ LISTENER_NAME = "dreamforge-listener"
 _NOTIFY = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
 _POLL_S = 0.25  # how long close() may wait for the listener to notice
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.1, 5.0
-
-
-class EventSource(Protocol):
-    """Where stored events are read back; a JobRepo is one."""
-
-    def events(
-        self,
-        job_id: str,
-        *,
-        after_seq: int = 0,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Event]: ...
-
-
-class _Subscription(Subscription):
-    def __init__(
-        self, bus: PostgresEventBus, job_id: str, callback: Callable[[Event], None]
-    ) -> None:
-        self._bus = bus
-        self.job_id = job_id
-        self.callback = callback
-
-    def close(self) -> None:
-        self._bus._remove(self)
 
 
 class PostgresEventBus(EventBus):
@@ -82,7 +62,7 @@ class PostgresEventBus(EventBus):
         self._source = source
         self._announced_by_repo = announced_by_repo
         self._lock = threading.Lock()
-        self._subs: dict[str, list[_Subscription]] = {}
+        self._subs: dict[str, list[CallbackSubscription]] = {}
         self._last: dict[str, int] = {}  # per followed job, the last seq delivered
         self._stop = threading.Event()
         self._listening = threading.Event()
@@ -108,7 +88,7 @@ class PostgresEventBus(EventBus):
     # --- following ----------------------------------------------------------------------------
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
-        sub = _Subscription(self, job_id, callback)
+        sub = CallbackSubscription(job_id, callback, self._remove)
         with self._lock:
             self._subs.setdefault(job_id, []).append(sub)
         self.start()
@@ -147,13 +127,9 @@ class PostgresEventBus(EventBus):
             self._subs.clear()
             self._last.clear()
 
-    def _remove(self, sub: _Subscription) -> None:
+    def _remove(self, sub: CallbackSubscription) -> None:
         with self._lock:
-            subs = self._subs.get(sub.job_id, [])
-            if sub in subs:
-                subs.remove(sub)
-            if not subs:
-                self._subs.pop(sub.job_id, None)
+            if remove_subscription(self._subs, sub):
                 self._last.pop(sub.job_id, None)
 
     # --- the listener thread ------------------------------------------------------------------

@@ -8,7 +8,7 @@ first event instead of seeing a series appear from nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -74,80 +74,78 @@ class PrometheusMetrics(JobMetrics):
 
     def __init__(self, extra_error_codes: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        r = self.registry
-        ProcessCollector(registry=r)  # process_resident_memory_bytes and friends, per process
-        self._requests = Histogram(
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes and friends
+        self._requests = self._histogram(
             "dreamforge_http_request_duration_seconds",
             "HTTP request latency",
+            _FAST,
             ["method", "route", "status"],
-            buckets=_FAST,
-            registry=r,
         )
-        self._errors = Counter("dreamforge_errors", "Errors by class", ["code"], registry=r)
+        self._errors = self._counter("dreamforge_errors", "Errors by class", ["code"])
         for code in sorted(error_codes() | set(extra_error_codes)):
             self._errors.labels(code)
-        self._jobs = Histogram(
+        self._declare_job_metrics()
+        self._declare_runner_metrics()
+
+    def _histogram(
+        self, name: str, documentation: str, buckets: Sequence[float], labels: Sequence[str] = ()
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+    def _counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _declare_job_metrics(self) -> None:
+        self._jobs = self._histogram(
             "dreamforge_job_duration_seconds",
             "Job latency, creation to terminal state",
+            _SLOW,
             ["type", "state"],
-            buckets=_SLOW,
-            registry=r,
         )
-        self._batch = Histogram(
+        self._batch = self._histogram(
             "dreamforge_job_images",
             "Images stored per finished generate job (batch size)",
+            (1, 2, 4, 8, 16, 32, 64, 100),
             ["state"],
-            buckets=(1, 2, 4, 8, 16, 32, 64, 100),
-            registry=r,
         )
-        self._items = Histogram(
-            "dreamforge_item_duration_seconds", "Latency of one image", buckets=_SLOW, registry=r
+        self._items = self._histogram(
+            "dreamforge_item_duration_seconds", "Latency of one image", _SLOW
         )
-        self._item_outcomes = Counter(
-            "dreamforge_items", "Images finished, by outcome", ["state"], registry=r
+        self._item_outcomes = self._counter(
+            "dreamforge_items", "Images finished, by outcome", ["state"]
         )
-        self._download_bytes = Counter(
-            "dreamforge_model_download_bytes",
-            "Bytes received by model_download jobs",
-            registry=r,
+        self._download_bytes = self._counter(
+            "dreamforge_model_download_bytes", "Bytes received by model_download jobs"
         )
-        self._downloads = Histogram(
+        self._downloads = self._histogram(
             "dreamforge_model_download_seconds",
             "Duration of a model_download attempt that installed its model",
-            buckets=_SLOW,
-            registry=r,
+            _SLOW,
         )
-        self._wait = Histogram(
-            "dreamforge_queue_wait_seconds",
-            "Creation to first start of a job",
-            buckets=_FAST + _SLOW[4:],
-            registry=r,
+        self._wait = self._histogram(
+            "dreamforge_queue_wait_seconds", "Creation to first start of a job", _FAST + _SLOW[4:]
         )
-        self._gap = Histogram(
+        self._gap = self._histogram(
             "dreamforge_worker_gap_seconds",
             "A busy worker's idle time from one job's end to the start of a job that waited",
-            buckets=(0.0005, *_FAST),
-            registry=r,
+            (0.0005, *_FAST),
         )
 
-        self._load = Histogram(
-            "dreamforge_model_load_seconds",
-            "Time to load a model into the runner",
-            buckets=_SLOW,
-            registry=r,
+    def _declare_runner_metrics(self) -> None:
+        self._load = self._histogram(
+            "dreamforge_model_load_seconds", "Time to load a model into the runner", _SLOW
         )
         self._memory = Gauge(
             "dreamforge_runner_memory_bytes",
             "Memory of the last item: accelerator (kind=cuda) or runner process (kind=process)",
             ["kind", "phase"],
-            registry=r,
+            registry=self.registry,
         )
-        self._peak = Histogram(
+        self._peak = self._histogram(
             "dreamforge_runner_peak_memory_bytes",
             "Peak memory per item",
+            tuple(2.0**n for n in range(24, 38)),
             ["kind"],
-            buckets=tuple(2.0**n for n in range(24, 38)),
-            registry=r,
         )
 
     def count_jobs_here(self) -> None:

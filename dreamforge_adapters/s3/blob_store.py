@@ -94,29 +94,25 @@ class S3BlobStore(BlobStore):
         )
         self._sleep = sleep
         self._http = _http_client(connect_timeout_s, read_timeout_s)
-        # Giving the region keeps minio from asking the server for it (presign stays local).
-        self._client = Minio(
-            netloc,
-            access_key=access_key,
-            secret_key=secret_key,
-            secure=secure,
-            region=region,
-            http_client=self._http,
-        )
+
+        def client_for(netloc: str, secure: bool) -> Minio:
+            # Giving the region keeps minio from asking the server for it (presign stays local).
+            return Minio(
+                netloc,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=secure,
+                region=region,
+                http_client=self._http,
+            )
+
+        self._client = client_for(netloc, secure)
         self._where = f"S3 bucket {bucket!r} at {self.endpoint}"
         # URLs are signed for the host clients use (`http://minio:9000` inside a compose
         # network is not reachable from a browser); signing needs no connection to it.
         self._signer = self._client
         if public_endpoint:
-            public_netloc, public_secure = _split_endpoint(public_endpoint)
-            self._signer = Minio(
-                public_netloc,
-                access_key=access_key,
-                secret_key=secret_key,
-                secure=public_secure,
-                region=region,
-                http_client=self._http,
-            )
+            self._signer = client_for(*_split_endpoint(public_endpoint))
 
     def ensure_bucket(self) -> None:
         """Creates the bucket if needed, makes it private, applies retention. Start-up only."""

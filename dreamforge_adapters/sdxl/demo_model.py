@@ -10,6 +10,9 @@ determinism matters.
 The model is built from configs with a fixed torch seed, so two builds are byte-identical and a
 build can be checked against the sha256 sums it recorded. Torch and diffusers are imported inside
 the functions: the admin CLI may import this module without paying for them.
+
+It is one module because the configs, the seeded build and the recorded checksums describe one
+model and must change together.
 """
 
 from __future__ import annotations

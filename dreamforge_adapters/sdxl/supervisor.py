@@ -4,6 +4,9 @@ The child keeps pipelines warm between jobs. The parent sends one item at a time
 progress, and is the only one that decides the child's fate: on timeout, crash, out of memory
 or an unexplained error it kills the child (the one sure way to return all GPU memory),
 records what it cleaned up, and the next item gets a fresh child.
+
+It is one module because each limit (timeout, crash, memory, clean-up) is a decision about the
+one child process; keeping them beside it keeps the child's lifecycle in one place.
 """
 
 from __future__ import annotations

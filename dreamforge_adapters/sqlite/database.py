@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from os import PathLike
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NoReturn
 
 from dreamforge_adapters.sql.dialect import Row
@@ -124,12 +123,7 @@ class SqliteDatabase:
     def __enter__(self) -> SqliteDatabase:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _open_connection(self) -> sqlite3.Connection:

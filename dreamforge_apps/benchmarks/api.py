@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import httpx
+
+from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 
 BODY = json.dumps(
     {"params": {"prompt": "bench: a red cube", "width": 64, "height": 64, "steps": 4}}
@@ -53,16 +54,10 @@ def embedded_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise click.ClickException("the server did not start")
-                time.sleep(0.05)
+            try:
+                wait_until_ready(f"{url}/health", proc, timeout_s=30, request_timeout_s=1)
+            except NotReady:
+                raise click.ClickException("the server did not start") from None
             yield url
         finally:
             proc.terminate()
@@ -142,6 +137,23 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def pct_ms(values: list[float], q: float) -> float:
+    """The q-quantile of seconds, in milliseconds to two decimals."""
+    return round(_pct(values, q) * 1000, 2)
+
+
+def post_figures(latencies: list[float], elapsed: float, concurrency: int) -> dict[str, Any]:
+    """The figures of a POST load: its size, rate and latency quantiles."""
+    return {
+        "requests": len(latencies),
+        "concurrency": concurrency,
+        "creations_per_s": round(len(latencies) / elapsed, 1),
+        "post_p50_ms": pct_ms(latencies, 0.50),
+        "post_p99_ms": pct_ms(latencies, 0.99),
+        "post_max_ms": round(max(latencies) * 1000, 2),
+    }
+
+
 def _measure(url: str, total: int, concurrency: int, samples: int) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -151,15 +163,10 @@ def _measure(url: str, total: int, concurrency: int, samples: int) -> dict[str, 
         await _load(host, port, min(500, total), concurrency)  # warm-up
         latencies, elapsed = await _load(host, port, total, concurrency)
         return {
-            "requests": total,
-            "concurrency": concurrency,
-            "creations_per_s": round(total / elapsed, 1),
-            "post_p50_ms": round(_pct(latencies, 0.50) * 1000, 2),
-            "post_p99_ms": round(_pct(latencies, 0.99) * 1000, 2),
-            "post_max_ms": round(max(latencies) * 1000, 2),
+            **post_figures(latencies, elapsed, concurrency),
             "first_progress_samples": samples,
             "first_progress_p50_ms": round(statistics.median(first) * 1000, 2) if first else None,
-            "first_progress_p99_ms": round(_pct(first, 0.99) * 1000, 2) if first else None,
+            "first_progress_p99_ms": pct_ms(first, 0.99) if first else None,
         }
 
     return asyncio.run(run())

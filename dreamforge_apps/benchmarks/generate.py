@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,104 @@ def _install_demo(data_dir: Path) -> Path:
     return Path(next(m.local_path for m in models if m.kind == "sdxl-diffusers") or "")
 
 
+@dataclass
+class _Rounds:
+    """What the alternating rounds measured, both sides."""
+
+    raw_times: list[float] = field(default_factory=list)
+    service_times: list[float] = field(default_factory=list)
+    raw_load_s: float = 0.0
+    torch_threads: int = 0
+    warm_events: list[dict[str, Any]] = field(default_factory=list)
+    runner_peaks: list[int] = field(default_factory=list)
+
+
+def _run_rounds(params: dict[str, Any], count: int, rounds: int) -> _Rounds:
+    """Warms both sides up, then alternates raw and service for `rounds` rounds."""
+    got = _Rounds()
+    with tempfile.TemporaryDirectory(prefix="dreamforge-bench-gen-") as tmp:
+        data_dir = Path(tmp)
+        folder = _install_demo(data_dir)
+        one, got.raw_load_s, got.torch_threads = raw_pipeline(folder, params)
+        env = {
+            "DREAMFORGE_RUNNER": "sdxl",
+            "DREAMFORGE_DATA_DIR": str(data_dir),
+            "DREAMFORGE_DEFAULT_MODEL": "demo-sdxl-tiny",
+            "DREAMFORGE_RUNNER_THREADS": str(got.torch_threads),
+            "HF_HUB_OFFLINE": "1",
+        }
+        with embedded_server(env) as url:
+            client = DreamForgeClient(url, timeout=600)
+            _, got.warm_events = _service_job(client, {**params, "count": 1, "seed": 0})
+            one(0)
+            for _ in range(rounds):
+                started = time.perf_counter()
+                for seed in range(1, count + 1):
+                    one(seed)
+                got.raw_times.append(time.perf_counter() - started)
+                elapsed, events = _service_job(client, {**params, "count": count})
+                got.service_times.append(elapsed)
+                got.runner_peaks += [
+                    int(e.get("peak_bytes", 0)) for e in events if e["code"] == "memory"
+                ]
+            client.close()
+    return got
+
+
+def _side(times: list[float], count: int) -> dict[str, Any]:
+    """One side's timings: the median round and its rate."""
+    median_s = statistics.median(times)
+    return {
+        "median_s": round(median_s, 3),
+        "rounds_s": [round(t, 3) for t in times],
+        "s_per_image": round(median_s / count, 4),
+        "images_per_s": round(count / median_s, 3),
+    }
+
+
+def _figures(params: dict[str, Any], count: int, rounds: int, got: _Rounds) -> dict[str, Any]:
+    load = [e.get("seconds") for e in got.warm_events if e["code"] == "model_loaded"]
+    raw_s, service_s = statistics.median(got.raw_times), statistics.median(got.service_times)
+    return {
+        "model": "demo-sdxl-tiny (random weights)",
+        "params": params,
+        "count": count,
+        "rounds": rounds,
+        "cpus": os.cpu_count(),
+        "torch_threads": got.torch_threads,
+        "raw": {
+            **_side(got.raw_times, count),
+            "load_s": round(got.raw_load_s, 3),
+            "peak_rss_bytes": _peak_rss(),
+        },
+        "service": {
+            **_side(got.service_times, count),
+            "load_s": round(float(load[0] or 0.0), 3) if load else None,
+            "runner_peak_bytes": max(got.runner_peaks) if got.runner_peaks else None,
+        },
+        "service_over_raw": round(service_s / raw_s, 4),
+    }
+
+
+def _echo(figures: dict[str, Any]) -> None:
+    params, raw, service = figures["params"], figures["raw"], figures["service"]
+    click.echo(
+        f"model demo-sdxl-tiny, {params['width']}x{params['height']}, {params['steps']} steps, "
+        f"{params['scheduler']}, count {figures['count']}, {figures['rounds']} rounds, "
+        f"{figures['cpus']} CPUs, torch threads {figures['torch_threads']}"
+    )
+    for name, f in (("raw diffusers", raw), ("service (HTTP → runner process → stored)", service)):
+        click.echo(
+            f"{name:42} median {f['median_s']:.3f} s  {f['s_per_image']:.4f} s/image  "
+            f"{f['images_per_s']:.2f} images/s  load {f['load_s']} s  rounds {f['rounds_s']}"
+        )
+    click.echo(
+        f"peak memory: raw process {raw['peak_rss_bytes'] / 2**20:.0f} MiB, runner process "
+        f"{(service['runner_peak_bytes'] or 0) / 2**20:.0f} MiB"
+    )
+    click.echo(f"service/raw = {figures['service_over_raw']:.3f}")
+
+
 def run_bench_generate(
     size: int,
     steps: int,
@@ -112,74 +211,7 @@ def run_bench_generate(
         "guidance": 6.0,
         "scheduler": scheduler,
     }
-    raw_times: list[float] = []
-    service_times: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="dreamforge-bench-gen-") as tmp:
-        data_dir = Path(tmp)
-        folder = _install_demo(data_dir)
-        one, raw_load_s, threads = raw_pipeline(folder, params)
-        env = {
-            "DREAMFORGE_RUNNER": "sdxl",
-            "DREAMFORGE_DATA_DIR": str(data_dir),
-            "DREAMFORGE_DEFAULT_MODEL": "demo-sdxl-tiny",
-            "DREAMFORGE_RUNNER_THREADS": str(threads),
-            "HF_HUB_OFFLINE": "1",
-        }
-        with embedded_server(env) as url:
-            client = DreamForgeClient(url, timeout=600)
-            _, warm_events = _service_job(client, {**params, "count": 1, "seed": 0})
-            one(0)
-            peaks: list[int] = []
-            for _ in range(rounds):
-                started = time.perf_counter()
-                for seed in range(1, count + 1):
-                    one(seed)
-                raw_times.append(time.perf_counter() - started)
-                elapsed, events = _service_job(client, {**params, "count": count})
-                service_times.append(elapsed)
-                peaks += [int(e.get("peak_bytes", 0)) for e in events if e["code"] == "memory"]
-            client.close()
-    load = [e.get("seconds") for e in warm_events if e["code"] == "model_loaded"]
-    raw_s, service_s = statistics.median(raw_times), statistics.median(service_times)
-    figures: dict[str, Any] = {
-        "model": "demo-sdxl-tiny (random weights)",
-        "params": params,
-        "count": count,
-        "rounds": rounds,
-        "cpus": os.cpu_count(),
-        "torch_threads": threads,
-        "raw": {
-            "median_s": round(raw_s, 3),
-            "rounds_s": [round(t, 3) for t in raw_times],
-            "s_per_image": round(raw_s / count, 4),
-            "images_per_s": round(count / raw_s, 3),
-            "load_s": round(raw_load_s, 3),
-            "peak_rss_bytes": _peak_rss(),
-        },
-        "service": {
-            "median_s": round(service_s, 3),
-            "rounds_s": [round(t, 3) for t in service_times],
-            "s_per_image": round(service_s / count, 4),
-            "images_per_s": round(count / service_s, 3),
-            "load_s": round(float(load[0] or 0.0), 3) if load else None,
-            "runner_peak_bytes": max(peaks) if peaks else None,
-        },
-        "service_over_raw": round(service_s / raw_s, 4),
-    }
-    raw, service = figures["raw"], figures["service"]
-    click.echo(
-        f"model demo-sdxl-tiny, {size}x{size}, {steps} steps, {scheduler}, count {count}, "
-        f"{rounds} rounds, {os.cpu_count()} CPUs, torch threads {threads}"
-    )
-    for name, f in (("raw diffusers", raw), ("service (HTTP → runner process → stored)", service)):
-        click.echo(
-            f"{name:42} median {f['median_s']:.3f} s  {f['s_per_image']:.4f} s/image  "
-            f"{f['images_per_s']:.2f} images/s  load {f['load_s']} s  rounds {f['rounds_s']}"
-        )
-    click.echo(
-        f"peak memory: raw process {raw['peak_rss_bytes'] / 2**20:.0f} MiB, runner process "
-        f"{(service['runner_peak_bytes'] or 0) / 2**20:.0f} MiB"
-    )
-    click.echo(f"service/raw = {figures['service_over_raw']:.3f}")
+    figures = _figures(params, count, rounds, _run_rounds(params, count, rounds))
+    _echo(figures)
     if json_out:
         json_out.write_text(json.dumps(figures, indent=2))

@@ -24,8 +24,8 @@ import click
 import httpx
 
 from dreamforge_apps.benchmarks.gaps import gap_figures, gap_line
+from dreamforge_apps.benchmarks.machine import machine_facts
 from dreamforge_apps.benchmarks.soak_audit import audit_jobs, job_states, job_times, running_job
-from dreamforge_apps.benchmarks.stack import machine_facts
 from dreamforge_apps.benchmarks.stack_processes import StackUnderTest, rss_mib, started_stack
 
 MULTI_EVERY = 20  # one job in 20 is a batch of 3 images

@@ -10,16 +10,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-import httpx
 
 from dreamforge_apps.benchmarks.api import free_port
+from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 from dreamforge_apps.settings import Settings
 
 REQUIRED_ENV = (
@@ -165,17 +164,11 @@ class StackUnderTest:
         return problems
 
     def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise click.ClickException(f"a stack process exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise click.ClickException(f"{url} never became ready:\n{self.log_tail()}")
+        try:
+            wait_until_ready(url, proc, timeout_s=60)
+        except NotReady as e:
+            what = "a stack process exited" if e.exited else f"{url} never became ready"
+            raise click.ClickException(f"{what}:\n{self.log_tail()}") from None
 
     def log_lines(self) -> list[str]:
         with contextlib.suppress(OSError):

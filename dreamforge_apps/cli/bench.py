@@ -6,11 +6,33 @@ command runs: the services never load it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from dreamforge_apps.cli.errors import remember_server
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+#: Where a benchmark also writes its figures, as JSON.
+json_out_option = click.option(
+    "--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None
+)
+
+
+def load_options(url_help: str) -> Callable[[FC], FC]:
+    """--url, --requests and --concurrency: the server and the POST load of api and stack."""
+
+    def apply(command: FC) -> FC:
+        command = click.option("--concurrency", default=8, show_default=True)(command)
+        command = click.option(
+            "--requests", "total", default=5000, show_default=True, help="POSTs to send."
+        )(command)
+        return click.option("--url", default=None, callback=remember_server, help=url_help)(command)
+
+    return apply
 
 
 @click.group()
@@ -19,15 +41,8 @@ def bench() -> None:
 
 
 @bench.command("api")
-@click.option(
-    "--url",
-    default=None,
-    callback=remember_server,
-    help="Measure a running server instead of starting one.",
-)
-@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
-@click.option("--concurrency", default=8, show_default=True)
-@click.option("--first-progress-samples", default=50, show_default=True)
+@load_options("Measure a running server instead of starting one.")
+@click.option("--first-progress-samples", "samples", default=50, show_default=True)
 @click.option(
     "--worker-step-delay",
     "step_delays",
@@ -37,30 +52,16 @@ def bench() -> None:
     show_default=True,
     help="Fake runner seconds per step; one embedded run per value.",
 )
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_api(
-    url: str | None,
-    total: int,
-    concurrency: int,
-    first_progress_samples: int,
-    step_delays: tuple[float, ...],
-    json_out: Path | None,
-) -> None:
+@json_out_option
+def bench_api(**options: Any) -> None:
     """Job creations/s, POST /v1/jobs p50/p99, submit-to-first-progress latency."""
     from dreamforge_apps.benchmarks.api import run_bench_api
 
-    run_bench_api(url, total, concurrency, first_progress_samples, step_delays, json_out)
+    run_bench_api(**options)
 
 
 @bench.command("stack")
-@click.option(
-    "--url",
-    default=None,
-    callback=remember_server,
-    help="Measure a running stack API instead of starting api and worker processes.",
-)
-@click.option("--requests", "total", default=5000, show_default=True, help="POSTs to send.")
-@click.option("--concurrency", default=8, show_default=True)
+@load_options("Measure a running stack API instead of starting api and worker processes.")
 @click.option(
     "--samples", default=200, show_default=True, help="Jobs sent one at a time to an idle worker."
 )
@@ -74,6 +75,7 @@ def bench_api(
 )
 @click.option(
     "--idle-seconds",
+    "idle_s",
     default=10.0,
     show_default=True,
     help="Redis load measured this long without and with an idle worker (0: skip).",
@@ -84,36 +86,14 @@ def bench_api(
     show_default=True,
     help="Jobs queued at once to measure the gap between jobs of a busy worker (0: skip).",
 )
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_stack(
-    url: str | None,
-    total: int,
-    concurrency: int,
-    samples: int,
-    sse_clients: int,
-    sse_jobs: int,
-    sse_steps: int,
-    idle_seconds: float,
-    backlog_jobs: int,
-    json_out: Path | None,
-) -> None:
+@json_out_option
+def bench_stack(**options: Any) -> None:
     """Stack (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): creations/s,
     POST p50/p99, submit-to-running, gap between jobs with a backlog, per-job overhead, SSE
     delivery with many clients."""
     from dreamforge_apps.benchmarks.stack import run_bench_stack
 
-    run_bench_stack(
-        url,
-        total,
-        concurrency,
-        samples,
-        sse_clients,
-        sse_jobs,
-        sse_steps,
-        idle_seconds,
-        json_out,
-        backlog_jobs,
-    )
+    run_bench_stack(**options)
 
 
 @bench.command("gaps")
@@ -132,13 +112,13 @@ def bench_gaps(jobs: int) -> None:
 @click.option("--jobs", default=10_000, show_default=True, help="Jobs to submit after warm-up.")
 @click.option("--clients", default=8, show_default=True, help="Concurrent submitting clients.")
 @click.option("--kills", default=2, show_default=True, help="Times the worker gets SIGKILL.")
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_soak(jobs: int, clients: int, kills: int, json_out: Path | None) -> None:
+@json_out_option
+def bench_soak(**options: Any) -> None:
     """Soak (api + worker processes on DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): jobs through
     the stack while the worker is killed; fails on a lost or doubly completed job."""
     from dreamforge_apps.benchmarks.soak import run_soak
 
-    run_soak(jobs, clients, kills, json_out)
+    run_soak(**options)
 
 
 @bench.command("slow-clients")
@@ -154,21 +134,13 @@ def bench_soak(jobs: int, clients: int, kills: int, json_out: Path | None) -> No
     show_default=True,
     help="DREAMFORGE_HTTP_HEAD_TIMEOUT_S of the server started without --url.",
 )
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_slow_clients(
-    url: str | None,
-    connections: int,
-    drip_s: float,
-    probes: int,
-    give_up_s: float,
-    head_timeout_s: float,
-    json_out: Path | None,
-) -> None:
+@json_out_option
+def bench_slow_clients(**options: Any) -> None:
     """Slow clients (slowloris) on loopback: connections held, /health and POST latency
     during the attack, and how soon the server cuts them."""
     from dreamforge_apps.benchmarks.slow_clients import run_bench_slow_clients
 
-    run_bench_slow_clients(url, connections, drip_s, probes, give_up_s, head_timeout_s, json_out)
+    run_bench_slow_clients(**options)
 
 
 @bench.command("generate")
@@ -183,17 +155,9 @@ def bench_slow_clients(
     default=None,
     help="Torch threads on both sides (default: the runner's default, all cores but one).",
 )
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_generate(
-    size: int,
-    steps: int,
-    count: int,
-    scheduler: str,
-    rounds: int,
-    threads: int | None,
-    json_out: Path | None,
-) -> None:
+@json_out_option
+def bench_generate(**options: Any) -> None:
     """Raw diffusers against the full service path on the demo model, in one run."""
     from dreamforge_apps.benchmarks.generate import run_bench_generate
 
-    run_bench_generate(size, steps, count, scheduler, rounds, threads, json_out)
+    run_bench_generate(**options)

@@ -2,6 +2,9 @@
 
 Each transition checks the lifecycle, stamps the time and records an event draft in
 `pending_events`; the repository stores job and events in one transaction.
+
+It is one module because an aggregate keeps its invariants in one place: the job, its steps and
+its items change only through these methods.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Generation parameters: the validation rules shared by the HTTP layer and `parameters_schema`.
 
 Validation collects every broken rule before failing, so a client fixes a request in one round.
+The validator and the schema stay in one module because they must state the same limits: side
+by side, a rule changed in one is seen to need changing in the other.
 """
 
 from __future__ import annotations
@@ -179,6 +181,37 @@ def _choice(
     return value
 
 
+def _guidance(c: _Collector, raw: Mapping[str, Any], limits: ModelLimits) -> float | None:
+    if "guidance" not in raw:
+        return None
+    value = raw["guidance"]
+    if not _is_number(value):
+        c.add("guidance", "must be a number")
+    elif not limits.min_guidance <= value <= limits.max_guidance:
+        c.add("guidance", f"must be between {limits.min_guidance} and {limits.max_guidance}")
+    else:
+        return float(value)
+    return None
+
+
+def _flag(c: _Collector, raw: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    value = raw.get(name, default)
+    if not isinstance(value, bool):
+        c.add(name, "must be true or false")
+        return default
+    return value
+
+
+def _preset(c: _Collector, raw: Mapping[str, Any], presets: Mapping[str, Preset]) -> Preset | None:
+    name = raw.get("preset")
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in presets:
+        c.add("preset", f"must be one of {', '.join(sorted(presets)) or '(none defined)'}")
+        return None
+    return presets[name]
+
+
 def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]) -> GenerateParams:
     """Checks raw `params` against the model's limits and fills defaults.
 
@@ -199,29 +232,12 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     width = _size(c, raw, "width", limits)
     height = _size(c, raw, "height", limits)
     steps = _int_in(c, raw, "steps", limits.min_steps, limits.max_steps)
-    guidance: float | None = None
-    if "guidance" in raw:
-        value = raw["guidance"]
-        if not _is_number(value):
-            c.add("guidance", "must be a number")
-        elif not limits.min_guidance <= value <= limits.max_guidance:
-            c.add("guidance", f"must be between {limits.min_guidance} and {limits.max_guidance}")
-        else:
-            guidance = float(value)
+    guidance = _guidance(c, raw, limits)
     scheduler = _choice(c, raw, "scheduler", limits.schedulers)
     fmt = _choice(c, raw, "format", FORMATS)
-    embed = raw.get("embed_metadata", True)
-    if not isinstance(embed, bool):
-        c.add("embed_metadata", "must be true or false")
-        embed = True
+    embed = _flag(c, raw, "embed_metadata", default=True)
     count = _int_in(c, raw, "count", 1, MAX_COUNT)
-    preset: Preset | None = None
-    preset_name = raw.get("preset")
-    if preset_name is not None:
-        if not isinstance(preset_name, str) or preset_name not in presets:
-            c.add("preset", f"must be one of {', '.join(sorted(presets)) or '(none defined)'}")
-        else:
-            preset = presets[preset_name]
+    preset = _preset(c, raw, presets)
     if c.errors:
         raise InvalidInput.for_fields(c.errors)
 

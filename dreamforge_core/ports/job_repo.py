@@ -9,7 +9,22 @@ from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
 
 
-class JobRepo(Protocol):
+class EventSource(Protocol):
+    """Where stored events are read back (a JobRepo is one)."""
+
+    def events(
+        self,
+        job_id: str,
+        *,
+        after_seq: int = 0,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events oldest first with seq > after_seq and ts >= since, at most `limit`."""
+        ...
+
+
+class JobRepo(EventSource, Protocol):
     """Durable jobs, steps, events and artifacts.
 
     Rules every implementation keeps: `create` and `save` store the job, its pending events and
@@ -30,17 +45,6 @@ class JobRepo(Protocol):
 
     def save(self, job: Job) -> list[Event]:
         """Stores the job's changes; returns its pending events as stored (with seq)."""
-        ...
-
-    def events(
-        self,
-        job_id: str,
-        *,
-        after_seq: int = 0,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Event]:
-        """Events oldest first with seq > after_seq and ts >= since, at most `limit`."""
         ...
 
     def last_events(self, job_id: str, n: int, *, since: datetime | None = None) -> list[Event]:

@@ -19,7 +19,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -110,6 +110,23 @@ class JobClaim:
                     p.metrics.queue_wait((now - job.created_at).total_seconds())
         except Unavailable:
             return
+
+    def run(
+        self,
+        job_id: str,
+        work: Callable[[RunningJob], None],
+        settle: Callable[[RunningJob, Exception], None],
+    ) -> None:
+        """One delivery of `job_id`: `work` runs the claimed job inside the attempt's trace
+        span, and an error out of it goes to `settle` (retry, fail, or hand back on a stop)."""
+        with self.delivery(job_id) as run:
+            if run is None:
+                return  # nothing to run now (see delivery)
+            try:
+                with self.traced(run):
+                    work(run)
+            except Exception as error:
+                settle(run, error)
 
     def traced(self, run: RunningJob) -> AbstractContextManager[None]:
         """The trace span of the attempt's own work (its outcome is written outside it)."""

@@ -98,14 +98,7 @@ class RunDownloadJob:
         self._outcome = JobOutcome(ports, retry)
 
     def __call__(self, job_id: str) -> None:
-        with self._claim.delivery(job_id) as run:
-            if run is None:
-                return  # nothing to run now (see JobClaim)
-            try:
-                with self._claim.traced(run):
-                    self._install(run)
-            except Exception as error:
-                self._outcome.settle(run, error)  # retry, fail, or hand back on a stop
+        self._claim.run(job_id, self._install, self._outcome.settle)
 
     def _install(self, run: RunningJob) -> None:
         p, job = self._ports, run.job

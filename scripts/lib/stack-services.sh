@@ -74,3 +74,14 @@ PYEOF
     export DREAMFORGE_S3_ACCESS_KEY="$access"
     export DREAMFORGE_S3_SECRET_KEY="$secret"
 }
+
+# Starts the services, runs "$PY" with these arguments and exits with its status (the EXIT
+# trap removes the services).
+stack_services_run() {
+    stack_services_up
+    set +e
+    "$PY" "$@"
+    local status=$?
+    set -e
+    exit "$status"
+}

@@ -4,7 +4,6 @@ dead-lettered job where operators can see it."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -19,14 +18,11 @@ from dreamforge_adapters.dramatiq_queue import (
     close_broker,
     declare_job_actor,
     make_broker,
-    ping,
     start_worker,
 )
 from dreamforge_adapters.inprocess import InProcessJobQueue
-from dreamforge_core.errors import Unavailable
+from tests.support.services import answering_redis
 
-REDIS_URL = os.environ.get("DREAMFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
 WAIT_S = 10.0
 
 
@@ -64,22 +60,16 @@ def _inprocess() -> Iterator[Harness]:
 
 
 def _dramatiq() -> Iterator[Harness]:
-    try:
-        ping(REDIS_URL)
-    except Unavailable as e:
-        why = f"Redis is not answering at {REDIS_URL}: {e}"
-        if IN_CI:
-            pytest.fail(f"{why} (CI=true: real-service tests must not skip)")
-        pytest.skip(why)
+    redis_url = answering_redis()
     namespace = f"dreamforge-contract-{uuid.uuid4().hex[:8]}"
-    broker = make_broker(REDIS_URL, namespace=namespace)
+    broker = make_broker(redis_url, namespace=namespace)
     queue = DramatiqJobQueue(broker)
     harness = Harness(queue)
     declare_job_actor(broker, harness.handle, time_limit_ms=60_000)
     worker = start_worker(broker, poll_ms=20)
     yield harness
     worker.stop(timeout=5_000)
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(f"{namespace}*"):
         client.delete(key)
     client.close()

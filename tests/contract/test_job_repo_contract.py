@@ -2,6 +2,9 @@
 
 The SQLite-only tests at the end cover what a fake cannot have: durability across reopening,
 two connections on one file, and a failed transaction.
+
+It is one module because it is one contract: every case runs against every implementation,
+and a rule split off would be easy to leave out for one of them.
 """
 
 from __future__ import annotations

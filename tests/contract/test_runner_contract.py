@@ -4,7 +4,7 @@ supervised child process running diffusers on the tiny demo model)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,24 +14,14 @@ import pytest
 from dreamforge_adapters.fake_runner import FakeRunner
 from dreamforge_adapters.sdxl.child_process import ChildOptions
 from dreamforge_adapters.sdxl.supervisor import SubprocessRunner
+from dreamforge_apps.models import fake_model
 from dreamforge_core.domain.model import ModelDescriptor
-from dreamforge_core.domain.params import GenerateParams, ModelLimits
+from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import StepTimeout
 from dreamforge_core.ports.runner import GenerationRequest, Runner
+from tests.support.runner_listener import RecordingListener
 
 PARAMS = GenerateParams(prompt="a lighthouse", width=64, height=64, steps=4, scheduler="euler")
-
-
-class Listener:
-    def __init__(self) -> None:
-        self.steps: list[tuple[int, int]] = []
-        self.notes: list[str] = []
-
-    def step(self, done: int, total: int) -> None:
-        self.steps.append((done, total))
-
-    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
-        self.notes.append(code)
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +37,7 @@ def runner_and_model(
     request: pytest.FixtureRequest, demo_models: list[ModelDescriptor]
 ) -> Iterator[tuple[Runner, ModelDescriptor]]:
     if request.param == "fake":
-        now = datetime(2026, 1, 1, tzinfo=UTC)
-        model = ModelDescriptor(
-            id="fake",
-            name="fake",
-            kind="fake",
-            version="1",
-            created_at=now,
-            updated_at=now,
-            installed=True,
-            limits=ModelLimits(min_size=64),
-        )
-        yield FakeRunner(), model
+        yield FakeRunner(), fake_model(datetime(2026, 1, 1, tzinfo=UTC))
         return
     folder = next(m for m in demo_models if m.kind == "sdxl-diffusers")
     runner = SubprocessRunner(ChildOptions(threads=1), lambda m: None)
@@ -70,11 +49,11 @@ def _generate(
     runner: Runner,
     model: ModelDescriptor,
     seed: int,
-    listener: Listener | None = None,
+    listener: RecordingListener | None = None,
     **params: Any,
 ) -> bytes:
     request = GenerationRequest("job", 0, model, replace(PARAMS, **params), seed)
-    return runner.generate(request, listener or Listener()).pixels
+    return runner.generate(request, listener or RecordingListener()).pixels
 
 
 def test_same_seed_same_pixels_other_seed_other_pixels(
@@ -93,7 +72,7 @@ def test_each_step_is_reported_once_in_order_and_the_model_is_noted(
 ) -> None:
     runner, model = runner_and_model
     _generate(runner, model, 3)  # loaded (or already warm)
-    listener = Listener()
+    listener = RecordingListener()
     _generate(runner, model, 3, listener, steps=5)
     assert listener.steps == [(n, 5) for n in range(1, 6)]
     assert "model_cache_hit" in listener.notes
@@ -108,7 +87,7 @@ def test_a_step_timeout_raises_timeout(runner_and_model: tuple[Runner, ModelDesc
         GenerationRequest("job", 0, model, replace(PARAMS, steps=200), 1), timeout_s=0.3
     )
     with pytest.raises(StepTimeout):
-        runner.generate(request, Listener())
+        runner.generate(request, RecordingListener())
     assert len(_generate(runner, model, 1)) == 64 * 64 * 3  # the next item still runs
 
 
@@ -116,7 +95,7 @@ class StalledStore(Exception):
     """What a listener raises when the job's progress cannot be saved."""
 
 
-class RaisingListener(Listener):
+class RaisingListener(RecordingListener):
     def __init__(self, at_step: int) -> None:
         super().__init__()
         self.at_step = at_step
@@ -137,7 +116,7 @@ def test_a_listener_that_raises_mid_request_leaves_the_next_request_clean(
     with pytest.raises(StalledStore):
         _generate(runner, model, 1, RaisingListener(at_step=2), steps=40)
 
-    listener = Listener()
+    listener = RecordingListener()
     got = _generate(runner, model, 7, listener, width=96, height=80, steps=3)
     assert got == expected  # this request's own pixels, at its own size
     assert listener.steps == [(1, 3), (2, 3), (3, 3)]  # none of the abandoned request's steps

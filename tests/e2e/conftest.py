@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.hub_fixtures import demo, hub  # noqa: F401  (fixtures of the download tests)
 
@@ -64,16 +64,10 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not become healthy")
+        try:
+            wait_until_ready(f"{self.url}/health", self.proc, timeout_s=30, request_timeout_s=1)
+        except NotReady as e:
+            raise RuntimeError(f"{e}: {self.log.read_text()[-3000:]}") from None
 
     ready_checks = frozenset({"database", "storage", "worker"})
 
@@ -254,3 +248,14 @@ def wait_for_state(
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} never reached {states}: {client.job(job_id)}")
+
+
+def wait_for_artifacts(
+    client: DreamForgeClient, job_id: str, count: int, timeout: float = 30
+) -> dict[int, dict[str, Any]]:
+    """The job's artifacts by item index, once it has at least `count` of them."""
+    deadline = time.monotonic() + timeout
+    while len(client.artifacts(job_id)) < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return {a["item_index"]: a for a in client.artifacts(job_id)}

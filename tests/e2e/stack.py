@@ -7,16 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
-
+from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 from tests.e2e.conftest import _free_port
 from tests.support.seaweed import SeaweedS3
-
-REDIS_URL = os.environ.get("DREAMFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.support.services import REDIS_URL
 
 
 class StackProcesses:
@@ -113,14 +110,7 @@ class StackProcesses:
                 proc.kill()
 
     def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"process exited: {self.log.read_text()[-4000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{url} never became ready: {self.log.read_text()[-4000:]}")
+        try:
+            wait_until_ready(url, proc, timeout_s=60, interval_s=0.1)
+        except NotReady as e:
+            raise RuntimeError(f"{e}: {self.log.read_text()[-4000:]}") from None

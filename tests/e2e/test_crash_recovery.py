@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from dreamforge_apps.client import DreamForgeClient
-from tests.e2e.conftest import ServerProcess, wait_for_state
+from tests.e2e.conftest import ServerProcess, wait_for_artifacts, wait_for_state
 
 
 def test_kill_nine_mid_batch_then_restart_completes_the_job(make_server: object) -> None:
@@ -14,11 +12,7 @@ def test_kill_nine_mid_batch_then_restart_completes_the_job(make_server: object)
     client = DreamForgeClient(server.url)
     job = client.create_job({"prompt": "p", "count": 5, "width": 64, "height": 64, "steps": 10})
 
-    deadline = time.monotonic() + 30
-    while len(client.artifacts(job["id"])) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    before = {a["item_index"]: a for a in client.artifacts(job["id"])}
+    before = wait_for_artifacts(client, job["id"], 2)
     server.kill9()
     client.close()
 

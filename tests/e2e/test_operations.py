@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import jsonschema
 import pytest
 
 from tests.e2e.conftest import ServerProcess, StackServer
+from tests.support.raw_http import raw_get
 
 
 def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
@@ -201,18 +201,8 @@ FOREIGN_HOSTS = [
 
 def _get(port: int, path: str, host: str | None, **headers: str) -> tuple[int, bytes]:
     """GET with exactly this Host header (None: none)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.putrequest("GET", path, skip_host=True)
-        if host is not None:
-            conn.putheader("Host", host.format(port=port))
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    sent = headers if host is None else {"Host": host.format(port=port), **headers}
+    return raw_get(port, path, sent, skip_host=True)
 
 
 def _served_ports(server: ServerProcess | StackServer) -> list[int]:

@@ -15,8 +15,7 @@ from PIL import Image
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
-from tests.e2e.test_sdxl_runner import SDXL_ENV
-from tests.support.demo import create_demo
+from tests.e2e.test_sdxl_runner import demo_sdxl_server
 
 pytestmark = pytest.mark.embedded_only
 
@@ -25,12 +24,8 @@ LOCK_HOLD_S = 7.0  # longer than SQLite's busy timeout (5 s): the progress write
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("isolation") / "data"
-    create_demo(data_dir)
-    server = ServerProcess(data_dir, SDXL_ENV)
-    server.start()
-    yield server
-    server.stop()
+    with demo_sdxl_server(tmp_path_factory.mktemp("isolation") / "data") as server:
+        yield server
 
 
 def _image(client: DreamForgeClient, job_id: str) -> tuple[dict[str, object], Image.Image]:

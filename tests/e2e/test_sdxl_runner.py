@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,14 +33,20 @@ SDXL_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def sdxl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("sdxl") / "data"
+@contextmanager
+def demo_sdxl_server(data_dir: Path) -> Iterator[ServerProcess]:
+    """`dreamforge serve` with the SDXL runner on the demo models, in a fresh `data_dir`."""
     create_demo(data_dir)
     server = ServerProcess(data_dir, SDXL_ENV)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def sdxl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with demo_sdxl_server(tmp_path_factory.mktemp("sdxl") / "data") as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 from urllib.parse import quote
 
@@ -11,6 +10,7 @@ import httpx
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
+from tests.support.raw_http import raw_get
 
 
 def test_reconnect_mid_job_continues_without_gap_or_duplicate(make_server: object) -> None:
@@ -71,13 +71,4 @@ def _raw_get(
     server: ServerProcess, target: str, headers: dict[str, bytes] | None = None
 ) -> tuple[int, bytes]:
     """GET with the target and header values sent byte for byte."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.putrequest("GET", target)
-        for name, value in (headers or {}).items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return raw_get(server.port, target, headers or {})

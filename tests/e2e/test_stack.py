@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from dreamforge_adapters.imaging.reader import read_embedded_metadata
 from dreamforge_apps.client import DreamForgeClient
-from tests.e2e.conftest import wait_for_state
+from tests.e2e.conftest import wait_for_artifacts, wait_for_state
 from tests.e2e.stack import StackProcesses
 from tests.support.seaweed import SeaweedS3
 
@@ -66,11 +65,7 @@ def test_a_batch_runs_through_the_stack_with_s3_urls(stack: StackProcesses) -> N
 def test_kill_nine_of_the_worker_mid_batch_a_new_worker_finishes(stack: StackProcesses) -> None:
     client = DreamForgeClient(stack.url)
     job = client.create_job({"prompt": "p", "count": 5, **SMALL, "steps": 10})
-    deadline = time.monotonic() + 30
-    while len(client.artifacts(job["id"])) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    before = {a["item_index"]: a for a in client.artifacts(job["id"])}
+    before = wait_for_artifacts(client, job["id"], 2)
     stack.kill9_worker()
     stack.start_worker()
     final = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=90)

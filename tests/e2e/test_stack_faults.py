@@ -17,6 +17,9 @@ What is proven:
   either way the job ends with exactly `count` artifacts and no orphaned object;
 - the API's artifact URLs: presigned ones work within their TTL and get 403 after it, the
   same object without a signature gets 403.
+
+It is one module because every case needs the same proxied services and stack fixtures, which
+are costly to start and are shared across the cases.
 """
 
 from __future__ import annotations

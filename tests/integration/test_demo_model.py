@@ -7,6 +7,9 @@ pixels for a seed, rebuild byte for byte, and never reach the network.
 Hub offline mode and the socket guard are applied around each step rather than for the session:
 other tests in the same process talk to a local fake Hugging Face server and need them off.
 Takes about 10-20 s on two CPU cores; skipped where torch or diffusers is not installed.
+
+It is one module because building the model is costly: the cases share one build of each
+file form.
 """
 
 from __future__ import annotations

@@ -3,12 +3,14 @@
 Every test works in its own key namespace and deletes it afterwards, so parallel runs do not
 collide. Workers run in this process, except the one killed with SIGKILL to prove that a dead
 worker's message is redelivered. In CI (CI=true) a missing Redis fails the suite.
+
+It is one module because its cases share the Redis fixtures, the namespacing and the private
+redis-server that the outage cases stop.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -37,28 +39,17 @@ from dreamforge_adapters.dramatiq_queue import (
     start_worker,
 )
 from dreamforge_core.errors import Unavailable
+from tests.support.services import answering_redis, unreachable
 
-REDIS_URL = os.environ.get("DREAMFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_MS = 2_000  # short, so a killed worker's message comes back within seconds
 ALWAYS = 1_000_000  # maintenance on every broker command: redelivery as soon as it is due
 WAIT_S = 10.0
 
 
-def _unreachable(why: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{why} (CI=true: real-service tests must not skip)")
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    try:
-        ping(REDIS_URL)
-    except Unavailable as e:
-        _unreachable(f"Redis is not answering at {REDIS_URL}: {e}")
-    return REDIS_URL
+    return answering_redis()
 
 
 @pytest.fixture
@@ -380,8 +371,7 @@ class PrivateRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            _unreachable("redis-server is not installed")
-            return
+            unreachable("redis-server is not installed")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)

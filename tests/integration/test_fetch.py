@@ -4,6 +4,9 @@ What matters is what survives failure: dropped connections and killed processes 
 the bytes on disk, wrong bytes never reach the target path, tokens stay with their origin.
 A few protocol corners the fake server does not produce (a server ignoring `Range`) use
 httpx's MockTransport instead.
+
+It is one module because its cases are the fetcher's one promise (survive failure) and share
+the fake server's fixtures.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Contents are a few bytes each; what is under test is which files are chosen, what is pinned and
 checked, which errors come out, and that tokens stay out of everything that is stored.
+
+It is one module because both sources are tested against one fake Hub and its fixtures, and
+many cases compare the two sources' behaviour.
 """
 
 from __future__ import annotations
@@ -246,16 +249,21 @@ def test_hf_two_checkpoints_need_a_selector(hf: HfSource) -> None:
     assert model.name == "org--two--b"  # its own folder and id beside org/two#a
 
 
-def test_hf_selector_matching_nothing_is_not_found(hf: HfSource) -> None:
-    with pytest.raises(NotFound, match=r"nothing\.safetensors"):
-        hf.resolve(parse_model_ref("hf:org/single#nothing.safetensors"))
-
-
-def test_hf_pickle_only_repo_is_refused(hf: HfSource) -> None:
-    with pytest.raises(InvalidInput, match="pickle checkpoint"):
-        hf.resolve(parse_model_ref("hf:org/pickled"))
-    with pytest.raises(InvalidInput, match="pickle checkpoint"):
-        hf.resolve(parse_model_ref("hf:org/pickled#model.ckpt"))
+@pytest.mark.parametrize(
+    ("ref", "error", "match"),
+    [
+        ("hf:org/single#nothing.safetensors", NotFound, r"nothing\.safetensors"),  # no match
+        ("hf:org/pickled", InvalidInput, "pickle checkpoint"),  # pickle-only repo
+        ("hf:org/pickled#model.ckpt", InvalidInput, "pickle checkpoint"),
+        ("hf:org/missing", NotFound, "org/missing"),  # unknown repo
+        ("hf:org/single@nope", NotFound, "nope"),  # unknown revision
+    ],
+)
+def test_hf_refuses_what_it_cannot_resolve(
+    hf: HfSource, ref: str, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        hf.resolve(parse_model_ref(ref))
 
 
 def test_hf_name_escaping_the_folder_is_refused_before_any_download(
@@ -279,13 +287,6 @@ def test_hf_gated_repo_needs_the_token(hub: FakeHub, tmp_path: Path) -> None:
     downloads = [r for r in hub.requests if "/resolve/" in r.path]
     assert downloads
     assert all(r.headers.get("authorization") == f"Bearer {HF_TOKEN}" for r in downloads)
-
-
-def test_hf_unknown_repo_and_revision_are_not_found(hf: HfSource) -> None:
-    with pytest.raises(NotFound, match="org/missing"):
-        hf.resolve(parse_model_ref("hf:org/missing"))
-    with pytest.raises(NotFound, match="nope"):
-        hf.resolve(parse_model_ref("hf:org/single@nope"))
 
 
 def test_hf_corrupted_file_fails_and_leaves_nothing(

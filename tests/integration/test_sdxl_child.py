@@ -3,6 +3,8 @@
 One spawned child serves most tests (start-up costs seconds: torch and diffusers imports);
 tests that end a child start their own. The model is the tiny random SDXL demo model, so
 everything runs offline on CPU in well under a second per image.
+
+It is one module because most cases share one spawned child, which is costly to start.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ Layout (HF: only `org/name` repo ids, model repos only):
 
 Threads, not asyncio: `ThreadingHTTPServer` gives each connection a thread, so a throttled
 download does not hold up the API calls a test makes meanwhile.
+
+It is one module because both fake services are one server: they share its fault injection,
+its request log and its byte serving; the routes of each are grouped in the handler below.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, NamedTuple, NotRequired, TypedDict, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -222,12 +224,7 @@ class FakeHub:
     def __enter__(self) -> FakeHub:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- content ------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from contextlib import suppress
-from types import TracebackType
 
 _ACCEPT_POLL_S = 0.1
 _REBIND_TIMEOUT_S = 5.0
@@ -119,12 +118,7 @@ class TcpProxy:
     def __enter__(self) -> TcpProxy:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- relaying -----------------------------------------------------------------------------

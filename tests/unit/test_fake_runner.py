@@ -3,7 +3,6 @@ the typed failures a test asks for."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,7 @@ from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import DreamForgeError, OutOfMemory, ProviderError, StepTimeout
 from dreamforge_core.ports.runner import GenerationRequest
+from tests.support.runner_listener import RecordingListener
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 MODEL = ModelDescriptor(
@@ -33,21 +33,7 @@ def _request(seed: int = 7, index: int = 0, **params: Any) -> GenerationRequest:
     return GenerationRequest("job-1", index, MODEL, replace(PARAMS, **params), seed)
 
 
-class Recorder:
-    """A RunnerListener that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[int, int]] = []
-        self.notes: list[str] = []
-
-    def step(self, done: int, total: int) -> None:
-        self.steps.append((done, total))
-
-    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
-        self.notes.append(code)
-
-
-_ignore = Recorder()
+_ignore = RecordingListener()
 
 
 def test_same_seed_and_params_give_identical_pixels() -> None:
@@ -95,7 +81,7 @@ def test_sizes_that_are_not_a_multiple_of_the_cell_work() -> None:
 
 
 def test_on_step_is_called_once_per_step_in_order() -> None:
-    seen = Recorder()
+    seen = RecordingListener()
 
     FakeRunner().generate(_request(steps=5), seen)
 
@@ -104,7 +90,7 @@ def test_on_step_is_called_once_per_step_in_order() -> None:
 
 def test_model_load_is_noted_on_first_use_only() -> None:
     runner = FakeRunner()
-    first, second = Recorder(), Recorder()
+    first, second = RecordingListener(), RecordingListener()
 
     runner.generate(_request(), first)
     runner.generate(_request(index=1), second)
@@ -117,7 +103,7 @@ def test_a_step_timeout_shorter_than_the_work_raises_timeout() -> None:
     request = replace(_request(steps=10), timeout_s=0.05)
 
     with pytest.raises(StepTimeout):
-        FakeRunner(step_delay_s=0.02).generate(request, Recorder())
+        FakeRunner(step_delay_s=0.02).generate(request, RecordingListener())
 
 
 def test_calls_are_recorded_with_their_seed_and_time() -> None:
@@ -155,7 +141,7 @@ def test_always_fail_fails_every_call() -> None:
 
 
 def test_a_failure_after_some_steps_reports_them_first() -> None:
-    seen = Recorder()
+    seen = RecordingListener()
     runner = FakeRunner(fail_calls={0: OutOfMemory}, fail_after_steps=2)
 
     with pytest.raises(OutOfMemory):
@@ -165,7 +151,7 @@ def test_a_failure_after_some_steps_reports_them_first() -> None:
 
 
 def test_a_failure_before_any_step_reports_none() -> None:
-    seen = Recorder()
+    seen = RecordingListener()
 
     with pytest.raises(ProviderError):
         FakeRunner(always_fail=ProviderError).generate(_request(), seen)
@@ -188,6 +174,6 @@ def test_close_is_harmless() -> None:
 
 def test_fail_marker_fails_only_with_test_hooks_on() -> None:
     request = _request(prompt="[[fail:provider_error]] a cat")
-    FakeRunner().generate(request, Recorder())  # hooks off: the marker is just text
+    FakeRunner().generate(request, RecordingListener())  # hooks off: the marker is just text
     with pytest.raises(ProviderError):
-        FakeRunner(test_hooks=True).generate(request, Recorder())
+        FakeRunner(test_hooks=True).generate(request, RecordingListener())

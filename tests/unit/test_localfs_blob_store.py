@@ -18,18 +18,26 @@ KEY = "dreamforge/alice/jobs/j1/generate/0.png"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
 
+def store_whose_rename_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> LocalBlobStore:
+    """A store whose final rename into place raises OSError `code`."""
+    store = LocalBlobStore(tmp_path / "blobs", b"key")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "replace", fail)
+    return store
+
+
 @pytest.mark.parametrize(
     "code", [errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR]
 )
 def test_a_fault_no_retry_can_cure_is_permanent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
-    store = LocalBlobStore(tmp_path / "blobs", b"key")
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError(code, os.strerror(code))
-
-    monkeypatch.setattr(os, "replace", refuse)
+    store = store_whose_rename_fails(tmp_path, monkeypatch, code)
     with pytest.raises(PermanentStorageError, match=os.strerror(code)) as failure:
         store.put(KEY, PNG, "image/png")
     assert failure.value.code == "storage_error"
@@ -41,12 +49,7 @@ def test_a_fault_no_retry_can_cure_is_permanent(
 def test_other_faults_stay_retryable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
-    store = LocalBlobStore(tmp_path / "blobs", b"key")
-
-    def fail(*args: object, **kwargs: object) -> None:
-        raise OSError(code, os.strerror(code))
-
-    monkeypatch.setattr(os, "replace", fail)
+    store = store_whose_rename_fails(tmp_path, monkeypatch, code)
     with pytest.raises(StorageError) as failure:
         store.put(KEY, PNG, "image/png")
     assert not failure.value.permanent

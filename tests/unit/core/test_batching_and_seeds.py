@@ -1,4 +1,8 @@
-"""Batches and seeds (FR-007, FR-008, FR-014, FR-033): RunGenerateJob over the in-memory fakes."""
+"""Batches and seeds (FR-007, FR-008, FR-014, FR-033): RunGenerateJob over the in-memory fakes.
+
+It is one module because every case runs a batch through one harness and checks what the batch
+leaves behind: its artifacts, seeds, events and writes.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""CreateJob: request validation, nothing stored on failure, idempotent creation (NFR-011)."""
+"""CreateJob: request validation, nothing stored on failure, idempotent creation (NFR-011).
+
+It is one module because validation, storing nothing on failure and idempotency are all what
+one CreateJob call promises, checked through one harness.
+"""
 
 from __future__ import annotations
 

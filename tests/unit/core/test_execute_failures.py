@@ -17,6 +17,7 @@ from dreamforge_core.errors import (
     ProviderError,
     StepTimeout,
 )
+from tests.support.job_checks import assert_failed_with
 
 from .conftest import Harness, HarnessFactory, StubRunner, make_model
 
@@ -90,10 +91,8 @@ def test_a_failure_on_every_attempt_fails_after_max_attempts_and_is_dead_lettere
 
     job = harness.job(job_id)
     assert len(harness.runner.calls) == harness.retry.max_attempts == 3
-    assert job.state is JobState.FAILED
+    assert_failed_with(job, "provider_error")
     assert job.attempts == 3
-    assert job.error is not None
-    assert job.error.code == "provider_error"
     assert job.step.last_error == job.error
     codes = harness.codes(job_id)
     assert codes.count("retry_scheduled") == 2
@@ -126,9 +125,7 @@ def test_out_of_memory_fails_at_once_without_retry(harness: Harness) -> None:
     harness.settle()
 
     job = harness.job(job_id)
-    assert job.state is JobState.FAILED
-    assert job.error is not None
-    assert job.error.code == "oom"
+    assert_failed_with(job, "oom")
     assert job.attempts == 1
     assert harness.runner.indices == [0, 1]
     assert "retry_scheduled" not in harness.codes(job_id)
@@ -151,10 +148,8 @@ def test_an_unexpected_exception_fails_as_internal_and_is_dead_lettered(harness:
     harness.settle()
 
     job = harness.job(job_id)
-    assert job.state is JobState.FAILED
-    assert job.error is not None
-    assert job.error.code == "internal"
-    assert "bug in the runner" in job.error.message
+    error = assert_failed_with(job, "internal")
+    assert "bug in the runner" in error.message
     assert len(harness.runner.calls) == 1
     [(dead_id, reason)] = harness.queue.dead_letters
     assert dead_id == job_id
@@ -188,11 +183,9 @@ def test_a_permanent_storage_failure_fails_the_job_at_once(make_harness: Harness
     h.settle()
 
     job = h.job(job_id)
-    assert job.state is JobState.FAILED
+    error = assert_failed_with(job, "storage_error")
     assert job.attempts == 1
-    assert job.error is not None
-    assert job.error.code == "storage_error"
-    assert "AccessDenied" in job.error.message
+    assert "AccessDenied" in error.message
     assert [e for e in h.events(job_id) if e.code == "retry_scheduled"] == []
     assert len(h.runner.calls) == 1  # the image was not generated again for each attempt
     # dead-lettered, so an operator can run it again once the storage is fixed
@@ -269,9 +262,7 @@ def test_a_model_uninstalled_after_creation_fails_the_job_as_invalid_input(
     harness.settle()
 
     job = harness.job(job_id)
-    assert job.state is JobState.FAILED
-    assert job.error is not None
-    assert job.error.code == "invalid_input"
+    assert_failed_with(job, "invalid_input")
     assert harness.runner.calls == []
     assert harness.queue.dead_letters == []
 

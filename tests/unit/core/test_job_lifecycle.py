@@ -3,6 +3,9 @@
 The machine calls every transition in every state and checks it against a model of the
 documented lifecycle: `queued → running → succeeded | failed`, and `running → queued` for a
 retry, an interrupted run or a graceful stop (which takes its attempt back).
+
+It is one module because the state machine and the examples check the same aggregate, and
+the examples read as the machine's worked cases.
 """
 
 from __future__ import annotations
@@ -355,12 +358,18 @@ def test_a_seed_with_several_images_is_noted_as_ignored() -> None:
     assert [e.code for e in new_job(count=1, seed=42).pending_events] == ["job_created"]
 
 
-def test_a_retry_resumes_at_the_first_unfinished_item() -> None:
+def _second_of_three_running() -> Job:
+    """A job of three images: the first stored, the second running."""
     job = new_job(count=3)
     job.start(T0)
-    job.start_item(0, 11, T0)
+    job.start_item(0, 1, T0)
     job.finish_item(0, artifact_for(job, 0, T0), T0)
-    job.start_item(1, 12, T0)
+    job.start_item(1, 2, T0)
+    return job
+
+
+def test_a_retry_resumes_at_the_first_unfinished_item() -> None:
+    job = _second_of_three_running()
     job.advance_item(1, "denoise", 0.5, T0)
     job.schedule_retry(ErrorInfo("timeout", "slow"), T0, T0 + timedelta(seconds=5))
     assert [i.state for i in job.items] == [
@@ -387,11 +396,7 @@ def test_advancing_a_later_stage_completes_the_earlier_ones() -> None:
 
 
 def test_a_failed_job_keeps_its_finished_items_and_fails_the_running_one() -> None:
-    job = new_job(count=3)
-    job.start(T0)
-    job.start_item(0, 1, T0)
-    job.finish_item(0, artifact_for(job, 0, T0), T0)
-    job.start_item(1, 2, T0)
+    job = _second_of_three_running()
     job.fail(ErrorInfo("oom", "out of memory"), T0)
     assert [i.state for i in job.items] == [
         ItemState.SUCCEEDED,

@@ -1,5 +1,9 @@
 """Background model downloads (FR-098): `model_download` jobs on the IO queue, run by
-`RunDownloadJob` with the shared job lifecycle."""
+`RunDownloadJob` with the shared job lifecycle.
+
+It is one module because its cases share the download harness: a fake source, a registry and
+the IO queue.
+"""
 
 from __future__ import annotations
 

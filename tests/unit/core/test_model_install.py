@@ -1,4 +1,8 @@
-"""Installing, importing, verifying and toggling models, with an in-memory source."""
+"""Installing, importing, verifying and toggling models, with an in-memory source.
+
+It is one module because its cases share the in-memory source and registry, and install,
+import, verify and toggle act on the same registry entries.
+"""
 
 from __future__ import annotations
 
@@ -123,6 +127,17 @@ def clock() -> ManualClock:
 
 def install(tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock) -> InstallModel:
     return InstallModel({"civitai": MemorySource()}, registry, clock, tmp_path)
+
+
+@pytest.fixture
+def installed_v1(
+    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+) -> tuple[MemorySource, InstallModel]:
+    """civitai:tiny installed once (v1) from an in-memory source; the source and the installer."""
+    source = MemorySource()
+    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
+    install("civitai:tiny")
+    return source, install
 
 
 def test_an_install_lays_out_registers_and_describes_the_model(
@@ -287,11 +302,11 @@ class FakeDisk:
 
 
 def test_another_version_of_an_installed_model_is_refused_before_any_fetch(
-    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+    tmp_path: Path,
+    registry: MemoryModelRegistry,
+    installed_v1: tuple[MemorySource, InstallModel],
 ) -> None:
-    source = MemorySource()
-    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
-    install("civitai:tiny")
+    source, install = installed_v1
     before = registry.get("tiny")
     source.version, source.weights = "v2", WEIGHTS + b"2"
     with pytest.raises(ModelConflict, match=r"tiny.*mem:tiny@v1.*mem:tiny@v2.*--replace"):
@@ -302,11 +317,11 @@ def test_another_version_of_an_installed_model_is_refused_before_any_fetch(
 
 
 def test_replace_installs_the_other_version_and_reports_the_one_it_replaced(
-    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+    registry: MemoryModelRegistry,
+    clock: ManualClock,
+    installed_v1: tuple[MemorySource, InstallModel],
 ) -> None:
-    source = MemorySource()
-    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
-    install("civitai:tiny")
+    source, install = installed_v1
     set_enabled(registry, clock, "tiny", False)
     source.version, source.weights = "v2", WEIGHTS + b"2"
     result = install("civitai:tiny", replace_installed=True)
@@ -323,11 +338,9 @@ def test_replace_installs_the_other_version_and_reports_the_one_it_replaced(
 
 
 def test_changed_bytes_behind_the_same_version_are_refused(
-    tmp_path: Path, registry: MemoryModelRegistry, clock: ManualClock
+    tmp_path: Path, installed_v1: tuple[MemorySource, InstallModel]
 ) -> None:
-    source = MemorySource()
-    install = InstallModel({"civitai": source}, registry, clock, tmp_path)
-    install("civitai:tiny")
+    source, install = installed_v1
     source.weights = WEIGHTS.replace(b"w", b"W", 1)
     with pytest.raises(ModelConflict, match=r"model\.safetensors"):
         install("civitai:tiny")

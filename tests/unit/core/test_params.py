@@ -1,4 +1,8 @@
-"""Parameter validation (`validate_params`) and the JSON Schema built from the same limits."""
+"""Parameter validation (`validate_params`) and the JSON Schema built from the same limits.
+
+It is one module because it mirrors `params.py`: the validator and the schema are checked
+against the same limits side by side.
+"""
 
 from __future__ import annotations
 

@@ -56,6 +56,15 @@ def field_of(caught: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
     return [e["field"] for e in caught.value.details["errors"]]
 
 
+def refused_fields(
+    queries: JobQueries, job_id: str, tail: int | None, since: str | None
+) -> list[str]:
+    """The fields named by the InvalidInput that this logs query must raise."""
+    with pytest.raises(InvalidInput) as caught:
+        queries.logs(job_id, tail, since)
+    return field_of(caught)
+
+
 def finished_job(h: Harness, count: int = 2) -> str:
     job_id = h.create(count=count).job.id
     h.clock.advance(10)
@@ -149,10 +158,7 @@ def test_a_tail_longer_than_the_log_returns_the_whole_log(h: Harness, queries: J
 def test_a_bad_tail_is_invalid_input_naming_tail(
     h: Harness, queries: JobQueries, tail: int
 ) -> None:
-    job_id = finished_job(h)
-    with pytest.raises(InvalidInput) as caught:
-        queries.logs(job_id, tail, None)
-    assert field_of(caught) == ["tail"]
+    assert refused_fields(queries, finished_job(h), tail, None) == ["tail"]
 
 
 @pytest.mark.parametrize(
@@ -169,10 +175,7 @@ def test_a_bad_tail_is_invalid_input_naming_tail(
 def test_a_bad_since_ts_is_invalid_input_naming_since_ts(
     h: Harness, queries: JobQueries, since: str
 ) -> None:
-    job_id = finished_job(h)
-    with pytest.raises(InvalidInput) as caught:
-        queries.logs(job_id, None, since)
-    assert field_of(caught) == ["since_ts"]
+    assert refused_fields(queries, finished_job(h), None, since) == ["since_ts"]
 
 
 def test_since_ts_keeps_events_at_or_after_the_time(h: Harness, queries: JobQueries) -> None:

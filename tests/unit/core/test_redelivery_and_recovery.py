@@ -9,6 +9,7 @@ from dreamforge_core.domain.job import ItemState, JobState
 from dreamforge_core.errors import ProviderError
 from dreamforge_core.ports.runner import GenerationRequest
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
+from tests.support.job_checks import assert_failed_with
 
 from .conftest import Harness, HarnessFactory
 
@@ -124,9 +125,7 @@ def test_a_job_that_keeps_killing_its_worker_fails_and_is_dead_lettered(
         recover(harness)
 
     job = harness.job(job_id)
-    assert job.state is JobState.FAILED
-    assert job.error is not None
-    assert job.error.code == "provider_error"
+    assert_failed_with(job, "provider_error")
     assert [j for j, _ in harness.queue.dead_letters] == [job_id]
     assert harness.queue.run_due() == 0  # nothing left to loop on
 

@@ -1,0 +1,20 @@
+"""A RunnerListener for runner tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class RecordingListener:
+    """A RunnerListener that remembers the steps and note codes it was told."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, int]] = []
+        self.notes: list[str] = []
+
+    def step(self, done: int, total: int) -> None:
+        self.steps.append((done, total))
+
+    def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        self.notes.append(code)
