@@ -82,14 +82,15 @@ def http_api_over(
 ) -> providers.Container[HttpApi]:
     """`HttpApi` over a deployment's use cases and ports; `more`: the Host names, the ready
     checks, and what differs between the servers."""
+    queries = {
+        name: getattr(use_cases, name) for name in ("create_job", "job_queries", "model_queries")
+    }
     return providers.Container(
         HttpApi,
         settings=settings,
-        create_job=use_cases.create_job,
-        job_queries=use_cases.job_queries,
-        model_queries=use_cases.model_queries,
         bus=ports.bus,
         metrics=ports.metrics,
         tracer=ports.tracing.provided.tracer,
+        **queries,
         **more,
     )

@@ -195,23 +195,17 @@ class UseCases(containers.DeclarativeContainer):
     )
 
 
+#: The ports every deployment's container names as `UseCases` does.
+SHARED_PORTS = ("repo", "registry", "queue", "io_queue", "bus", "blobs", "clock", "metrics")
+
+
 def use_cases_over(
     ports: providers.Container[Any], settings: providers.Provider[Settings], **more: Any
 ) -> providers.Container[UseCases]:
-    """`UseCases` over a deployment's ports container, which names its ports as `UseCases`
-    does and opens tracing as `tracing`; `more`: the ports only some processes have (the
-    runner, the graceful stop)."""
+    """`UseCases` over a deployment's ports container, which has the `SHARED_PORTS` and opens
+    tracing as `tracing`; `more`: the ports only some processes have (the runner, the
+    graceful stop)."""
+    shared = {name: getattr(ports, name) for name in SHARED_PORTS}
     return providers.Container(
-        UseCases,
-        settings=settings,
-        repo=ports.repo,
-        registry=ports.registry,
-        queue=ports.queue,
-        io_queue=ports.io_queue,
-        bus=ports.bus,
-        blobs=ports.blobs,
-        clock=ports.clock,
-        metrics=ports.metrics,
-        tracer=ports.tracing.provided.tracer,
-        **more,
+        UseCases, settings=settings, tracer=ports.tracing.provided.tracer, **shared, **more
     )

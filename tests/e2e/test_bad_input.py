@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ServerProcess
-from tests.support.bad_requests import CASES, JOB_CASES, OK, assert_envelope, request_kwargs
+from tests.support.bad_requests import CASES, JOB_CASES, OK, BadRequest, assert_envelope
 
 
 @pytest.fixture(scope="module")
@@ -38,29 +38,16 @@ THROUGH_SERVERS = {
     "unknown job id",
     "unknown route",
 }
-SERVER_CASES = [c for c in CASES if c[0] in THROUGH_SERVERS]
+SERVER_CASES = [c for c in CASES if c.name in THROUGH_SERVERS]
 SERVER_JOB_CASES = [c for c in JOB_CASES if c[0] in {"bad tail", "bad ttl"}]
 
 
-@pytest.mark.parametrize(
-    ("name", "method", "path", "body", "headers", "status", "code", "names"),
-    SERVER_CASES,
-    ids=[c[0] for c in SERVER_CASES],
-)
+@pytest.mark.parametrize("case", SERVER_CASES, ids=[c.name for c in SERVER_CASES])
 def test_bad_request_gets_an_envelope_and_creates_no_job(
-    server: ServerProcess,
-    name: str,
-    method: str,
-    path: str,
-    body: object,
-    headers: dict[str, str],
-    status: int,
-    code: str,
-    names: str,
+    server: ServerProcess, case: BadRequest
 ) -> None:
     before = _jobs_total(server)
-    response = httpx.request(method, f"{server.url}{path}", **request_kwargs(body, headers))
-    assert_envelope(response, status, code, names)
+    case.check(httpx.request(case.method, f"{server.url}{case.path}", **case.kwargs()))
     assert _jobs_total(server) == before
 
 

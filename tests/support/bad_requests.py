@@ -3,12 +3,12 @@ build, and a share of them through real servers of both deployments."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 OK = {"prompt": "p", "width": 64, "height": 64, "steps": 2}
 
 # (name, method, path, body or raw bytes, headers, status, code, text the error must name)
-CASES = [
+_TABLE: list[tuple[Any, ...]] = [
     (
         "missing prompt",
         "POST",
@@ -264,6 +264,32 @@ CASES = [
     ),
 ]
 
+
+class BadRequest(NamedTuple):
+    name: str
+    method: str
+    path: str
+    body: object  # JSON, raw bytes, or None
+    headers: dict[str, str]
+    status: int
+    code: str
+    names: str  # text the error must name
+
+    def kwargs(self) -> dict[str, Any]:
+        """What an httpx-style `request(method, url, **kwargs)` sends."""
+        kwargs: dict[str, Any] = {"headers": self.headers}
+        if isinstance(self.body, bytes):
+            kwargs["content"] = self.body
+        elif self.body is not None:
+            kwargs["json"] = self.body
+        return kwargs
+
+    def check(self, response: Any) -> None:
+        assert_envelope(response, self.status, self.code, self.names)
+
+
+CASES = [BadRequest(*row) for row in _TABLE]
+
 JOB_CASES = [
     ("bad since_ts", "/logs?since_ts=yesterday", "since_ts"),
     ("since_ts before year 1 in UTC", "/logs?since_ts=0001-01-01T00:00:00%2B01:00", "since_ts"),
@@ -282,12 +308,3 @@ def assert_envelope(response: Any, status: int, code: str, names: str) -> None:
     assert error["correlation_id"] == response.headers["x-correlation-id"]
     assert names in error["message"] + str(error["details"])
     assert "Traceback" not in response.text
-
-
-def request_kwargs(body: object, headers: dict[str, str]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"headers": headers}
-    if isinstance(body, bytes):
-        kwargs["content"] = body
-    elif body is not None:
-        kwargs["json"] = body
-    return kwargs

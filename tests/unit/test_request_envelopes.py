@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.bad_requests import CASES, JOB_CASES, OK, assert_envelope, request_kwargs
+from tests.support.bad_requests import CASES, JOB_CASES, OK, BadRequest, assert_envelope
 from tests.support.inprocess_api import InProcessApi, inprocess_api
 
 
@@ -18,25 +18,12 @@ def api() -> Iterator[InProcessApi]:
         yield api
 
 
-@pytest.mark.parametrize(
-    ("name", "method", "path", "body", "headers", "status", "code", "names"),
-    CASES,
-    ids=[c[0] for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_request_gets_an_envelope_and_creates_no_job(
-    api: InProcessApi,
-    name: str,
-    method: str,
-    path: str,
-    body: object,
-    headers: dict[str, str],
-    status: int,
-    code: str,
-    names: str,
+    api: InProcessApi, case: BadRequest
 ) -> None:
     before = api.job_count()
-    response = api.client.request(method, path, **request_kwargs(body, headers))
-    assert_envelope(response, status, code, names)
+    case.check(api.client.request(case.method, case.path, **case.kwargs()))
     assert api.job_count() == before
 
 
