@@ -98,6 +98,10 @@ class DreamForgeClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return self._json(self.http.get(f"/v1/jobs/{job_id}"))
 
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """The job, canceled (now or before); a finished job raises ApiError 409."""
+        return self._json(self.http.post(f"/v1/jobs/{job_id}/cancel"))
+
     def artifacts(self, job_id: str, ttl: int | None = None) -> list[dict[str, Any]]:
         params = {"ttl": ttl} if ttl else {}
         items: list[dict[str, Any]] = self._json(

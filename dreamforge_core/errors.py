@@ -112,6 +112,13 @@ class InsufficientStorage(DreamForgeError):
     code = "insufficient_storage"
 
 
+class InvalidState(DreamForgeError):
+    """Raised when a client asks a job for what its state no longer allows (cancelling a
+    finished job)."""
+
+    code = "invalid_state"
+
+
 class InvalidTransition(DreamForgeError):
     """Raised when a job or step is asked to move to a state its lifecycle forbids."""
 

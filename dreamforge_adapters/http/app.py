@@ -13,6 +13,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from dreamforge_adapters.http.asgi import ASGIApp, EdgeMiddleware
 from dreamforge_adapters.http.errors import exception_handler
 from dreamforge_adapters.http.jobs import (
+    cancel_job,
     create_job,
     get_job,
     job_logs,
@@ -32,6 +33,7 @@ def build_litestar(services: ApiServices, settings: HttpSettings) -> Litestar:
         route_handlers=[
             create_job,
             get_job,
+            cancel_job,
             list_artifacts,
             job_logs,
             job_progress,

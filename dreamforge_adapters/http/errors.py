@@ -19,6 +19,7 @@ STATUS_BY_CODE = {
     "invalid_input": 422,
     "not_found": 404,
     "idempotency_conflict": 409,
+    "invalid_state": 409,
     "unauthorized": 401,
     "forbidden": 403,
     "method_not_allowed": 405,

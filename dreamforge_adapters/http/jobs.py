@@ -115,6 +115,23 @@ async def get_job(job_id: str, state: State) -> Job:
     return presenters.job(await call(state, services(state).jobs.job, job_id))
 
 
+@post(
+    "/v1/jobs/{job_id:str}/cancel",
+    status_code=202,
+    operation_class=DocumentedOperation,
+    responses=responses(202, 404, 409, ok=Job, ok_example=EXAMPLE_JOB),
+    summary="Cancel a job",
+    description="A queued job never runs; a running job stops at its runner's next "
+    "denoising step. Finished items keep their artifacts. Cancelling a canceled job answers "
+    "202 again; a succeeded or failed job answers 409 invalid_state.",
+    tags=["jobs"],
+)
+async def cancel_job(job_id: str, state: State) -> Job:
+    job = await call(state, services(state).cancel_job, job_id)
+    log.info("job %s canceled", job.id, extra={"job_id": job.id})
+    return presenters.job(job)
+
+
 @get(
     "/v1/jobs/{job_id:str}/artifacts",
     operation_class=DocumentedOperation,

@@ -9,6 +9,7 @@ from typing import Protocol
 from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import JobQueries, ModelQueries
 
@@ -34,6 +35,7 @@ class SignedBlobReader(Protocol):
 @dataclass(frozen=True, slots=True)
 class ApiServices:
     create_job: CreateJob
+    cancel_job: CancelJob
     jobs: JobQueries
     models: ModelQueries
     bus: EventBus

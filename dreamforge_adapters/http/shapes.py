@@ -14,6 +14,7 @@ ErrorCode = Literal[
     "invalid_input",
     "not_found",
     "idempotency_conflict",
+    "invalid_state",
     "unauthorized",
     "forbidden",
     "method_not_allowed",
@@ -25,7 +26,7 @@ ErrorCode = Literal[
     "unavailable",
     "internal",
 ]
-State = Literal["queued", "running", "succeeded", "failed"]
+State = Literal["queued", "running", "succeeded", "failed", "canceled"]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 # ISO 8601 UTC with microseconds, written by the domain's clock: Litestar reads the format

@@ -19,6 +19,7 @@ from dreamforge_apps import __version__
 from dreamforge_apps.settings import Settings
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.tracer import Tracer
+from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import JobQueries, ModelQueries
 
@@ -47,6 +48,7 @@ class HttpApi(containers.DeclarativeContainer):
     offload_blocking = providers.Dependency(instance_of=bool, default=False)
 
     create_job: providers.Dependency[CreateJob] = providers.Dependency()
+    cancel_job: providers.Dependency[CancelJob] = providers.Dependency()
     job_queries: providers.Dependency[JobQueries] = providers.Dependency()
     model_queries: providers.Dependency[ModelQueries] = providers.Dependency()
     bus: providers.Dependency[EventBus] = providers.Dependency()
@@ -61,6 +63,7 @@ class HttpApi(containers.DeclarativeContainer):
     services = providers.Singleton(
         ApiServices,
         create_job=create_job,
+        cancel_job=cancel_job,
         jobs=job_queries,
         models=model_queries,
         bus=bus,
@@ -83,7 +86,8 @@ def http_api_over(
     """`HttpApi` over a deployment's use cases and ports; `more`: the Host names, the ready
     checks, and what differs between the servers."""
     queries = {
-        name: getattr(use_cases, name) for name in ("create_job", "job_queries", "model_queries")
+        name: getattr(use_cases, name)
+        for name in ("create_job", "cancel_job", "job_queries", "model_queries")
     }
     return providers.Container(
         HttpApi,

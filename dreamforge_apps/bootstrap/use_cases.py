@@ -36,6 +36,7 @@ from dreamforge_core.ports.seed_source import SeedSource
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
@@ -112,6 +113,7 @@ class UseCases(containers.DeclarativeContainer):
         idempotency_window_s=settings.provided.idempotency_window_s,
         downloads=providers.Callable(download_jobs, settings, io_queue),
     )
+    cancel_job = providers.Singleton(CancelJob, repo, bus, clock)
     job_queries = providers.Singleton(
         JobQueries,
         repo,

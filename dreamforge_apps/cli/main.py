@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dreamforge_apps import __version__
-from dreamforge_apps.cli import bench, config, db, dlq, generate, model_group, services
+from dreamforge_apps.cli import bench, cancel, config, db, dlq, generate, model_group, services
 from dreamforge_apps.cli.context import CliContext
 from dreamforge_apps.cli.errors import PoliteGroup
 
@@ -23,6 +23,7 @@ for _command in services.COMMANDS:
 main.add_command(db.db)
 main.add_command(model_group.model)
 main.add_command(generate.generate)
+main.add_command(cancel.cancel)
 main.add_command(dlq.dlq)
 main.add_command(config.config)
 main.add_command(bench.bench)

@@ -20,7 +20,7 @@ from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventDraft, EventKind
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.domain.progress import item_progress, job_progress, stage_weights
-from dreamforge_core.errors import InvalidTransition
+from dreamforge_core.errors import InvalidState, InvalidTransition
 
 SCHEMA_VERSION = 1
 
@@ -45,10 +45,11 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"
 
     @property
     def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED)
 
 
 class ItemState(StrEnum):
@@ -366,6 +367,36 @@ class Job:
             data={"state": "succeeded", "progress": 1.0},
         )
         self._record_end(now)
+
+    def cancel(self, now: datetime) -> bool:
+        """The client no longer wants the job: a queued one never runs, a running one stops
+        (its worker sees the change at its next save). Finished items keep their artifacts;
+        the others stay pending. False when it was canceled already (a cancel is idempotent);
+        a succeeded or failed job cannot be canceled."""
+        if self.state is JobState.CANCELED:
+            return False
+        if self.state.terminal:
+            raise InvalidState(
+                f"job {self.id} has {self.state.value}: only a queued or running job can be "
+                "canceled",
+                details={"state": self.state.value},
+                job_id=self.id,
+            )
+        self._abandon_running_items(ItemState.PENDING)
+        self._release_lease()
+        self.state = self.step.state = JobState.CANCELED
+        self.finished_at = self.step.finished_at = now
+        self.next_attempt_at = None
+        self._record(
+            EventKind.STATE,
+            "job_canceled",
+            "job canceled",
+            now,
+            step_id=self.step.id,
+            data={"state": "canceled"},
+        )
+        self._record_end(now)
+        return True
 
     def schedule_retry(self, error: ErrorInfo, now: datetime, retry_at: datetime) -> None:
         """A transient failure: back to the queue; finished items keep their artifacts."""

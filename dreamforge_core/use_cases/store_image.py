@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from typing import Protocol
@@ -10,7 +11,7 @@ from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_ke
 from dreamforge_core.domain.clock import new_id
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
-from dreamforge_core.errors import DreamForgeError, StorageError
+from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, StorageError
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.image_encoder import ImageEncoder
@@ -98,7 +99,14 @@ class StoreImage:
             job.finish_item(index, artifact, artifact.created_at)
             if last:
                 job.succeed(artifact.created_at)
-            run.save()
+            try:
+                run.save()
+            except ConcurrentUpdate:
+                # The job was canceled or taken over meanwhile: no row will ever name this
+                # file, so it goes (a failed delete is for the retention rule to finish).
+                with contextlib.suppress(Exception):
+                    p.blobs.delete(key)
+                raise
         p.metrics.item_finished(time.monotonic() - began)
 
     def _put(self, run: RunningJob, index: int, key: str, data: bytes, content_type: str) -> None:

@@ -379,20 +379,27 @@ def test_events_after_a_sequence_past_any_database_integer_are_none(
 
 
 def test_job_ids_in_and_count_by_state(job_repo: JobRepo) -> None:
-    assert job_repo.count_by_state() == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
-    jobs = [stored(job_repo, make_job()) for _ in range(4)]
+    assert job_repo.count_by_state() == {
+        "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0
+    }  # fmt: skip
+    jobs = [stored(job_repo, make_job()) for _ in range(5)]
     jobs[0].start(at(1))
     job_repo.save(jobs[0])
     jobs[1].start(at(1))
     jobs[1].fail(ErrorInfo("invalid_input", "bad"), at(1))
     job_repo.save(jobs[1])
+    jobs[4].cancel(at(1))
+    job_repo.save(jobs[4])
 
-    queued = sorted(j.id for j in jobs[2:])
-    assert job_repo.job_ids_in([JobState.QUEUED]) == queued
+    queued = sorted(j.id for j in jobs[2:4])
+    assert job_repo.job_ids_in([JobState.QUEUED]) == queued  # never the canceled one
     assert job_repo.job_ids_in([JobState.RUNNING, JobState.QUEUED]) == sorted([jobs[0].id, *queued])
     assert job_repo.job_ids_in([JobState.SUCCEEDED]) == []
     assert job_repo.job_ids_in([]) == []
-    assert job_repo.count_by_state() == {"queued": 2, "running": 1, "succeeded": 0, "failed": 1}
+    assert job_repo.count_by_state() == {
+        "queued": 2, "running": 1, "succeeded": 0, "failed": 1, "canceled": 1
+    }  # fmt: skip
+    assert fetch(job_repo, jobs[4].id).state is JobState.CANCELED
 
 
 def test_ping_answers_when_the_store_is_up(job_repo: JobRepo) -> None:

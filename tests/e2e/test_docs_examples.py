@@ -31,7 +31,13 @@ from tests.e2e.conftest import ServerProcess
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED = "http://127.0.0.1:8000"
 STATUS = "DOCS-EXAMPLE-STATUS"
-ERROR_STATUS = {"invalid_input": 422, "not_found": 404, "forbidden": 403, "unauthorized": 401}
+ERROR_STATUS = {
+    "invalid_input": 422,
+    "not_found": 404,
+    "forbidden": 403,
+    "unauthorized": 401,
+    "invalid_state": 409,
+}
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.M | re.S)
 # Stands in for jq where it is not installed: `jq -r PATH` with PATH like `.items[0].url`.
 _JQ_SHIM = """import json, re, sys
@@ -139,7 +145,11 @@ def _shell_env(work: Path) -> dict[str, str]:
 def _wait_finished(server: ServerProcess, job_id: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if httpx.get(f"{server.url}/v1/jobs/{job_id}").json()["state"] in {"succeeded", "failed"}:
+        if httpx.get(f"{server.url}/v1/jobs/{job_id}").json()["state"] in {
+            "succeeded",
+            "failed",
+            "canceled",
+        }:
             return
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish")
@@ -150,6 +160,7 @@ def test_every_endpoint_of_the_contract_has_an_example() -> None:
     for path in (
         r"/v1/jobs ",
         r"/v1/jobs/\$JOB\"",
+        r"/v1/jobs/\$JOB/cancel",
         r"/v1/jobs/\$JOB/artifacts",
         r"/v1/jobs/\$JOB/logs",
         r"/v1/jobs/\$JOB/progress\"",

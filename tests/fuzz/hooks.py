@@ -13,6 +13,7 @@ STATUS_BY_CODE = {  # the contract's codes, and the additions the server documen
     "invalid_input": 422,
     "not_found": 404,
     "idempotency_conflict": 409,
+    "invalid_state": 409,
     "unauthorized": 401,
     "forbidden": 403,
     "method_not_allowed": 405,

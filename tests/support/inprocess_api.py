@@ -56,6 +56,7 @@ def inprocess_api(settings: Settings | None = None) -> Iterator[InProcessApi]:
     http = HttpApi(
         settings=settings,
         create_job=use_cases.create_job,
+        cancel_job=use_cases.cancel_job,
         job_queries=use_cases.job_queries,
         model_queries=use_cases.model_queries,
         bus=bus,

@@ -38,6 +38,7 @@ from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
 from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimits, RunGenerateJob
 
@@ -155,6 +156,7 @@ class Harness:
     encoder: StubEncoder
     retry: RetryPolicy
     create_job: CreateJob
+    cancel_job: CancelJob
     execute_job: RunGenerateJob
     ports: GenerateJobPorts
 
@@ -253,6 +255,7 @@ def build_harness(
         encoder=cast(StubEncoder, ports.encoder),
         retry=use_cases.retry(),
         create_job=use_cases.create_job(),
+        cancel_job=use_cases.cancel_job(),
         ports=ports,
         execute_job=execute_job,
     )

@@ -54,7 +54,9 @@ def test_a_valid_request_is_stored_queued_and_enqueued_once(harness: Harness) ->
     assert job.params.count == 2
     assert job.params.scheduler == "dpmpp_2m_karras"  # filled from the model's defaults
     assert harness.queue.enqueued == [(job.id, 0.0)]
-    assert harness.repo.count_by_state() == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
+    assert harness.repo.count_by_state() == {
+        "queued": 1, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0
+    }  # fmt: skip
     [created] = harness.events(job.id)
     assert created.code == "job_created"
     assert created.data == {"state": "queued", "count": 2}
@@ -99,7 +101,7 @@ def test_an_invalid_request_names_its_fields_and_stores_nothing(
         harness.create(body=request_body)
     assert sorted(fields_of(caught.value)) == sorted(fields)
     assert harness.repo.count_by_state() == dict.fromkeys(
-        ("queued", "running", "succeeded", "failed"), 0
+        ("queued", "running", "succeeded", "failed", "canceled"), 0
     )
     assert nothing_stored(harness)
 
