@@ -23,7 +23,7 @@ PUBLIC = frozenset(
         "artifact_retention_days", "api_keys", "admin_api_keys", "runner", "default_model",
         "step_timeout_s", "max_attempts", "idempotency_window_s", "sdxl_base_config",
         "civitai_base_url", "log_level", "log_format", "worker_http_port",
-        "models_max_bytes",
+        "models_max_bytes", "rate_limit_per_min", "max_active_jobs_per_key",
     }
 )  # fmt: skip
 
@@ -82,6 +82,8 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
             Row("admin_api_keys", "serve, api"),
             Row("allow_insecure_bind", "serve, api"),
             Row("idempotency_window_s", "serve, api"),
+            Row("rate_limit_per_min", "serve, api"),
+            Row("max_active_jobs_per_key", "serve, api"),
             Row("sse_keepalive_s", "serve, api"),
             Row("http_head_timeout_s", "serve, api, worker"),
             Row("http_body_timeout_s", "serve, api, worker"),

@@ -190,6 +190,23 @@ class Settings(BaseSettings):
             "with no API keys. Same as `--allow-insecure-bind`."
         ),
     )
+    rate_limit_per_min: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Job creations per minute and API key (per server when no keys are set); over it "
+            "`POST /v1/jobs` answers `429 rate_limited` with `Retry-After`. 0: no limit. In "
+            "the stack the count lives in Redis, so every API replica applies one limit."
+        ),
+    )
+    max_active_jobs_per_key: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Jobs queued or running at once per API key (per server when no keys are set); "
+            "over it `POST /v1/jobs` answers `429 rate_limited`. 0: no limit."
+        ),
+    )
     idempotency_window_s: float = Field(
         86400,
         gt=0,

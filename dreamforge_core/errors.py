@@ -119,6 +119,17 @@ class InvalidState(DreamForgeError):
     code = "invalid_state"
 
 
+class RateLimited(DreamForgeError):
+    """Raised when a caller is over one of its limits; `retry_after_s` says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, limit: str, **kwargs: Any) -> None:
+        details = {"limit": limit, "retry_after_s": retry_after_s}
+        super().__init__(message, details=details, **kwargs)
+        self.retry_after_s = retry_after_s
+
+
 class InvalidTransition(DreamForgeError):
     """Raised when a job or step is asked to move to a state its lifecycle forbids."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from dreamforge_adapters.http.shapes import ErrorBody, ErrorEnvelope
-from dreamforge_core.errors import DreamForgeError, FieldError, InvalidInput
+from dreamforge_core.errors import DreamForgeError, FieldError, InvalidInput, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ STATUS_BY_CODE = {
     "request_timeout": 408,
     "payload_too_large": 413,
     "misdirected_request": 421,
+    "rate_limited": 429,
     "headers_too_large": 431,
     "unsupported_media_type": 415,
     "unavailable": 503,
@@ -130,8 +132,10 @@ def exception_handler(count_error: Callable[[str], None]) -> ExceptionHandler:
 
 def _headers(exc: Exception, status: int) -> dict[str, str]:
     """Headers the status requires: `Allow` on 405 (RFC 9110; the router names the methods),
-    `WWW-Authenticate` on 401."""
+    `WWW-Authenticate` on 401, `Retry-After` on 429."""
     out = dict(exc.headers or {}) if isinstance(exc, HTTPException) and status == 405 else {}
     if status == 401:
         out["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        out["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return out

@@ -65,7 +65,7 @@ def _refuse_null(request: Request[Any, Any, Any], **values: object) -> None:
     "/v1/jobs",
     status_code=202,
     operation_class=CreateJobOperation,
-    responses=responses(202, 403, 409, 413, 415, 422, ok=Job, ok_example=EXAMPLE_JOB),
+    responses=responses(202, 403, 409, 413, 415, 422, 429, ok=Job, ok_example=EXAMPLE_JOB),
     summary="Create a generation job",
     tags=["jobs"],
 )

@@ -87,6 +87,7 @@ _ERROR_MESSAGES = {
     409: "Idempotency-Key was used with a different request body",
     413: "request body exceeds the size limit",
     415: "send the body as application/json, not 'text/plain'",
+    429: "this API key created 60 job(s) this minute, its limit",
     503: "not ready: redis",
 }
 _DESCRIPTIONS = {
@@ -95,10 +96,11 @@ _DESCRIPTIONS = {
     401: "Missing or invalid API key",
     403: "A model_download job sent without an admin API key",
     404: "Unknown id",
-    409: "Idempotency-Key reused with a different body",
+    409: "Idempotency-Key reused with a different body, or the job's state forbids it",
     413: "Body over 1 MiB",
     415: "Body is not JSON",
     422: "Validation failed; details name the fields",
+    429: "Over a limit of the API key (details.limit); retry after Retry-After seconds",
     503: "A dependency is down",
 }
 

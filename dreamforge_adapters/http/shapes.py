@@ -21,6 +21,7 @@ ErrorCode = Literal[
     "request_timeout",
     "payload_too_large",
     "misdirected_request",
+    "rate_limited",
     "headers_too_large",
     "unsupported_media_type",
     "unavailable",

@@ -20,10 +20,10 @@ from typing import Any
 import psycopg
 
 from dreamforge_adapters.postgres import codec, event_bus
-from dreamforge_adapters.postgres.codec import COLUMNS, json_param, param
+from dreamforge_adapters.postgres.codec import COLUMNS, DIALECT, json_param, param
 from dreamforge_adapters.postgres.database import PostgresDatabase, fetch_rows
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
+from dreamforge_adapters.sql.jobs import count_active, count_by_state, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
@@ -230,6 +230,9 @@ class PostgresJobRepo(JobRepo):
 
     def count_by_state(self) -> dict[str, int]:
         return count_by_state(self.database)
+
+    def count_active(self, key_fingerprint: str) -> int:
+        return count_active(self.database, DIALECT, key_fingerprint)
 
     def ping(self) -> None:
         self.database.ping()

@@ -4,11 +4,16 @@ write stores, updating the caller's job once the write committed, and counting j
 
 from __future__ import annotations
 
-from dreamforge_adapters.sql.dialect import SqlStore
+from dreamforge_adapters.sql.dialect import Dialect, SqlStore
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
 
 _COUNT_BY_STATE = "SELECT state, count(*) AS jobs FROM jobs GROUP BY state"
+# `jobs_by_state` finds the few active jobs; the fingerprint filters them.
+_COUNT_ACTIVE = (
+    "SELECT count(*) AS jobs FROM jobs "
+    "WHERE state IN ('queued', 'running') AND key_fingerprint = {key}"
+)
 
 
 def events_to_store(job: Job) -> list[Event]:
@@ -32,3 +37,10 @@ def count_by_state(store: SqlStore) -> dict[str, int]:
     for row in store.fetch(_COUNT_BY_STATE, {}):
         counts[row["state"]] = row["jobs"]
     return counts
+
+
+def count_active(store: SqlStore, dialect: Dialect, key_fingerprint: str) -> int:
+    """The caller's jobs that are queued or running."""
+    statement = _COUNT_ACTIVE.format(key=dialect.param("key"))
+    rows = store.fetch(statement, {"key": key_fingerprint})
+    return int(rows[0]["jobs"])

@@ -14,9 +14,9 @@ from datetime import datetime
 from os import PathLike
 
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import count_by_state, events_to_store, mark_stored
+from dreamforge_adapters.sql.jobs import count_active, count_by_state, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
-from dreamforge_adapters.sqlite.codec import VALUES, params
+from dreamforge_adapters.sqlite.codec import DIALECT, VALUES, params
 from dreamforge_adapters.sqlite.database import SqliteDatabase, fetch_rows
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
@@ -176,6 +176,9 @@ class SqliteJobRepo(JobRepo):
 
     def count_by_state(self) -> dict[str, int]:
         return count_by_state(self.database)
+
+    def count_active(self, key_fingerprint: str) -> int:
+        return count_active(self.database, DIALECT, key_fingerprint)
 
     def ping(self) -> None:
         self.database.ping()

@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 
 from dreamforge_adapters.http import COUNTED_CODES, LoopbackHosts
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
+from dreamforge_adapters.inprocess.creation_rate import InProcessCreationRate
 from dreamforge_adapters.localfs import DirectoryInUse, DirectoryLock, LocalBlobStore
 from dreamforge_adapters.localfs.blob_store import load_or_create_signing_key
 from dreamforge_adapters.prometheus import PrometheusMetrics
@@ -178,6 +179,7 @@ class EmbeddedPorts(containers.DeclarativeContainer):
         providers.Callable(signing_key, settings, directory),
     )
     bus = providers.Singleton(InProcessEventBus)
+    creation_rate = providers.Singleton(InProcessCreationRate)
     queue = providers.Singleton(InProcessJobQueue, workers=1)
     io_queue = providers.Singleton(InProcessJobQueue, workers=settings.provided.io_worker_threads)
     metrics = providers.Singleton(embedded_metrics, settings, repo, queue, io_queue)

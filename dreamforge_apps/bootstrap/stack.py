@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator
 
+import redis
 from dependency_injector import containers, providers
 from dramatiq.brokers.redis import RedisBroker
 
@@ -13,6 +14,7 @@ from dreamforge_adapters.dramatiq_queue import IO_QUEUE, DramatiqJobQueue, close
 from dreamforge_adapters.http import COUNTED_CODES, LoopbackHosts
 from dreamforge_adapters.postgres import PostgresDatabase, PostgresJobRepo
 from dreamforge_adapters.prometheus import PrometheusMetrics
+from dreamforge_adapters.redis_rate import RedisCreationRate
 from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_adapters.system import SystemClock
 from dreamforge_apps.bootstrap import resources
@@ -73,6 +75,15 @@ def stack_broker(settings: Settings) -> Iterator[RedisBroker]:
     close_broker(broker)
 
 
+def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    """A client for what the API keeps in Redis besides the queues: the creation counters."""
+    client = redis.Redis.from_url(
+        settings.redis_url or "", socket_timeout=2, socket_connect_timeout=2
+    )
+    yield client
+    client.close()
+
+
 def blob_store(settings: Settings) -> Iterator[S3BlobStore]:
     """The artifact bucket, ensured to exist and to be private."""
     blobs = S3BlobStore(
@@ -131,6 +142,11 @@ class StackPorts(containers.DeclarativeContainer):
     queue = providers.Singleton(DramatiqJobQueue, broker)  # the GPU queue: generate jobs
     io_queue = providers.Singleton(DramatiqJobQueue, broker, queue_name=IO_QUEUE)
     metrics = providers.Singleton(stack_metrics, repo, queue, io_queue, runs_jobs)
+    creation_rate = providers.Singleton(
+        RedisCreationRate,
+        providers.Resource(redis_client, checked_settings),
+        settings.provided.redis_namespace,
+    )
     ready_checks = providers.Callable(stack_ready_checks, database, queue, blobs)
 
 

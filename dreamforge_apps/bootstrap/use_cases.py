@@ -13,6 +13,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from dreamforge_adapters.imaging import PillowImageEncoder
+from dreamforge_adapters.inprocess.creation_rate import InProcessCreationRate
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds, SystemThreads
 from dreamforge_apps import __version__
@@ -24,6 +25,7 @@ from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
+from dreamforge_core.ports.creation_rate import CreationRate
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.image_encoder import ImageEncoder
 from dreamforge_core.ports.job_metrics import JobMetrics
@@ -36,6 +38,7 @@ from dreamforge_core.ports.seed_source import SeedSource
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.use_cases.caller_limits import CallerLimits, Limits
 from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
@@ -80,6 +83,9 @@ class UseCases(containers.DeclarativeContainer):
     threads: providers.Dependency[Threads] = providers.Dependency(
         default=providers.Singleton(SystemThreads)
     )
+    creation_rate: providers.Dependency[CreationRate] = providers.Dependency(
+        default=providers.Singleton(InProcessCreationRate)
+    )
 
     # Policies the settings fix.
     retry = providers.Singleton(
@@ -103,6 +109,17 @@ class UseCases(containers.DeclarativeContainer):
     generator = providers.Object(f"Dream Forge {__version__}")  # written into every image
 
     # The API's side.
+    caller_limits = providers.Singleton(
+        CallerLimits,
+        creation_rate,
+        repo,
+        clock,
+        providers.Singleton(
+            Limits,
+            per_minute=settings.provided.rate_limit_per_min,
+            active_jobs=settings.provided.max_active_jobs_per_key,
+        ),
+    )
     create_job = providers.Singleton(
         CreateJob,
         repo,
@@ -112,6 +129,7 @@ class UseCases(containers.DeclarativeContainer):
         default_model_id=default_model_id,
         idempotency_window_s=settings.provided.idempotency_window_s,
         downloads=providers.Callable(download_jobs, settings, io_queue),
+        limits=caller_limits,
     )
     cancel_job = providers.Singleton(CancelJob, repo, bus, clock)
     job_queries = providers.Singleton(
@@ -198,7 +216,9 @@ class UseCases(containers.DeclarativeContainer):
 
 
 #: The ports every deployment's container names as `UseCases` does.
-SHARED_PORTS = ("repo", "registry", "queue", "io_queue", "bus", "blobs", "clock", "metrics")
+SHARED_PORTS = (
+    "repo", "registry", "queue", "io_queue", "bus", "blobs", "clock", "metrics", "creation_rate"
+)  # fmt: skip
 
 
 def use_cases_over(

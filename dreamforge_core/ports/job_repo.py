@@ -57,6 +57,10 @@ class JobRepo(EventSource, Protocol):
 
     def count_by_state(self) -> dict[str, int]: ...
 
+    def count_active(self, key_fingerprint: str) -> int:
+        """How many jobs of the caller with this key fingerprint are queued or running."""
+        ...
+
     def ping(self) -> None:
         """Raises Unavailable when the store cannot be reached."""
         ...

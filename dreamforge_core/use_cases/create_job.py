@@ -25,6 +25,7 @@ from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
+from dreamforge_core.use_cases.caller_limits import CallerLimits
 
 PROVIDERS = ("local-sdxl-epicrealism",)
 _TOP_LEVEL = ("type", "provider", "model_id", "params")
@@ -90,6 +91,8 @@ class CreateJob:
       original job when the normalised request is the same, and raises IdempotencyConflict
       when it differs; another key's use of it is unrelated. Concurrent requests with one key
       create one job (the repository decides);
+    - a valid request over the caller's limits (`CallerLimits`) is refused with RateLimited
+      before anything is stored; an idempotent replay counts like a creation;
     - a stored job is enqueued; when the queue is unreachable the job is still accepted (it is
       durable) and the sweeper enqueues it once the queue answers again.
     """
@@ -105,6 +108,7 @@ class CreateJob:
         idempotency_window_s: float,
         presets: Mapping[str, Preset] = DEFAULT_PRESETS,
         downloads: DownloadJobs | None = None,
+        limits: CallerLimits | None = None,
     ) -> None:
         self._repo = repo
         self._queue = queue
@@ -114,6 +118,7 @@ class CreateJob:
         self._window = timedelta(seconds=idempotency_window_s)
         self._presets = presets
         self._downloads = downloads
+        self._limits = limits
 
     def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
         if cmd.idempotency_key is not None:
@@ -145,6 +150,8 @@ class CreateJob:
                 )
             params = validate_params(raw_params, model.limits, self._presets)
             model_id, checkpoint_hash = model.id, model.checkpoint_hash
+        if self._limits is not None:
+            self._limits.check(cmd.caller)  # a valid request, before anything is stored
         fingerprint = request_fingerprint(job_type, provider, model_id, params.to_dict())
         now = self._clock.now()
         job = Job.create(

@@ -20,6 +20,7 @@ STATUS_BY_CODE = {  # the contract's codes, and the additions the server documen
     "request_timeout": 408,
     "payload_too_large": 413,
     "misdirected_request": 421,
+    "rate_limited": 429,
     "headers_too_large": 431,
     "unsupported_media_type": 415,
     "unavailable": 503,

@@ -38,11 +38,13 @@ from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.use_cases.caller_limits import Limits
 from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
 from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimits, RunGenerateJob
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NO_LIMITS = Limits()
 MODEL_ID = "epicrealism-xl"
 CHECKPOINT_HASH = "0123456789abcdef" * 4
 IDEMPOTENCY_WINDOW_S = 3600.0
@@ -210,6 +212,7 @@ def build_harness(
     tracer: Tracer = NO_TRACER,
     stop: StopSignal = NO_STOP,
     metrics: JobMetrics | None = None,
+    limits: Limits = NO_LIMITS,
 ) -> Harness:
     """The use cases as every deployment wires them, with the in-memory ports."""
 
@@ -218,7 +221,11 @@ def build_harness(
 
     queue = RecordingQueue(deliver)
     use_cases = UseCases(
-        settings=Settings(idempotency_window_s=IDEMPOTENCY_WINDOW_S),
+        settings=Settings(
+            idempotency_window_s=IDEMPOTENCY_WINDOW_S,
+            rate_limit_per_min=limits.per_minute,
+            max_active_jobs_per_key=limits.active_jobs,
+        ),
         repo=MemoryJobRepo(),
         registry=MemoryModelRegistry(list(models) if models is not None else [make_model()]),
         queue=queue,
