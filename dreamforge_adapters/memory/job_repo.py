@@ -99,13 +99,14 @@ class MemoryJobRepo(JobRepo):
         with self._lock:
             return sorted(j.id for j in self._jobs.values() if j.state in states)
 
-    def count_active(self, key_fingerprint: str) -> int:
+    def count_active(self, key_fingerprint: str, up_to: int) -> int:
         with self._lock:
-            return sum(
+            active = sum(
                 1
                 for j in self._jobs.values()
                 if j.key_fingerprint == key_fingerprint and not j.state.terminal
             )
+            return min(active, up_to)
 
     def count_by_state(self) -> dict[str, int]:
         with self._lock:

@@ -9,10 +9,11 @@ from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
 
 _COUNT_BY_STATE = "SELECT state, count(*) AS jobs FROM jobs GROUP BY state"
-# `jobs_by_state` finds the few active jobs; the fingerprint filters them.
+# Answered from the partial index `jobs_active_by_key` (migration 0004).
+# Reads at most `up_to` entries of the index, however many jobs the caller has queued.
 _COUNT_ACTIVE = (
-    "SELECT count(*) AS jobs FROM jobs "
-    "WHERE state IN ('queued', 'running') AND key_fingerprint = {key}"
+    "SELECT count(*) AS jobs FROM (SELECT 1 FROM jobs "
+    "WHERE state IN ('queued', 'running') AND key_fingerprint = {key} LIMIT {up_to}) AS active"
 )
 
 
@@ -39,8 +40,8 @@ def count_by_state(store: SqlStore) -> dict[str, int]:
     return counts
 
 
-def count_active(store: SqlStore, dialect: Dialect, key_fingerprint: str) -> int:
-    """The caller's jobs that are queued or running."""
-    statement = _COUNT_ACTIVE.format(key=dialect.param("key"))
-    rows = store.fetch(statement, {"key": key_fingerprint})
+def count_active(store: SqlStore, dialect: Dialect, key_fingerprint: str, up_to: int) -> int:
+    """The caller's jobs that are queued or running, up to `up_to`."""
+    statement = _COUNT_ACTIVE.format(key=dialect.param("key"), up_to=dialect.param("up_to"))
+    rows = store.fetch(statement, {"key": key_fingerprint, "up_to": up_to})
     return int(rows[0]["jobs"])

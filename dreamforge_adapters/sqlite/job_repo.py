@@ -177,8 +177,8 @@ class SqliteJobRepo(JobRepo):
     def count_by_state(self) -> dict[str, int]:
         return count_by_state(self.database)
 
-    def count_active(self, key_fingerprint: str) -> int:
-        return count_active(self.database, DIALECT, key_fingerprint)
+    def count_active(self, key_fingerprint: str, up_to: int) -> int:
+        return count_active(self.database, DIALECT, key_fingerprint, up_to)
 
     def ping(self) -> None:
         self.database.ping()

@@ -60,6 +60,35 @@ def bench_api(**options: Any) -> None:
     run_bench_api(**options)
 
 
+@bench.command("limits")
+@click.option(
+    "--deployment",
+    type=click.Choice(["embedded", "stack"]),
+    default="embedded",
+    show_default=True,
+    help="stack: api and worker processes on the services the environment names "
+    "(scripts/bench-stack.sh sets them up).",
+)
+@click.option("--requests", "total", default=3000, show_default=True, help="POSTs per run.")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--rounds", default=2, show_default=True, help="Pairs of runs, off then on.")
+@click.option(
+    "--limit",
+    "limits",
+    type=click.Choice(["per-minute", "active"]),
+    multiple=True,
+    default=("per-minute", "active"),
+    show_default=True,
+    help="The limits switched on (never reached) in the `on` runs.",
+)
+@json_out_option
+def bench_limits(**options: Any) -> None:
+    """What the limits per API key cost POST /v1/jobs: throughput with them off and on."""
+    from dreamforge_apps.benchmarks.limits import run_bench_limits
+
+    run_bench_limits(**options)
+
+
 @bench.command("stack")
 @load_options("Measure a running stack API instead of starting api and worker processes.")
 @click.option(

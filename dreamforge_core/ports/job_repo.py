@@ -57,8 +57,9 @@ class JobRepo(EventSource, Protocol):
 
     def count_by_state(self) -> dict[str, int]: ...
 
-    def count_active(self, key_fingerprint: str) -> int:
-        """How many jobs of the caller with this key fingerprint are queued or running."""
+    def count_active(self, key_fingerprint: str, up_to: int) -> int:
+        """How many jobs of the caller with this key fingerprint are queued or running,
+        counting no further than `up_to` (a limit needs no more)."""
         ...
 
     def ping(self) -> None:

@@ -41,7 +41,10 @@ class CallerLimits:
         The active jobs are counted in the job store, which every API process shares; two
         creations of one caller at the same instant may both pass its last free place."""
         limits, who = self._limits, caller.key_fingerprint
-        if limits.active_jobs and self._repo.count_active(who) >= limits.active_jobs:
+        if (
+            limits.active_jobs
+            and self._repo.count_active(who, limits.active_jobs) >= limits.active_jobs
+        ):
             raise RateLimited(
                 f"this API key has {limits.active_jobs} job(s) queued or running, its limit; "
                 "create more once one finishes",

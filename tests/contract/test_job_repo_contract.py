@@ -402,6 +402,22 @@ def test_job_ids_in_and_count_by_state(job_repo: JobRepo) -> None:
     assert fetch(job_repo, jobs[4].id).state is JobState.CANCELED
 
 
+def test_count_active_counts_one_callers_queued_and_running_jobs_up_to_a_bound(
+    job_repo: JobRepo,
+) -> None:
+    alices = [stored(job_repo, make_job(key_fingerprint=ALICE)) for _ in range(4)]
+    stored(job_repo, make_job(key_fingerprint=BOB))
+    alices[0].start(at(1))
+    job_repo.save(alices[0])  # running: active
+    alices[1].cancel(at(1))
+    job_repo.save(alices[1])  # canceled: not active
+
+    assert job_repo.count_active(ALICE, 10) == 3
+    assert job_repo.count_active(ALICE, 2) == 2  # no further than the bound
+    assert job_repo.count_active(BOB, 10) == 1
+    assert job_repo.count_active("", 10) == 0
+
+
 def test_ping_answers_when_the_store_is_up(job_repo: JobRepo) -> None:
     job_repo.ping()  # raises Unavailable when the store is down
 
