@@ -101,7 +101,8 @@ async def create_job(
     headers = {"Location": f"/v1/jobs/{result.job.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(presenters.job(result.job), status_code=202, headers=headers)
+    position = await call(state, services(state).jobs.queue_position, result.job)
+    return Response(presenters.job(result.job, position), status_code=202, headers=headers)
 
 
 @get(
@@ -112,7 +113,8 @@ async def create_job(
     tags=["jobs"],
 )
 async def get_job(job_id: str, state: State) -> Job:
-    return presenters.job(await call(state, services(state).jobs.job, job_id))
+    job = await call(state, services(state).jobs.job, job_id)
+    return presenters.job(job, await call(state, services(state).jobs.queue_position, job))
 
 
 @post(

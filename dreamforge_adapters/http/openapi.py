@@ -47,6 +47,8 @@ EXAMPLE_JOB = {
     "progress": 0.0,
     "attempts": 0,
     "error": None,
+    "priority": "normal",
+    "queue_position": 0,
     "created_at": _TS,
     "updated_at": _TS,
     "started_at": None,

@@ -10,7 +10,7 @@ import msgspec
 from dreamforge_adapters.http import shapes
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
-from dreamforge_core.domain.job import ErrorInfo, Job, Step
+from dreamforge_core.domain.job import PRIORITY_NAMES, ErrorInfo, Job, Step
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.progress import item_progress, stage_summary
 from dreamforge_core.ports.blob_store import SignedUrl
@@ -47,7 +47,7 @@ def job_links(job_id: str) -> shapes.JobLinks:
     )
 
 
-def job(job: Job) -> shapes.Job:
+def job(job: Job, queue_position: int | None = None) -> shapes.Job:
     return shapes.Job(
         id=job.id,
         type=job.type,  # type: ignore[arg-type]
@@ -60,6 +60,8 @@ def job(job: Job) -> shapes.Job:
         progress=round(job.progress, 6),
         attempts=job.attempts,
         error=error_info(job.error),
+        priority=PRIORITY_NAMES.get(job.priority, "normal"),  # type: ignore[arg-type]
+        queue_position=queue_position,
         created_at=_time(job.created_at),
         updated_at=_time(job.updated_at),
         started_at=iso(job.started_at),

@@ -70,6 +70,9 @@ class Job(msgspec.Struct):
     progress: Fraction
     attempts: Count
     error: ErrorInfo | None
+    priority: Literal["low", "normal", "high"]
+    # while queued: how many jobs of its queue start before it (0: next); else null
+    queue_position: Count | None
     created_at: Time
     updated_at: Time
     started_at: Time | None

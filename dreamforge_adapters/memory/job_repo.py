@@ -99,6 +99,27 @@ class MemoryJobRepo(JobRepo):
         with self._lock:
             return sorted(j.id for j in self._jobs.values() if j.state in states)
 
+    def next_queued(self, job_type: str, now: datetime) -> str | None:
+        with self._lock:
+            due = [
+                j
+                for j in self._jobs.values()
+                if j.state is JobState.QUEUED
+                and j.type == job_type
+                and (j.next_attempt_at is None or j.next_attempt_at <= now)
+            ]
+            return min(due, key=_queue_order).id if due else None
+
+    def jobs_ahead(self, job: Job) -> int:
+        with self._lock:
+            return sum(
+                1
+                for j in self._jobs.values()
+                if j.state is JobState.QUEUED
+                and j.type == job.type
+                and _queue_order(j) < _queue_order(job)
+            )
+
     def count_active(self, key_fingerprint: str, up_to: int) -> int:
         with self._lock:
             active = sum(
@@ -117,3 +138,7 @@ class MemoryJobRepo(JobRepo):
 
     def ping(self) -> None:
         return None
+
+
+def _queue_order(job: Job) -> tuple[int, datetime, str]:
+    return (-job.priority, job.created_at, job.id)

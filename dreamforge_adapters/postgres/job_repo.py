@@ -23,7 +23,14 @@ from dreamforge_adapters.postgres import codec, event_bus
 from dreamforge_adapters.postgres.codec import COLUMNS, DIALECT, json_param, param
 from dreamforge_adapters.postgres.database import PostgresDatabase, fetch_rows
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import count_active, count_by_state, events_to_store, mark_stored
+from dreamforge_adapters.sql.jobs import (
+    count_active,
+    count_by_state,
+    events_to_store,
+    jobs_ahead,
+    mark_stored,
+    next_queued,
+)
 from dreamforge_adapters.sql.records import columns
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
@@ -230,6 +237,12 @@ class PostgresJobRepo(JobRepo):
 
     def count_by_state(self) -> dict[str, int]:
         return count_by_state(self.database)
+
+    def next_queued(self, job_type: str, now: datetime) -> str | None:
+        return next_queued(self.database, DIALECT, job_type, now)
+
+    def jobs_ahead(self, job: Job) -> int:
+        return jobs_ahead(self.database, DIALECT, job)
 
     def count_active(self, key_fingerprint: str, up_to: int) -> int:
         return count_active(self.database, DIALECT, key_fingerprint, up_to)

@@ -4,6 +4,8 @@ write stores, updating the caller's job once the write committed, and counting j
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from dreamforge_adapters.sql.dialect import Dialect, SqlStore
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
@@ -45,3 +47,41 @@ def count_active(store: SqlStore, dialect: Dialect, key_fingerprint: str, up_to:
     statement = _COUNT_ACTIVE.format(key=dialect.param("key"), up_to=dialect.param("up_to"))
     rows = store.fetch(statement, {"key": key_fingerprint, "up_to": up_to})
     return int(rows[0]["jobs"])
+
+
+# Both read the partial index `jobs_queued_in_order` (migration 0005).
+_NEXT_QUEUED = (
+    "SELECT id FROM jobs WHERE state = 'queued' AND type = {type} "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= {now}) "
+    "ORDER BY priority DESC, created_at, id{text_order} LIMIT 1"
+)
+_AHEAD = (
+    "SELECT count(*) AS jobs FROM jobs WHERE state = 'queued' AND type = {type} "
+    "AND (priority > {priority} OR (priority = {priority} AND (created_at < {created} "
+    "OR (created_at = {created} AND id < {id}))))"
+)
+
+
+def next_queued(store: SqlStore, dialect: Dialect, job_type: str, now: datetime) -> str | None:
+    """The queued job of this type that should start now: highest priority, then oldest,
+    among those whose retry time (if any) has come."""
+    statement = _NEXT_QUEUED.format(
+        type=dialect.param("type"), now=dialect.param("now"), text_order=dialect.text_order
+    )
+    rows = store.fetch(statement, {"type": job_type, "now": dialect.values.time_out(now)})
+    return str(rows[0]["id"]) if rows else None
+
+
+def jobs_ahead(store: SqlStore, dialect: Dialect, job: Job) -> int:
+    """How many queued jobs of the job's type start before it."""
+    p = dialect.param
+    statement = _AHEAD.format(
+        type=p("type"), priority=p("priority"), created=p("created"), id=p("id")
+    )
+    values = {
+        "type": job.type,
+        "priority": job.priority,
+        "created": dialect.values.time_out(job.created_at),
+        "id": job.id,
+    }
+    return int(store.fetch(statement, values)[0]["jobs"])

@@ -31,7 +31,7 @@ JOB_COLUMNS = (
     "id", "type", "provider", "model_id", "user_id", "state", "params", "count", "attempts",
     "error", "idempotency_key", "fingerprint", "created_at", "updated_at", "started_at",
     "finished_at", "next_attempt_at", "last_seq", "version", "schema_version", "lease_owner",
-    "lease_expires_at", "checkpoint_hash", "key_fingerprint",
+    "lease_expires_at", "checkpoint_hash", "key_fingerprint", "priority",
 )  # fmt: skip
 JOB_JSON_COLUMNS = frozenset({"params", "error"})
 # What `save` writes: the lifecycle, the model a download installed and the checkpoint an
@@ -100,7 +100,7 @@ def job_record(v: Values, job: Job, *, last_seq: int, version: int) -> dict[str,
         "next_attempt_at": t(job.next_attempt_at), "last_seq": last_seq, "version": version,
         "schema_version": job.schema_version, "lease_owner": job.lease_owner,
         "lease_expires_at": t(job.lease_expires_at), "checkpoint_hash": job.checkpoint_hash,
-        "key_fingerprint": job.key_fingerprint,
+        "key_fingerprint": job.key_fingerprint, "priority": job.priority,
     }  # fmt: skip
 
 
@@ -133,7 +133,7 @@ def job_from_rows(v: Values, rows: Sequence[Row]) -> Job:
         version=row["version"], schema_version=row["schema_version"],
         lease_owner=row["lease_owner"], lease_expires_at=v.time(row["lease_expires_at"]),
         checkpoint_hash=row["checkpoint_hash"], key_fingerprint=row["key_fingerprint"],
-        steps=steps,
+        priority=row["priority"], steps=steps,
     )  # fmt: skip
 
 

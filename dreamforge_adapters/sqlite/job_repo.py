@@ -14,7 +14,14 @@ from datetime import datetime
 from os import PathLike
 
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import count_active, count_by_state, events_to_store, mark_stored
+from dreamforge_adapters.sql.jobs import (
+    count_active,
+    count_by_state,
+    events_to_store,
+    jobs_ahead,
+    mark_stored,
+    next_queued,
+)
 from dreamforge_adapters.sql.records import columns
 from dreamforge_adapters.sqlite.codec import DIALECT, VALUES, params
 from dreamforge_adapters.sqlite.database import SqliteDatabase, fetch_rows
@@ -176,6 +183,12 @@ class SqliteJobRepo(JobRepo):
 
     def count_by_state(self) -> dict[str, int]:
         return count_by_state(self.database)
+
+    def next_queued(self, job_type: str, now: datetime) -> str | None:
+        return next_queued(self.database, DIALECT, job_type, now)
+
+    def jobs_ahead(self, job: Job) -> int:
+        return jobs_ahead(self.database, DIALECT, job)
 
     def count_active(self, key_fingerprint: str, up_to: int) -> int:
         return count_active(self.database, DIALECT, key_fingerprint, up_to)

@@ -40,6 +40,11 @@ def params_from_dict(job_type: str, data: dict[str, Any]) -> JobParams:
     return GenerateParams.from_dict(data)
 
 
+#: The priorities a client names, and the order they stand for (higher starts first).
+PRIORITIES = {"low": -1, "normal": 0, "high": 1}
+PRIORITY_NAMES = {value: name for name, value in PRIORITIES.items()}
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -119,6 +124,8 @@ class Job:
     #: sha256 of the weights it is made with: the model's at creation, then what each attempt
     #: loaded (NFR-060); for a download, the installed model's
     checkpoint_hash: str | None = None
+    #: queued jobs start highest priority first, oldest first within one (PRIORITIES)
+    priority: int = 0
     last_seq: int = 0
     version: int = 0
     schema_version: int = SCHEMA_VERSION
@@ -141,6 +148,7 @@ class Job:
         user: str = DEFAULT_USER,
         key_fingerprint: str = "",
         checkpoint_hash: str | None = None,
+        priority: int = 0,
     ) -> Job:
         step = Step(
             id=new_id(),
@@ -161,6 +169,7 @@ class Job:
             user=user,
             key_fingerprint=key_fingerprint,
             checkpoint_hash=checkpoint_hash,
+            priority=priority,
         )
         what = (
             f"download of {params.ref}"

@@ -57,6 +57,15 @@ class JobRepo(EventSource, Protocol):
 
     def count_by_state(self) -> dict[str, int]: ...
 
+    def next_queued(self, job_type: str, now: datetime) -> str | None:
+        """The queued job of this type that should start now: highest priority first, oldest
+        first within one, among those whose retry time (if any) has come."""
+        ...
+
+    def jobs_ahead(self, job: Job) -> int:
+        """How many queued jobs of the job's type start before it (0: it is next)."""
+        ...
+
     def count_active(self, key_fingerprint: str, up_to: int) -> int:
         """How many jobs of the caller with this key fingerprint are queued or running,
         counting no further than `up_to` (a limit needs no more)."""

@@ -10,7 +10,14 @@ from typing import Any
 
 from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.download import DownloadParams, validate_download_params
-from dreamforge_core.domain.job import GENERATE, JOB_TYPES, MODEL_DOWNLOAD, Job, JobParams
+from dreamforge_core.domain.job import (
+    GENERATE,
+    JOB_TYPES,
+    MODEL_DOWNLOAD,
+    PRIORITIES,
+    Job,
+    JobParams,
+)
 from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
@@ -28,7 +35,7 @@ from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.use_cases.caller_limits import CallerLimits
 
 PROVIDERS = ("local-sdxl-epicrealism",)
-_TOP_LEVEL = ("type", "provider", "model_id", "params")
+_TOP_LEVEL = ("type", "provider", "model_id", "priority", "params")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +68,15 @@ def validate_idempotency_key(key: str) -> None:
 
 
 def request_fingerprint(
-    job_type: str, provider: str, model_id: str, params: Mapping[str, Any]
+    job_type: str, provider: str, model_id: str, params: Mapping[str, Any], *, priority: int = 0
 ) -> str:
+    request: dict[str, Any] = {
+        "type": job_type, "provider": provider, "model_id": model_id, "params": params
+    }  # fmt: skip
+    if priority:  # a normal request keeps the fingerprint it had before priorities existed
+        request["priority"] = priority
     canonical = json.dumps(
-        {"type": job_type, "provider": provider, "model_id": model_id, "params": params},
+        request,
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -75,7 +87,8 @@ class CreateJob:
     """Validates a job request, stores it and queues it.
 
     Rules:
-    - unknown top-level fields are rejected; `type` defaults to `generate`, `provider` to
+    - unknown top-level fields are rejected; `priority` is `low`, `normal` (the default) or
+      `high`; `type` defaults to `generate`, `provider` to
       `local-sdxl-epicrealism`, `model_id` to the default model: the configured one, else
       the one `choose_default_model` picks from the registry as it is now (a model installed
       while the server runs counts at once). The model must be installed and enabled; the
@@ -131,6 +144,7 @@ class CreateJob:
         queue = self._queue
         params: JobParams
         checkpoint_hash = None
+        priority = PRIORITIES["normal"]
         if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
             if not cmd.caller.admin:
                 raise Forbidden(
@@ -141,7 +155,7 @@ class CreateJob:
             params, provider, model_id = download, download.source, ""
             queue = self._downloads.queue
         else:
-            provider, model_id, raw_params = self._top_level(body, type_error)
+            provider, model_id, raw_params, priority = self._top_level(body, type_error)
             model = self._registry.get(model_id)
             if model is None or not model.enabled or not model.installed:
                 state = "unknown" if model is None else "not installed or disabled"
@@ -152,7 +166,9 @@ class CreateJob:
             model_id, checkpoint_hash = model.id, model.checkpoint_hash
         if self._limits is not None:
             self._limits.check(cmd.caller)  # a valid request, before anything is stored
-        fingerprint = request_fingerprint(job_type, provider, model_id, params.to_dict())
+        fingerprint = request_fingerprint(
+            job_type, provider, model_id, params.to_dict(), priority=priority
+        )
         now = self._clock.now()
         job = Job.create(
             params=params,
@@ -164,6 +180,7 @@ class CreateJob:
             fingerprint=fingerprint,
             key_fingerprint=cmd.caller.key_fingerprint,
             checkpoint_hash=checkpoint_hash,
+            priority=priority,
         )
         stored, created = self._repo.create(job, now - self._window)
         if not created:
@@ -207,13 +224,16 @@ class CreateJob:
 
     def _top_level(
         self, body: Mapping[str, Any], type_error: FieldError | None
-    ) -> tuple[str, str, Any]:
+    ) -> tuple[str, str, Any, int]:
         errors = [FieldError(str(k), "is not a known field") for k in body if k not in _TOP_LEVEL]
         if type_error is not None:
             errors.append(type_error)
         provider = body.get("provider", PROVIDERS[0])
         if provider not in PROVIDERS:
             errors.append(FieldError("provider", f"must be one of {', '.join(PROVIDERS)}"))
+        priority = body.get("priority", "normal")
+        if not isinstance(priority, str) or priority not in PRIORITIES:
+            errors.append(FieldError("priority", f"must be one of {', '.join(PRIORITIES)}"))
         model_id = body.get("model_id") or self._default_model()
         if "model_id" in body and not isinstance(body["model_id"], str | None):
             errors.append(FieldError("model_id", "must be a string"))
@@ -225,4 +245,4 @@ class CreateJob:
             errors.append(FieldError("params", "is required"))
         if errors:
             raise InvalidInput.for_fields(errors)
-        return provider, str(model_id), body["params"]
+        return provider, str(model_id), body["params"], PRIORITIES[priority]

@@ -88,7 +88,7 @@ class JobClaim:
         over; it owns the outcome now."""
         p = self._ports
         try:
-            job = p.repo.get(job_id)
+            job = p.repo.get(self._turn(job_id))
             if job is None or job.state.terminal or job.type != self._job_type:
                 yield None  # a job of another type was sent to the wrong queue: its sweeper has it
                 return
@@ -110,6 +110,22 @@ class JobClaim:
                     p.metrics.queue_wait((now - job.created_at).total_seconds())
         except Unavailable:
             return
+
+    def _turn(self, job_id: str) -> str:
+        """The job this delivery runs. A message is a turn in the queue: the turn goes to the
+        queued job that should start now (highest priority, then oldest), which is the
+        message's own job unless a job of higher priority, or an older one, waits. A job
+        that gives its turn away gets a new message, so every queued job keeps one."""
+        p = self._ports
+        now = p.clock.now()
+        best = p.repo.next_queued(self._job_type, now)
+        if best is None or best == job_id:
+            return job_id
+        passed = p.repo.get(job_id)
+        if passed is not None and passed.state is JobState.QUEUED:
+            due = passed.next_attempt_at
+            p.queue.enqueue(job_id, max(0.0, (due - now).total_seconds()) if due else 0.0)
+        return best
 
     def run(
         self,

@@ -6,7 +6,7 @@ from datetime import datetime
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import parse_iso
 from dreamforge_core.domain.events import Event
-from dreamforge_core.domain.job import Job
+from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.errors import FieldError, InvalidInput, NotFound
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
@@ -55,6 +55,12 @@ class JobQueries:
         if job is None:
             raise NotFound(f"no job with id {job_id!r}", details={"job_id": job_id}, job_id=job_id)
         return job
+
+    def queue_position(self, job: Job) -> int | None:
+        """While the job is queued, how many jobs of its queue start before it (0: next).
+        Exact with one worker; with several, the jobs before it start in that order, and
+        it starts once as many workers as are busy have taken theirs."""
+        return self._repo.jobs_ahead(job) if job.state is JobState.QUEUED else None
 
     def artifacts(
         self, job_id: str, ttl: int | None, base_url: str

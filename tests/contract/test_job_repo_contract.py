@@ -48,6 +48,7 @@ def make_job(
     seed: int | None = None,
     now: datetime = T0,
     key_fingerprint: str = ALICE,
+    priority: int = 0,
 ) -> Job:
     params = GenerateParams(
         prompt="a lighthouse at dusk, 35mm", negative_prompt="blurry", seed=seed, width=832,
@@ -56,7 +57,7 @@ def make_job(
     return Job.create(
         params=params, model_id="epicrealism-xl", provider="local-sdxl-epicrealism", now=now,
         idempotency_key=key, fingerprint=f"fp-{key}", user="alice",
-        checkpoint_hash=CHECKPOINT, key_fingerprint=key_fingerprint,
+        checkpoint_hash=CHECKPOINT, key_fingerprint=key_fingerprint, priority=priority,
     )  # fmt: skip
 
 
@@ -416,6 +417,32 @@ def test_count_active_counts_one_callers_queued_and_running_jobs_up_to_a_bound(
     assert job_repo.count_active(ALICE, 2) == 2  # no further than the bound
     assert job_repo.count_active(BOB, 10) == 1
     assert job_repo.count_active("", 10) == 0
+
+
+def test_the_next_queued_job_is_the_highest_priority_then_the_oldest_that_is_due(
+    job_repo: JobRepo,
+) -> None:
+    assert job_repo.next_queued("generate", at(100)) is None
+    low = stored(job_repo, make_job(now=at(1), priority=-1))
+    normal_old = stored(job_repo, make_job(now=at(2)))
+    normal_new = stored(job_repo, make_job(now=at(3)))
+    high = stored(job_repo, make_job(now=at(4), priority=1))
+    assert fetch(job_repo, high.id).priority == 1
+
+    order = [high, normal_old, normal_new, low]
+    assert [job_repo.jobs_ahead(fetch(job_repo, j.id)) for j in order] == [0, 1, 2, 3]
+    assert job_repo.next_queued("generate", at(100)) == high.id
+    assert job_repo.next_queued("model_download", at(100)) is None
+
+    # The high job runs and fails; while it waits for its retry time, the others go first.
+    high.start(at(5))
+    job_repo.save(high)
+    assert job_repo.next_queued("generate", at(100)) == normal_old.id
+    high.schedule_retry(ErrorInfo("provider_error", "x"), at(6), retry_at=at(60))
+    job_repo.save(high)
+    assert job_repo.next_queued("generate", at(30)) == normal_old.id
+    assert job_repo.next_queued("generate", at(60)) == high.id  # its time has come
+    assert job_repo.jobs_ahead(fetch(job_repo, low.id)) == 3
 
 
 def test_ping_answers_when_the_store_is_up(job_repo: JobRepo) -> None:
