@@ -190,3 +190,24 @@ def bench_generate(**options: Any) -> None:
     from dreamforge_apps.benchmarks.generate import run_bench_generate
 
     run_bench_generate(**options)
+
+
+@bench.command("cancel")
+@click.option(
+    "--url",
+    default=None,
+    callback=remember_server,
+    help="Measure a running server instead of starting one (fake runner, 50 ms steps).",
+)
+@click.option("--api-key", envvar="DREAMFORGE_API_KEY", default=None)
+@click.option("--cancels", default=20, show_default=True, help="Cancels of each kind.")
+@click.option("--size", default=64, show_default=True, help="Image width and height.")
+@click.option("--steps", default=30, show_default=True, help="Steps of each image.")
+@click.option("--model", "model_id", default=None, help="Model of the jobs (the server's default).")
+@json_out_option
+def bench_cancel(**options: Any) -> None:
+    """Cancel latency, queued and running jobs: POST …/cancel sent → `canceled` received on
+    the job's SSE stream (p50/p99/max), and how soon the worker starts the next job."""
+    from dreamforge_apps.benchmarks.cancel import run_bench_cancel
+
+    run_bench_cancel(**options)

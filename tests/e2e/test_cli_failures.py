@@ -24,6 +24,7 @@ CLIENT_COMMANDS = {
     "generate": ["generate", "a fox", "--server"],
     "bench api": ["bench", "api", "--requests", "1", "--first-progress-samples", "1", "--url"],
     "bench stack": ["bench", "stack", "--requests", "1", "--samples", "1", "--url"],
+    "bench cancel": ["bench", "cancel", "--cancels", "1", "--url"],
 }
 
 
@@ -124,7 +125,7 @@ def test_generate_reports_an_answer_that_is_not_an_envelope(
     assert url in line
 
 
-@pytest.mark.parametrize("command", ["bench api", "bench stack"])
+@pytest.mark.parametrize("command", ["bench api", "bench stack", "bench cancel"])
 def test_the_benchmarks_report_a_refusing_server_in_one_sentence(
     answering: ThreadingHTTPServer, tmp_path: Path, command: str
 ) -> None:
