@@ -23,14 +23,7 @@ from dreamforge_adapters.postgres import codec, event_bus
 from dreamforge_adapters.postgres.codec import COLUMNS, DIALECT, json_param, param
 from dreamforge_adapters.postgres.database import PostgresDatabase, fetch_rows
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import (
-    count_active,
-    count_by_state,
-    events_to_store,
-    jobs_ahead,
-    mark_stored,
-    next_queued,
-)
+from dreamforge_adapters.sql.jobs import JobCounts, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
@@ -150,13 +143,15 @@ _IDS_IN = 'SELECT id FROM jobs WHERE state = ANY(%s::text[]) ORDER BY id COLLATE
 _KEY_ATTEMPTS = 10  # each retry means another process released or took the key meanwhile
 
 
-class PostgresJobRepo(JobRepo):
+class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
     """Jobs in PostgreSQL, through the process's shared `PostgresDatabase`.
 
     With `announce`, every save also NOTIFYs the events it stores on the event bus's channel,
     inside its own transaction; pair it with a `PostgresEventBus(announced_by_repo=True)`,
     whose `publish` then has nothing left to do.
     """
+
+    dialect = DIALECT
 
     def __init__(self, database: PostgresDatabase, *, announce: bool = False) -> None:
         self.database = database
@@ -234,18 +229,6 @@ class PostgresJobRepo(JobRepo):
             return []
         with self.database.connection() as conn:
             return [r[0] for r in conn.execute(_IDS_IN, (values,))]
-
-    def count_by_state(self) -> dict[str, int]:
-        return count_by_state(self.database)
-
-    def next_queued(self, job_type: str, now: datetime) -> str | None:
-        return next_queued(self.database, DIALECT, job_type, now)
-
-    def jobs_ahead(self, job: Job) -> int:
-        return jobs_ahead(self.database, DIALECT, job)
-
-    def count_active(self, key_fingerprint: str, up_to: int) -> int:
-        return count_active(self.database, DIALECT, key_fingerprint, up_to)
 
     def ping(self) -> None:
         self.database.ping()

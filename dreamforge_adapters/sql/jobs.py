@@ -5,6 +5,7 @@ write stores, updating the caller's job once the write committed, and counting j
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from dreamforge_adapters.sql.dialect import Dialect, SqlStore
 from dreamforge_core.domain.events import Event
@@ -85,3 +86,26 @@ def jobs_ahead(store: SqlStore, dialect: Dialect, job: Job) -> int:
         "id": job.id,
     }
     return int(store.fetch(statement, values)[0]["jobs"])
+
+
+Store = TypeVar("Store", bound=SqlStore)
+
+
+class JobCounts(Generic[Store]):
+    """The reads both SQL job repositories answer with the same statements: counts by state,
+    the caller's active jobs, the next job to start and a job's place in the queue."""
+
+    database: Store
+    dialect: Dialect
+
+    def count_by_state(self) -> dict[str, int]:
+        return count_by_state(self.database)
+
+    def count_active(self, key_fingerprint: str, up_to: int) -> int:
+        return count_active(self.database, self.dialect, key_fingerprint, up_to)
+
+    def next_queued(self, job_type: str, now: datetime) -> str | None:
+        return next_queued(self.database, self.dialect, job_type, now)
+
+    def jobs_ahead(self, job: Job) -> int:
+        return jobs_ahead(self.database, self.dialect, job)

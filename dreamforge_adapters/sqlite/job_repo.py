@@ -14,14 +14,7 @@ from datetime import datetime
 from os import PathLike
 
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import (
-    count_active,
-    count_by_state,
-    events_to_store,
-    jobs_ahead,
-    mark_stored,
-    next_queued,
-)
+from dreamforge_adapters.sql.jobs import JobCounts, events_to_store, mark_stored
 from dreamforge_adapters.sql.records import columns
 from dreamforge_adapters.sqlite.codec import DIALECT, VALUES, params
 from dreamforge_adapters.sqlite.database import SqliteDatabase, fetch_rows
@@ -81,8 +74,10 @@ _ARTIFACTS = (
 )
 
 
-class SqliteJobRepo(JobRepo):
+class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
     """Jobs in a SQLite file. Give it the shared `SqliteDatabase`, or a path to own one."""
+
+    dialect = DIALECT
 
     def __init__(self, database: SqliteDatabase | str | PathLike[str]) -> None:
         self._owns_database = not isinstance(database, SqliteDatabase)
@@ -180,18 +175,6 @@ class SqliteJobRepo(JobRepo):
                 f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", values
             ).fetchall()
         return [r[0] for r in rows]
-
-    def count_by_state(self) -> dict[str, int]:
-        return count_by_state(self.database)
-
-    def next_queued(self, job_type: str, now: datetime) -> str | None:
-        return next_queued(self.database, DIALECT, job_type, now)
-
-    def jobs_ahead(self, job: Job) -> int:
-        return jobs_ahead(self.database, DIALECT, job)
-
-    def count_active(self, key_fingerprint: str, up_to: int) -> int:
-        return count_active(self.database, DIALECT, key_fingerprint, up_to)
 
     def ping(self) -> None:
         self.database.ping()

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import click
 
-from dreamforge_apps.cli.errors import remember_server
+from dreamforge_apps.cli.server_options import server_options
 
 
 @click.command()
 @click.argument("job_id")
-@click.option(
-    "--server",
-    envvar="DREAMFORGE_SERVER",
-    default="http://127.0.0.1:8000",
-    show_default=True,
-    callback=remember_server,
-)
-@click.option("--api-key", envvar="DREAMFORGE_API_KEY", default=None)
+@server_options
 def cancel(job_id: str, server: str, api_key: str | None) -> None:
     """Cancel a job: a queued one never runs, a running one stops at its next step.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dreamforge_apps.cli.errors import remember_server
+from dreamforge_apps.cli.server_options import server_options
 
 
 @click.command()
@@ -29,14 +29,7 @@ from dreamforge_apps.cli.errors import remember_server
     default=None,
     help="Download the images here instead of printing their URLs.",
 )
-@click.option(
-    "--server",
-    envvar="DREAMFORGE_SERVER",
-    default="http://127.0.0.1:8000",
-    show_default=True,
-    callback=remember_server,
-)
-@click.option("--api-key", envvar="DREAMFORGE_API_KEY", default=None)
+@server_options
 def generate(
     prompt: str,
     count: int,
