@@ -80,8 +80,8 @@ def run_bench_limits(
                 f"  round {n + 1}, limits {state:3}: {figures['creations_per_s']:>8} creations/s, "
                 f"p50 {figures['post_p50_ms']} ms, p99 {figures['post_p99_ms']} ms"
             )
-    off_rate = statistics.median(r["creations_per_s"] for r in runs["off"])
-    on_rate = statistics.median(r["creations_per_s"] for r in runs["on"])
+    off_rate = round(statistics.median(r["creations_per_s"] for r in runs["off"]), 1)
+    on_rate = round(statistics.median(r["creations_per_s"] for r in runs["on"]), 1)
     ratio = round(on_rate / off_rate, 3) if off_rate else None
     click.echo(
         f"POST /v1/jobs, {total} requests over {concurrency} connections, median of {rounds}, "

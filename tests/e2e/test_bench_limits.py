@@ -1,0 +1,33 @@
+"""`dreamforge bench limits` starts a server with the limits off and one with them on, loads
+each, and prints and writes the throughput of both and their ratio."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_limits_measures_both_servers_and_their_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "limits.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "dreamforge_apps.cli", "bench", "limits",
+            "--requests", "60", "--rounds", "1", "--json-out", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any("limits off" in line for line in lines)
+    assert any("limits on" in line for line in lines)
+    report = json.loads(out.read_text())
+    assert report["limits"] == ["per-minute", "active"]
+    off, on = report["runs"]["off"][0], report["runs"]["on"][0]
+    assert off["creations_per_s"] > 0
+    assert on["creations_per_s"] > 0
+    assert report["ratio"] == round(on["creations_per_s"] / off["creations_per_s"], 3)
+    assert f"on/off {report['ratio']}" in lines[-1]
