@@ -62,6 +62,11 @@ class NotFound(DreamForgeError):
 
     code = "not_found"
 
+    @classmethod
+    def job(cls, job_id: str) -> NotFound:
+        """The answer for a job id that names no job."""
+        return cls(f"no job with id {job_id!r}", details={"job_id": job_id}, job_id=job_id)
+
 
 class IdempotencyConflict(DreamForgeError):
     """Raised when an Idempotency-Key is reused with a different request body."""

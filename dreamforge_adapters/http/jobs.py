@@ -25,7 +25,7 @@ from dreamforge_adapters.http.openapi import (
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_adapters.http.shapes import ArtifactList, Job, Progress
 from dreamforge_core.errors import FieldError, InvalidInput, UnsupportedMediaType
-from dreamforge_core.use_cases.create_job import CreateJobCommand
+from dreamforge_core.use_cases.create_job import CreateJobCommand, CreateJobResult
 
 _JSON = "application/json"
 
@@ -84,13 +84,16 @@ async def create_job(
     ] = None,
 ) -> Response[Job]:
     body = _decode_json(request, await request.body())
-    result = await call(
-        state,
-        services(state).create_job,
-        CreateJobCommand(
-            body=body, idempotency_key=idempotency_key, caller=request_caller(request.scope)
-        ),
+    command = CreateJobCommand(
+        body=body, idempotency_key=idempotency_key, caller=request_caller(request.scope)
     )
+    api = services(state)
+
+    def create() -> tuple[CreateJobResult, int | None]:  # one trip off the event loop
+        result = api.create_job(command)
+        return result, api.jobs.queue_position(result.job)
+
+    result, position = await call(state, create)
     # links the request's correlation id to the job id that the worker's lines carry
     log.info(
         "job %s %s",
@@ -101,7 +104,6 @@ async def create_job(
     headers = {"Location": f"/v1/jobs/{result.job.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
-    position = await call(state, services(state).jobs.queue_position, result.job)
     return Response(presenters.job(result.job, position), status_code=202, headers=headers)
 
 
@@ -113,8 +115,7 @@ async def create_job(
     tags=["jobs"],
 )
 async def get_job(job_id: str, state: State) -> Job:
-    job = await call(state, services(state).jobs.job, job_id)
-    return presenters.job(job, await call(state, services(state).jobs.queue_position, job))
+    return presenters.job(*await call(state, services(state).jobs.job_with_position, job_id))
 
 
 @post(

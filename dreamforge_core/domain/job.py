@@ -364,18 +364,7 @@ class Job:
         unfinished = [i.index for i in self.items if i.state is not ItemState.SUCCEEDED]
         if unfinished:
             raise InvalidTransition(f"job {self.id} has unfinished items {unfinished}")
-        self.state = self.step.state = JobState.SUCCEEDED
-        self.finished_at = self.step.finished_at = now
-        self._release_lease()
-        self._record(
-            EventKind.STATE,
-            "job_succeeded",
-            "job succeeded",
-            now,
-            step_id=self.step.id,
-            data={"state": "succeeded", "progress": 1.0},
-        )
-        self._record_end(now)
+        self._finish(JobState.SUCCEEDED, now, "job_succeeded", "job succeeded", {"progress": 1.0})
 
     def cancel(self, now: datetime) -> bool:
         """The client no longer wants the job: a queued one never runs, a running one stops
@@ -392,19 +381,7 @@ class Job:
                 job_id=self.id,
             )
         self._abandon_running_items(ItemState.PENDING)
-        self._release_lease()
-        self.state = self.step.state = JobState.CANCELED
-        self.finished_at = self.step.finished_at = now
-        self.next_attempt_at = None
-        self._record(
-            EventKind.STATE,
-            "job_canceled",
-            "job canceled",
-            now,
-            step_id=self.step.id,
-            data={"state": "canceled"},
-        )
-        self._record_end(now)
+        self._finish(JobState.CANCELED, now, "job_canceled", "job canceled")
         return True
 
     def schedule_retry(self, error: ErrorInfo, now: datetime, retry_at: datetime) -> None:
@@ -435,21 +412,15 @@ class Job:
     def fail(self, error: ErrorInfo, now: datetime) -> None:
         self._require(JobState.RUNNING, "fail")
         self._abandon_running_items(ItemState.FAILED)
-        self._release_lease()
-        self.state = self.step.state = JobState.FAILED
         self.error = self.step.last_error = error
-        self.finished_at = self.step.finished_at = now
-        self.next_attempt_at = None
-        self._record(
-            EventKind.STATE,
+        self._finish(
+            JobState.FAILED,
+            now,
             "job_failed",
             f"job failed: {error.code}: {error.message}",
-            now,
+            {"error": error.to_dict()},
             level="error",
-            step_id=self.step.id,
-            data={"state": "failed", "error": error.to_dict()},
         )
-        self._record_end(now)
 
     def requeue_interrupted(self, now: datetime) -> None:
         """The process running this job died; run the rest again from the first unfinished item."""
@@ -555,6 +526,28 @@ class Job:
     def _require(self, state: JobState, action: str) -> None:
         if self.state is not state:
             raise InvalidTransition(f"cannot {action} job {self.id} in state {self.state}")
+
+    def _finish(
+        self,
+        state: JobState,
+        now: datetime,
+        code: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+        *,
+        level: str = "info",
+    ) -> None:
+        """Into a terminal state: the lease goes, the `state` event (its data names the state
+        first) and then `end` are recorded."""
+        self._release_lease()
+        self.state = self.step.state = state
+        self.finished_at = self.step.finished_at = now
+        self.next_attempt_at = None
+        data = {"state": state.value, **(data or {})}
+        self._record(
+            EventKind.STATE, code, message, now, level=level, step_id=self.step.id, data=data
+        )
+        self._record_end(now)
 
     def _release_lease(self) -> None:
         self.lease_owner = self.lease_expires_at = None

@@ -23,10 +23,6 @@ class Limits:
     per_minute: int = 0  # job creations per caller and minute; 0: no limit
     active_jobs: int = 0  # jobs queued or running per caller; 0: no limit
 
-    @property
-    def any(self) -> bool:
-        return self.per_minute > 0 or self.active_jobs > 0
-
 
 class CallerLimits:
     def __init__(self, rate: CreationRate, repo: JobRepo, clock: Clock, limits: Limits) -> None:

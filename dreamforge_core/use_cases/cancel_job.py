@@ -32,9 +32,7 @@ class CancelJob:
         for attempt in range(ATTEMPTS):
             job = self._repo.get(job_id)
             if job is None:
-                raise NotFound(
-                    f"no job with id {job_id!r}", details={"job_id": job_id}, job_id=job_id
-                )
+                raise NotFound.job(job_id)
             if not job.cancel(self._clock.now()):
                 return job  # canceled before: the same answer again
             try:

@@ -53,8 +53,12 @@ class JobQueries:
     def job(self, job_id: str) -> Job:
         job = self._repo.get(job_id)
         if job is None:
-            raise NotFound(f"no job with id {job_id!r}", details={"job_id": job_id}, job_id=job_id)
+            raise NotFound.job(job_id)
         return job
+
+    def job_with_position(self, job_id: str) -> tuple[Job, int | None]:
+        job = self.job(job_id)
+        return job, self.queue_position(job)
 
     def queue_position(self, job: Job) -> int | None:
         """While the job is queued, how many jobs of its queue start before it (0: next).
