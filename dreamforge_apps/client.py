@@ -88,8 +88,10 @@ class DreamForgeClient:
         *,
         model_id: str | None = None,
         idempotency_key: str | None = None,
+        **fields: Any,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"params": params}
+        """`fields`: further top-level fields of the body (`priority`, `webhook`, …)."""
+        body: dict[str, Any] = {"params": params, **fields}
         if model_id:
             body["model_id"] = model_id
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -97,6 +99,13 @@ class DreamForgeClient:
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._json(self.http.get(f"/v1/jobs/{job_id}"))
+
+    def logs(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's whole log, one dict per NDJSON line, oldest first."""
+        response = self.http.get(f"/v1/jobs/{job_id}/logs")
+        if response.status_code >= 400:
+            self._json(response)  # raises ApiError
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """The job, canceled (now or before); a finished job raises ApiError 409."""

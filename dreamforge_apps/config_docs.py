@@ -23,7 +23,8 @@ PUBLIC = frozenset(
         "artifact_retention_days", "api_keys", "admin_api_keys", "runner", "default_model",
         "step_timeout_s", "max_attempts", "idempotency_window_s", "sdxl_base_config",
         "civitai_base_url", "log_level", "log_format", "worker_http_port",
-        "models_max_bytes", "rate_limit_per_min", "max_active_jobs_per_key",
+        "models_max_bytes", "rate_limit_per_min", "max_active_jobs_per_key", "webhook_secret",
+        "webhook_allow_private",
     }
 )  # fmt: skip
 
@@ -84,6 +85,10 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
             Row("idempotency_window_s", "serve, api"),
             Row("rate_limit_per_min", "serve, api"),
             Row("max_active_jobs_per_key", "serve, api"),
+            Row("webhook_secret", "serve, api, worker", "unset (webhooks refused)"),
+            Row("webhook_allow_private", "serve, api, worker"),
+            Row("webhook_timeout_s", "serve, worker"),
+            Row("webhook_retry_base_s", "serve, worker"),
             Row("sse_keepalive_s", "serve, api"),
             Row("http_head_timeout_s", "serve, api, worker"),
             Row("http_body_timeout_s", "serve, api, worker"),

@@ -99,6 +99,10 @@ PERMANENT_SWITCHES: dict[str, str] = {
         "does not roll out a feature"
     ),
     "runner_test_hooks": "test hooks of the runners; never a production feature",
+    "webhook_allow_private": (
+        "a safety override an operator chooses per network (closed networks, tests); it "
+        "guards where webhooks may go, it does not roll out a feature"
+    ),
 }
 
 

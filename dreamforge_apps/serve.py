@@ -43,7 +43,11 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
     # The worker thread shares the interpreter with the event loop; a short switch interval
     # keeps request latency low while an image is being encoded.
     sys.setswitchinterval(0.001)
-    deployment = Embedded(settings=settings, hosts=served_hosts(host, settings))
+    deployment = Embedded(
+        settings=settings,
+        hosts=served_hosts(host, settings),
+        public_root=settings.public_url or f"http://{_url_host(host)}:{port}",
+    )
     start(deployment)
     try:
         deployment.model_check()
@@ -64,3 +68,7 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
         server.run()
     finally:
         stop(deployment)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dreamforge_core.domain.webhooks import secret_bytes
 
 
 class Settings(BaseSettings):
@@ -205,6 +207,42 @@ class Settings(BaseSettings):
         description=(
             "Jobs queued or running at once per API key (per server when no keys are set); "
             "over it `POST /v1/jobs` answers `429 rate_limited`. 0: no limit."
+        ),
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Standard Webhooks secret (`whsec_` + base64 of 24 to 64 random bytes) that signs "
+            "webhook deliveries. Unset: a job asking for a `webhook` gets `422` naming the "
+            "field. Make one with `dreamforge config webhook-secret`. See "
+            "[operations.md](operations.md#webhooks)."
+        ),
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description=(
+            "Allows webhook targets whose host is, or resolves to, a loopback, private, "
+            "link-local or cloud metadata address (tests, closed networks). Off, such a "
+            "`webhook` gets `422` at creation and a delivery to such an address fails."
+        ),
+    )
+    webhook_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description=(
+            "Seconds a webhook receiver has to answer one delivery (> 0, ≤ 60); no answer "
+            "counts as a failed attempt."
+        ),
+    )
+    webhook_retry_base_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description=(
+            "Wait after a webhook's first failed attempt, in seconds (> 0, ≤ 600); each further "
+            "failure doubles it (at most 10 minutes between attempts), with jitter, and "
+            "attempts go on for 75 minutes after the event."
         ),
     )
     idempotency_window_s: float = Field(
@@ -515,6 +553,21 @@ class Settings(BaseSettings):
             "sampled `traceparent` is always kept."
         ),
     )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _a_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            secret_bytes(value.get_secret_value())  # a ValueError names what is wrong
+            return value
+        return None  # set but empty: unset
+
+    @property
+    def webhook_key(self) -> bytes | None:
+        """The key that signs webhook deliveries; None when webhooks are off."""
+        if self.webhook_secret is None:
+            return None
+        return secret_bytes(self.webhook_secret.get_secret_value())
 
     @property
     def api_key_set(self) -> frozenset[str]:

@@ -15,8 +15,10 @@ from litestar.openapi.spec.media_type import OpenAPIMediaType
 from dreamforge_adapters.http.errors import STATUS_BY_CODE
 from dreamforge_adapters.http.shapes import ErrorEnvelope
 from dreamforge_core.domain.download import MAX_REF_CHARS
+from dreamforge_core.domain.job import PRIORITIES
 from dreamforge_core.domain.params import ModelLimits, parameters_schema
 from dreamforge_core.domain.presets import DEFAULT_PRESETS
+from dreamforge_core.domain.webhooks import DEFAULT_EVENTS, MAX_URL_LENGTH, WEBHOOK_EVENTS
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "type": "generate",
@@ -111,6 +113,26 @@ _DESCRIPTIONS = {
 _INTEGERS = "Integer values are written without a fraction: 8, not 8.0."
 
 
+_WEBHOOK_FIELDS: dict[str, Any] = {
+    "webhook": {
+        "type": "string",
+        "format": "uri",
+        "maxLength": MAX_URL_LENGTH,
+        "description": "http or https URL that receives the job's events as signed POSTs "
+        "(Standard Webhooks); needs DREAMFORGE_WEBHOOK_SECRET on the server. Hosts on loopback, "
+        "private, link-local or metadata addresses are refused unless the operator allows them.",
+    },
+    "webhook_events": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
+        "default": list(DEFAULT_EVENTS),
+        "description": "Which events are posted; `completed` covers succeeded, failed and "
+        "canceled. Needs `webhook`.",
+    },
+}
+
+
 def create_job_schema() -> dict[str, Any]:
     generate = {
         "type": "object",
@@ -129,8 +151,15 @@ def create_job_schema() -> dict[str, Any]:
                 "minLength": 1,
                 "description": "Omitted or null: the default model",
             },
+            "priority": {
+                "type": "string",
+                "enum": list(PRIORITIES),
+                "default": "normal",
+                "description": "Queued jobs start in priority order, first in first out within one",
+            },
             "params": parameters_schema(ModelLimits(), DEFAULT_PRESETS)
             | {"$schema": None, "description": _INTEGERS},
+            **_WEBHOOK_FIELDS,
         },
     }
     model_download = {
@@ -155,6 +184,7 @@ def create_job_schema() -> dict[str, Any]:
                     }
                 },
             },
+            **_WEBHOOK_FIELDS,
         },
     }
     return {"oneOf": [generate, model_download]}

@@ -3,19 +3,26 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from dreamforge_core.domain.artifact import Artifact
+from dreamforge_core.domain.clock import new_id
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.domain.webhooks import Delivery
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound
 from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.ports.webhooks import AttemptRecord, WebhookBodies, WebhookOutbox, messages
 
 
-class MemoryJobRepo(JobRepo):
-    """Keeps copies, never the caller's objects, so it behaves like a real store."""
+class MemoryJobRepo(JobRepo, WebhookOutbox):
+    """Keeps copies, never the caller's objects, so it behaves like a real store. It is its
+    own webhook outbox, as a database holds both."""
 
-    def __init__(self) -> None:
+    def __init__(self, webhook_bodies: WebhookBodies | None = None) -> None:
+        self.webhook_bodies = webhook_bodies
+        self.deliveries: dict[str, _Waiting] = {}
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._keys: dict[tuple[str, str], str] = {}  # (key fingerprint, idempotency key) → id
@@ -58,17 +65,49 @@ class MemoryJobRepo(JobRepo):
             return self._store_changes(job)
 
     def _store_changes(self, job: Job) -> list[Event]:
-        drafts = list(job.pending_events)
-        stored = [Event.stored(job.id, job.last_seq + i + 1, d) for i, d in enumerate(drafts)]
+        for message in messages(job, self.webhook_bodies, new_id):
+            self.deliveries[message.id] = _Waiting(message, message.created_at)
+        last = self._jobs[job.id].last_seq  # the stored counter: attempts add to it
+        stored = [Event.stored(job.id, last + i + 1, d) for i, d in enumerate(job.pending_events)]
         for artifact in job.new_artifacts:
             self._artifacts[job.id][(artifact.step, artifact.item_index)] = artifact
         self._events[job.id].extend(stored)
         job.take_events()
         job.take_artifacts()
-        job.last_seq += len(stored)
+        job.take_webhooks()
+        job.last_seq = last + len(stored)
         job.version += 1
         self._jobs[job.id] = copy.deepcopy(job)
         return stored
+
+    # --- the webhook outbox -------------------------------------------------------------------
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+        with self._lock:
+            due = sorted(
+                (w for w in self.deliveries.values() if w.due is not None and w.due <= now),
+                key=lambda w: w.due or now,
+            )[:limit]
+            for waiting in due:
+                waiting.due = lease_until
+            return [waiting.delivery for waiting in due]
+
+    def record(self, attempt: AttemptRecord) -> list[Event]:
+        with self._lock:
+            delivery = attempt.delivery
+            waiting = self.deliveries[delivery.id]
+            waiting.delivery = replace(delivery, attempts=delivery.attempts + 1)
+            waiting.due = attempt.retry_at
+            waiting.delivered = attempt.delivered
+            job = self._jobs[delivery.job_id]
+            job.last_seq += 1
+            event = Event.stored(job.id, job.last_seq, attempt.event)
+            self._events[job.id].append(event)
+            return [event]
+
+    def next_due(self) -> datetime | None:
+        with self._lock:
+            return min((w.due for w in self.deliveries.values() if w.due is not None), default=None)
 
     def events(
         self,
@@ -138,6 +177,15 @@ class MemoryJobRepo(JobRepo):
 
     def ping(self) -> None:
         return None
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A message and when it is next due (None: delivered or given up)."""
+
+    delivery: Delivery
+    due: datetime | None
+    delivered: bool = False
 
 
 def _queue_order(job: Job) -> tuple[int, datetime, str]:

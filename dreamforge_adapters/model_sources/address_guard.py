@@ -14,7 +14,6 @@ changes in between (DNS rebinding) is not covered; neither are hosts reached thr
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -24,12 +23,11 @@ import httpx
 
 from dreamforge_adapters.model_sources.http_details import display_url
 from dreamforge_adapters.model_sources.remote_files import RefusedAddress
+from dreamforge_core.domain.addresses import PRIVATE, address_kind
 
 #: host, port -> the addresses a connection to it would use.
 Resolver = Callable[[str, int], list[str]]
 
-LOOPBACK, PRIVATE, LINK_LOCAL = "loopback", "private", "link-local"
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -41,25 +39,6 @@ def system_resolver(host: str, port: int) -> list[str]:
     except (OSError, UnicodeError):
         return []
     return [str(info[4][0]) for info in infos]
-
-
-def address_kind(address: str) -> str | None:
-    """None for a public address; else `loopback`, `link-local` or `private` (which also
-    covers shared, reserved, documentation and multicast addresses)."""
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 reaches the host itself
-        return LOOPBACK
-    if ip.is_link_local:
-        return LINK_LOCAL
-    if ip.is_global and not ip.is_multicast:
-        return None
-    return PRIVATE
 
 
 class AddressGuard:

@@ -17,6 +17,7 @@ from dreamforge_adapters.postgres.migrations import (
     schema_version,
 )
 from dreamforge_adapters.postgres.model_registry import PostgresModelRegistry
+from dreamforge_adapters.postgres.webhook_outbox import PostgresWebhookOutbox
 
 __all__ = [
     "MIGRATIONS",
@@ -24,6 +25,7 @@ __all__ = [
     "PostgresEventBus",
     "PostgresJobRepo",
     "PostgresModelRegistry",
+    "PostgresWebhookOutbox",
     "SchemaOutOfDate",
     "check_schema",
     "migrate",

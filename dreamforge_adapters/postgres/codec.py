@@ -20,6 +20,7 @@ from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job
+from dreamforge_core.domain.webhooks import Delivery
 
 NOTIFY_LIMIT = 8000  # bytes; Postgres refuses a NOTIFY payload this long or longer
 
@@ -65,6 +66,10 @@ def artifacts_json(artifacts: list[Artifact]) -> str:
     # (one statement cannot upsert the same row twice).
     latest = {(a.job_id, a.step, a.item_index): a for a in artifacts}
     return dumps([rec.artifact_record(IN_JSON, a) for a in latest.values()])
+
+
+def deliveries_json(deliveries: list[Delivery]) -> str:
+    return dumps([rec.delivery_record(IN_JSON, d) for d in deliveries])
 
 
 def notify_payload(e: Event) -> str:

@@ -23,13 +23,15 @@ from dreamforge_adapters.postgres import codec, event_bus
 from dreamforge_adapters.postgres.codec import COLUMNS, DIALECT, json_param, param
 from dreamforge_adapters.postgres.database import PostgresDatabase, fetch_rows
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import JobCounts, events_to_store, mark_stored
+from dreamforge_adapters.sql.jobs import JobCounts, events_to_store, mark_stored, numbered
 from dreamforge_adapters.sql.records import columns
 from dreamforge_core.domain.artifact import Artifact
+from dreamforge_core.domain.clock import new_id
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound, Unavailable
 from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.ports.webhooks import WebhookBodies, messages
 
 _V = rec.ROW_SCHEMA_VERSION
 _JOB_VALUES = ", ".join(
@@ -41,7 +43,9 @@ _JOB_CHANGES = ", ".join(
 )
 _CHILD_ROWS = f"""
 ev AS MATERIALIZED (
-    SELECT %(events)s::jsonb AS doc
+    SELECT jsonb_agg(jsonb_set(x.doc, '{{seq}}', to_jsonb(j.base + (x.doc->>'seq')::integer))
+                     ORDER BY x.position) AS doc
+    FROM j, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS x(doc, position)
 ), s AS (
     INSERT INTO steps (id, job_id, position, name, state, attempts, last_error, started_at,
                        finished_at, items, schema_version)
@@ -72,6 +76,11 @@ ev AS MATERIALIZED (
         height = excluded.height, seed = excluded.seed, size_bytes = excluded.size_bytes,
         sha256 = excluded.sha256, created_at = excluded.created_at,
         checkpoint_hash = excluded.checkpoint_hash
+), w AS (
+    INSERT INTO webhook_deliveries ({columns(rec.DELIVERY_COLUMNS)})
+    SELECT x.* FROM j, jsonb_to_recordset(%(webhooks)s::jsonb) AS x(id text, job_id text,
+        url text, type text, body text, state text, attempts integer, created_at timestamptz,
+        next_attempt_at timestamptz)
 )"""
 # The events go out as NOTIFYs in the same transaction: sent only if it commits, in seq
 # order (volatile functions run after the sort), and with no round trip of their own. A
@@ -85,19 +94,20 @@ _ANNOUNCE = f"""
     FROM j, ev, jsonb_array_elements(ev.doc) WITH ORDINALITY AS x(doc, position)
     ORDER BY x.position
 )"""
-_SILENT_RESULT = "\nSELECT count(*) FROM j"
-_ANNOUNCED_RESULT = "\nSELECT (SELECT count(*) FROM j), (SELECT count(*) FROM n)"
+# The counter the events were numbered after; no row (NULL) when the job row was not written.
+_SILENT_RESULT = "\nSELECT (SELECT base FROM j)"
+_ANNOUNCED_RESULT = "\nSELECT (SELECT base FROM j), (SELECT count(*) FROM n)"
 _CREATE_JOB = f"""
 WITH j AS (
     INSERT INTO jobs ({columns(rec.JOB_COLUMNS)}) VALUES ({_JOB_VALUES})
     ON CONFLICT (key_fingerprint, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id
+    RETURNING id, 0 AS base
 ), {_CHILD_ROWS}"""
 _SAVE_JOB = f"""
 WITH j AS (
-    UPDATE jobs SET {_JOB_CHANGES}, version = version + 1
+    UPDATE jobs SET {_JOB_CHANGES}, last_seq = last_seq + %(new_events)s, version = version + 1
     WHERE id = %(id)s AND version = %(version)s
-    RETURNING id
+    RETURNING id, last_seq - %(new_events)s AS base
 ), {_CHILD_ROWS}"""
 
 
@@ -148,14 +158,22 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
 
     With `announce`, every save also NOTIFYs the events it stores on the event bus's channel,
     inside its own transaction; pair it with a `PostgresEventBus(announced_by_repo=True)`,
-    whose `publish` then has nothing left to do.
+    whose `publish` then has nothing left to do. `webhook_bodies` writes the body of each
+    webhook message a change causes; it is stored in the same statement.
     """
 
     dialect = DIALECT
 
-    def __init__(self, database: PostgresDatabase, *, announce: bool = False) -> None:
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        *,
+        announce: bool = False,
+        webhook_bodies: WebhookBodies | None = None,
+    ) -> None:
         self.database = database
         self.announce = announce
+        self.webhook_bodies = webhook_bodies
         # A new job has no followers yet (a stream starts from stored events): nothing to say.
         self._create = _statement(_CREATE_JOB, announce=False)
         self._save = _statement(_SAVE_JOB, announce)
@@ -169,7 +187,7 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
         row = rec.job_record(
             COLUMNS, job, last_seq=job.last_seq + len(events), version=job.version + 1
         )
-        params = row | _child_params(job, events)
+        params = row | self._child_params(job, events)
         with self.database.connection() as conn:
             holder = _insert_or_find(
                 conn, self._create, params, job.key_fingerprint, job.idempotency_key,
@@ -177,7 +195,7 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
             )  # fmt: skip
         if holder is not None:
             return holder, False
-        mark_stored(job, events)
+        mark_stored(job, len(events))
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -188,15 +206,16 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
 
     def save(self, job: Job) -> list[Event]:
         events = events_to_store(job)
-        changes = rec.job_changes(COLUMNS, job, last_seq=job.last_seq + len(events))
-        params = changes | _child_params(job, events)
+        changes = rec.job_changes(COLUMNS, job, new_events=len(events))
+        params = changes | self._child_params(job, events)
         with self.database.connection() as conn:
-            if not _count(conn.execute(self._save, params)):
+            base = _base(conn.execute(self._save, params))
+            if base is None:
                 if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
-        mark_stored(job, events)
-        return events
+        mark_stored(job, base + len(events))
+        return numbered(events, base)
 
     def events(
         self,
@@ -233,18 +252,19 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
     def ping(self) -> None:
         self.database.ping()
 
+    def _child_params(self, job: Job, events: list[Event]) -> dict[str, str]:
+        return {
+            "events": codec.events_json(events),
+            "steps": codec.steps_json(job),
+            "artifacts": codec.artifacts_json(job.new_artifacts),
+            "webhooks": codec.deliveries_json(messages(job, self.webhook_bodies, new_id)),
+        }
 
-def _child_params(job: Job, events: list[Event]) -> dict[str, str]:
-    return {
-        "events": codec.events_json(events),
-        "steps": codec.steps_json(job),
-        "artifacts": codec.artifacts_json(job.new_artifacts),
-    }
 
-
-def _count(cursor: psycopg.Cursor[Any]) -> int:
+def _base(cursor: psycopg.Cursor[Any]) -> int | None:
+    """The result of a create or save: None when the job row was not written."""
     row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _insert_or_find(
@@ -258,7 +278,7 @@ def _insert_or_find(
     """None when the job was inserted, else the job holding its key (within the API key's
     `scope`) within the window."""
     for _ in range(_KEY_ATTEMPTS):
-        if _count(conn.execute(insert, params)):
+        if _base(conn.execute(insert, params)) is not None:
             return None
         if key is None:  # the id itself conflicting raises; nothing else can refuse the row
             raise DreamForgeError("the database refused a new job without saying why")
@@ -272,7 +292,7 @@ def _insert_or_find(
             if fresh and (existing := _load(conn, _GET, (holder_id,))) is not None:
                 return existing
             conn.execute(_RELEASE_KEY, (holder_id,))  # used before the window: free
-            if _count(conn.execute(insert, params)):
+            if _base(conn.execute(insert, params)) is not None:
                 return None
     raise Unavailable(f"idempotency key {key!r} kept changing hands; try again")
 

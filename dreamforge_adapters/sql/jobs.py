@@ -1,9 +1,14 @@
 """The parts of a job repository that are the same on every SQL store: numbering the events a
 write stores, updating the caller's job once the write committed, and counting jobs by state.
+
+A save's events are numbered by the database, after the job's stored counter, not after the
+caller's copy of it: a webhook attempt may have added a line to the job's log since the caller
+read the job, and that does not make the caller's change a conflict.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -21,17 +26,22 @@ _COUNT_ACTIVE = (
 
 
 def events_to_store(job: Job) -> list[Event]:
-    """The job's pending events with the sequence numbers they are stored under."""
-    first = job.last_seq + 1
-    return [Event.stored(job.id, first + i, d) for i, d in enumerate(job.pending_events)]
+    """The job's pending events numbered 1, 2, …: the write adds the stored counter."""
+    return [Event.stored(job.id, 1 + i, d) for i, d in enumerate(job.pending_events)]
 
 
-def mark_stored(job: Job, events: list[Event]) -> None:
+def numbered(events: list[Event], base: int) -> list[Event]:
+    """The events as stored after a counter that stood at `base`."""
+    return [replace(e, seq=base + e.seq) for e in events] if base else events
+
+
+def mark_stored(job: Job, last_seq: int) -> None:
     """What the caller's object must look like once its changes are committed; a failed write
     leaves it as it was, ready to be saved again."""
     job.take_events()
     job.take_artifacts()
-    job.last_seq += len(events)
+    job.take_webhooks()
+    job.last_seq = last_seq
     job.version += 1
 
 

@@ -24,6 +24,7 @@ from dreamforge_core.domain.job import (
     Step,
     params_from_dict,
 )
+from dreamforge_core.domain.webhooks import Delivery, Webhook
 
 ROW_SCHEMA_VERSION = 1  # rows without a domain schema_version (steps, events, artifacts)
 
@@ -31,14 +32,16 @@ JOB_COLUMNS = (
     "id", "type", "provider", "model_id", "user_id", "state", "params", "count", "attempts",
     "error", "idempotency_key", "fingerprint", "created_at", "updated_at", "started_at",
     "finished_at", "next_attempt_at", "last_seq", "version", "schema_version", "lease_owner",
-    "lease_expires_at", "checkpoint_hash", "key_fingerprint", "priority",
+    "lease_expires_at", "checkpoint_hash", "key_fingerprint", "priority", "webhook",
 )  # fmt: skip
-JOB_JSON_COLUMNS = frozenset({"params", "error"})
+JOB_JSON_COLUMNS = frozenset({"params", "error", "webhook"})
 # What `save` writes: the lifecycle, the model a download installed and the checkpoint an
-# attempt loaded. The statement matches on "id" and the "version" the caller read.
+# attempt loaded. The statement matches on "id" and the "version" the caller read, and moves
+# `last_seq` on by the events it stores (the database numbers them: a webhook attempt's log
+# line may have been added since the caller read the job).
 JOB_CHANGED_COLUMNS = (
     "state", "attempts", "error", "updated_at", "started_at", "finished_at", "next_attempt_at",
-    "last_seq", "lease_owner", "lease_expires_at", "model_id", "checkpoint_hash",
+    "lease_owner", "lease_expires_at", "model_id", "checkpoint_hash",
 )  # fmt: skip
 STEP_COLUMNS = (
     "id", "job_id", "position", "name", "state", "attempts", "last_error", "started_at",
@@ -101,19 +104,21 @@ def job_record(v: Values, job: Job, *, last_seq: int, version: int) -> dict[str,
         "schema_version": job.schema_version, "lease_owner": job.lease_owner,
         "lease_expires_at": t(job.lease_expires_at), "checkpoint_hash": job.checkpoint_hash,
         "key_fingerprint": job.key_fingerprint, "priority": job.priority,
+        "webhook": None if job.webhook is None else v.json_out(job.webhook.to_dict()),
     }  # fmt: skip
 
 
-def job_changes(v: Values, job: Job, *, last_seq: int) -> dict[str, Any]:
-    """The JOB_CHANGED_COLUMNS, the id and the version the caller read."""
+def job_changes(v: Values, job: Job, *, new_events: int) -> dict[str, Any]:
+    """The JOB_CHANGED_COLUMNS, the id, the version the caller read and how many events the
+    save stores."""
     t = v.time_out
     return {
         "state": job.state.value, "attempts": job.attempts, "error": _error(v, job.error),
         "updated_at": t(job.updated_at), "started_at": t(job.started_at),
         "finished_at": t(job.finished_at), "next_attempt_at": t(job.next_attempt_at),
-        "last_seq": last_seq, "lease_owner": job.lease_owner,
-        "lease_expires_at": t(job.lease_expires_at), "model_id": job.model_id,
-        "checkpoint_hash": job.checkpoint_hash, "id": job.id, "version": job.version,
+        "lease_owner": job.lease_owner, "lease_expires_at": t(job.lease_expires_at),
+        "model_id": job.model_id, "checkpoint_hash": job.checkpoint_hash, "id": job.id,
+        "version": job.version, "new_events": new_events,
     }  # fmt: skip
 
 
@@ -134,6 +139,7 @@ def job_from_rows(v: Values, rows: Sequence[Row]) -> Job:
         lease_owner=row["lease_owner"], lease_expires_at=v.time(row["lease_expires_at"]),
         checkpoint_hash=row["checkpoint_hash"], key_fingerprint=row["key_fingerprint"],
         priority=row["priority"], steps=steps,
+        webhook=None if row["webhook"] is None else Webhook.from_dict(v.json_in(row["webhook"])),
     )  # fmt: skip
 
 
@@ -220,4 +226,28 @@ def artifact_from_row(v: Values, row: Row) -> Artifact:
         width=row["width"], height=row["height"], seed=row["seed"],
         size_bytes=row["size_bytes"], sha256=row["sha256"],
         created_at=v.time_in(row["created_at"]), checkpoint_hash=row["checkpoint_hash"],
+    )  # fmt: skip
+
+
+# --- webhook messages -------------------------------------------------------------------------
+
+DELIVERY_COLUMNS = (
+    "id", "job_id", "url", "type", "body", "state", "attempts", "created_at", "next_attempt_at",
+)  # fmt: skip
+PENDING, DELIVERED, GIVEN_UP = "pending", "delivered", "given_up"
+
+
+def delivery_record(v: Values, d: Delivery) -> dict[str, Any]:
+    """A new message, due at once."""
+    return {
+        "id": d.id, "job_id": d.job_id, "url": d.url, "type": d.type, "body": d.body,
+        "state": PENDING, "attempts": d.attempts, "created_at": v.time_out(d.created_at),
+        "next_attempt_at": v.time_out(d.created_at),
+    }  # fmt: skip
+
+
+def delivery_from_row(v: Values, row: Row) -> Delivery:
+    return Delivery(
+        id=row["id"], job_id=row["job_id"], url=row["url"], type=row["type"], body=row["body"],
+        created_at=v.time_in(row["created_at"]), attempts=row["attempts"],
     )  # fmt: skip

@@ -7,5 +7,6 @@ Build one `SqliteDatabase` per file and process, hand it to `SqliteJobRepo` and
 from dreamforge_adapters.sqlite.database import SqliteDatabase
 from dreamforge_adapters.sqlite.job_repo import SqliteJobRepo
 from dreamforge_adapters.sqlite.model_registry import SqliteModelRegistry
+from dreamforge_adapters.sqlite.webhook_outbox import SqliteWebhookOutbox
 
-__all__ = ["SqliteDatabase", "SqliteJobRepo", "SqliteModelRegistry"]
+__all__ = ["SqliteDatabase", "SqliteJobRepo", "SqliteModelRegistry", "SqliteWebhookOutbox"]

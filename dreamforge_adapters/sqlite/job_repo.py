@@ -14,16 +14,17 @@ from datetime import datetime
 from os import PathLike
 
 from dreamforge_adapters.sql import records as rec
-from dreamforge_adapters.sql.jobs import JobCounts, events_to_store, mark_stored
+from dreamforge_adapters.sql.jobs import JobCounts, events_to_store, mark_stored, numbered
 from dreamforge_adapters.sql.records import columns
 from dreamforge_adapters.sqlite.codec import DIALECT, VALUES, params
 from dreamforge_adapters.sqlite.database import SqliteDatabase, fetch_rows
 from dreamforge_core.domain.artifact import Artifact
-from dreamforge_core.domain.clock import iso
+from dreamforge_core.domain.clock import iso, new_id
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.errors import ConcurrentUpdate, NotFound
 from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.ports.webhooks import WebhookBodies, messages
 
 _V = rec.ROW_SCHEMA_VERSION
 _GET = f"{rec.JOB_WITH_STEPS} WHERE j.id = ? ORDER BY s.position"
@@ -32,7 +33,8 @@ _RELEASE_KEY = "UPDATE jobs SET idempotency_key = NULL WHERE id = ?"
 _INSERT_JOB = f"INSERT INTO jobs ({columns(rec.JOB_COLUMNS)}) VALUES ({params(rec.JOB_COLUMNS)})"
 _UPDATE_JOB = (
     f"UPDATE jobs SET {', '.join(f'{c} = :{c}' for c in rec.JOB_CHANGED_COLUMNS)}, "
-    "version = version + 1 WHERE id = :id AND version = :version"
+    "last_seq = last_seq + :new_events, version = version + 1 "
+    "WHERE id = :id AND version = :version RETURNING last_seq - :new_events"
 )
 _EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
 _INT64_MAX = 2**63 - 1
@@ -56,6 +58,10 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({columns(rec.EVENT_COLUMNS)}, schema_version) "
     f"VALUES ({params(rec.EVENT_COLUMNS)}, {_V})"
 )
+_INSERT_DELIVERY = (
+    f"INSERT INTO webhook_deliveries ({columns(rec.DELIVERY_COLUMNS)}) "
+    f"VALUES ({params(rec.DELIVERY_COLUMNS)})"
+)
 _UPSERT_ARTIFACT = (
     f"INSERT OR REPLACE INTO artifacts ({columns(rec.ARTIFACT_COLUMNS)}, schema_version) "
     f"VALUES ({params(rec.ARTIFACT_COLUMNS)}, {_V})"
@@ -75,11 +81,19 @@ _ARTIFACTS = (
 
 
 class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
-    """Jobs in a SQLite file. Give it the shared `SqliteDatabase`, or a path to own one."""
+    """Jobs in a SQLite file. Give it the shared `SqliteDatabase`, or a path to own one.
+    `webhook_bodies` writes the body of each webhook message a change causes; it is stored in
+    the same transaction."""
 
     dialect = DIALECT
 
-    def __init__(self, database: SqliteDatabase | str | PathLike[str]) -> None:
+    def __init__(
+        self,
+        database: SqliteDatabase | str | PathLike[str],
+        *,
+        webhook_bodies: WebhookBodies | None = None,
+    ) -> None:
+        self.webhook_bodies = webhook_bodies
         self._owns_database = not isinstance(database, SqliteDatabase)
         self.database = (
             database if isinstance(database, SqliteDatabase) else SqliteDatabase(database)
@@ -103,7 +117,7 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
         job_row = rec.job_record(
             VALUES, job, last_seq=job.last_seq + len(events), version=job.version + 1
         )
-        rows = _Rows(job, events)
+        rows = _Rows(job, events, self.webhook_bodies)
         with self.database.write() as conn:
             if key is not None:
                 holder = conn.execute(_BY_KEY, (job.key_fingerprint, key)).fetchone()
@@ -114,8 +128,8 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
                         return existing, False
                     conn.execute(_RELEASE_KEY, (holder[0],))  # used before the window: free
             conn.execute(_INSERT_JOB, job_row)
-            rows.write(conn)
-        mark_stored(job, events)
+            rows.write(conn, base=0)
+        mark_stored(job, len(events))
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -124,16 +138,18 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
 
     def save(self, job: Job) -> list[Event]:
         events = events_to_store(job)
-        changes = rec.job_changes(VALUES, job, last_seq=job.last_seq + len(events))
-        rows = _Rows(job, events)
+        changes = rec.job_changes(VALUES, job, new_events=len(events))
+        rows = _Rows(job, events, self.webhook_bodies)
         with self.database.write() as conn:
-            if conn.execute(_UPDATE_JOB, changes).rowcount == 0:
+            updated = conn.execute(_UPDATE_JOB, changes).fetchall()  # all: the statement ends
+            if not updated:
                 if conn.execute(_EXISTS, (job.id,)).fetchone() is None:
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
-            rows.write(conn)
-        mark_stored(job, events)
-        return events
+            base = int(updated[0][0])
+            rows.write(conn, base=base)
+        mark_stored(job, base + len(events))
+        return numbered(events, base)
 
     def events(
         self,
@@ -181,21 +197,27 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
 
 
 class _Rows:
-    """A job's step, event and artifact rows, encoded before the lock is taken."""
+    """A job's step, event, artifact and webhook message rows, encoded before the lock is
+    taken; the events are numbered 1, 2, … until `write` knows the stored counter."""
 
-    __slots__ = ("artifacts", "events", "steps")
+    __slots__ = ("artifacts", "deliveries", "events", "steps")
 
-    def __init__(self, job: Job, events: list[Event]) -> None:
+    def __init__(self, job: Job, events: list[Event], bodies: WebhookBodies | None) -> None:
         self.steps = rec.step_records(VALUES, job)
         self.events = [rec.event_record(VALUES, e) for e in events]
         self.artifacts = [rec.artifact_record(VALUES, a) for a in job.new_artifacts]
+        self.deliveries = [rec.delivery_record(VALUES, d) for d in messages(job, bodies, new_id)]
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self, conn: sqlite3.Connection, *, base: int) -> None:
         conn.executemany(_UPSERT_STEP, self.steps)
         if self.events:
+            for record in self.events:
+                record["seq"] += base
             conn.executemany(_INSERT_EVENT, self.events)
         if self.artifacts:
             conn.executemany(_UPSERT_ARTIFACT, self.artifacts)
+        if self.deliveries:
+            conn.executemany(_INSERT_DELIVERY, self.deliveries)
 
 
 def _load(conn: sqlite3.Connection, job_id: str) -> Job | None:

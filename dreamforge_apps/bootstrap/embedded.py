@@ -15,6 +15,7 @@ from pathlib import Path
 from dependency_injector import containers, providers
 
 from dreamforge_adapters.http import COUNTED_CODES, LoopbackHosts
+from dreamforge_adapters.http.webhook_bodies import ApiWebhookBodies
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
 from dreamforge_adapters.inprocess.creation_rate import InProcessCreationRate
 from dreamforge_adapters.localfs import DirectoryInUse, DirectoryLock, LocalBlobStore
@@ -161,22 +162,29 @@ def embedded_worker(
 
 class EmbeddedPorts(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
+    # Where artifact URLs in webhook bodies point: the public URL, or the server's address.
+    public_root = providers.Dependency(instance_of=str, default="")
 
     directory = providers.Singleton(data_dir, settings)
     lock = providers.Resource(data_dir_lock, directory)
     tracing = providers.Resource(resources.tracing, settings, "serve")
-    stores = providers.Container(
-        SqliteStores, path=providers.Callable(database_path, directory, lock)
-    )
-    clock = providers.Singleton(SystemClock)
-    repo = stores.repo
-    registry = providers.Singleton(
-        checked_registry, stores.registry, settings.provided.runner, clock
-    )
     blobs = providers.Singleton(
         LocalBlobStore,
         providers.Callable(blobs_dir, directory),
         providers.Callable(signing_key, settings, directory),
+    )
+    stores = providers.Container(
+        SqliteStores,
+        path=providers.Callable(database_path, directory, lock),
+        webhook_bodies=providers.Singleton(
+            ApiWebhookBodies, blobs, public_root, settings.provided.artifact_ttl_s
+        ),
+    )
+    clock = providers.Singleton(SystemClock)
+    repo = stores.repo
+    outbox = stores.outbox
+    registry = providers.Singleton(
+        checked_registry, stores.registry, settings.provided.runner, clock
     )
     bus = providers.Singleton(InProcessEventBus)
     creation_rate = providers.Singleton(InProcessCreationRate)
@@ -195,8 +203,9 @@ class Embedded(containers.DeclarativeContainer):
     hosts: providers.Dependency[LoopbackHosts | None] = providers.Dependency(
         default=providers.Object(None)
     )
+    public_root = providers.Dependency(instance_of=str, default="")
 
-    ports = providers.Container(EmbeddedPorts, settings=settings)
+    ports = providers.Container(EmbeddedPorts, settings=settings, public_root=public_root)
     use_cases = use_cases_over(ports, settings, runner=ports.runner, stop=ports.drain)
     http = http_api_over(
         use_cases,
@@ -222,3 +231,4 @@ class Embedded(containers.DeclarativeContainer):
         ports.drain,
     )
     sweeper = providers.Resource(resources.sweeper, use_cases.sweeps, settings)
+    webhooks = providers.Resource(resources.webhook_deliverer, use_cases.deliver_webhooks)

@@ -12,6 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from dreamforge_adapters.dramatiq_queue import IO_QUEUE, DramatiqJobQueue, close_broker, make_broker
 from dreamforge_adapters.http import COUNTED_CODES, LoopbackHosts
+from dreamforge_adapters.http.webhook_bodies import ApiWebhookBodies
 from dreamforge_adapters.postgres import PostgresDatabase, PostgresJobRepo
 from dreamforge_adapters.prometheus import PrometheusMetrics
 from dreamforge_adapters.redis_rate import RedisCreationRate
@@ -124,20 +125,25 @@ class StackPorts(containers.DeclarativeContainer):
 
     checked_settings = providers.Callable(require_stack, settings)
     tracing = providers.Resource(resources.tracing, checked_settings, service)
+    blobs = providers.Resource(blob_store, checked_settings)
     stores = providers.Container(
         PostgresStores,
         dsn=checked_settings.provided.database_url,
         pool_size=settings.provided.database_pool_size,
         listen=listen,
+        # artifact URLs in webhook bodies are S3's, as in the API's answers
+        webhook_bodies=providers.Singleton(
+            ApiWebhookBodies, blobs, "", settings.provided.artifact_ttl_s
+        ),
     )
     database = stores.database
     repo = stores.repo
+    outbox = stores.outbox
     bus = stores.bus
     clock = providers.Singleton(SystemClock)
     registry = providers.Singleton(
         checked_registry, stores.registry, settings.provided.runner, clock
     )
-    blobs = providers.Resource(blob_store, checked_settings)
     broker = providers.Resource(stack_broker, checked_settings)
     queue = providers.Singleton(DramatiqJobQueue, broker)  # the GPU queue: generate jobs
     io_queue = providers.Singleton(DramatiqJobQueue, broker, queue_name=IO_QUEUE)

@@ -13,9 +13,16 @@ from dreamforge_adapters.postgres import (
     PostgresEventBus,
     PostgresJobRepo,
     PostgresModelRegistry,
+    PostgresWebhookOutbox,
     check_schema,
 )
-from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
+from dreamforge_adapters.sqlite import (
+    SqliteDatabase,
+    SqliteJobRepo,
+    SqliteModelRegistry,
+    SqliteWebhookOutbox,
+)
+from dreamforge_core.ports.webhooks import WebhookBodies
 
 
 def sqlite_database(path: Path) -> Iterator[SqliteDatabase]:
@@ -52,18 +59,29 @@ def postgres_event_bus(
     bus.close()
 
 
+# A deployment gives the stores the writer of webhook bodies; the admin commands need none.
+def _no_bodies() -> providers.Dependency[WebhookBodies | None]:
+    return providers.Dependency(default=providers.Object(None))
+
+
 class SqliteStores(containers.DeclarativeContainer):
     path = providers.Dependency(instance_of=Path)
+    webhook_bodies = _no_bodies()
     database = providers.Resource(sqlite_database, path)
-    repo = providers.Singleton(SqliteJobRepo, database)
+    repo = providers.Singleton(SqliteJobRepo, database, webhook_bodies=webhook_bodies)
     registry = providers.Singleton(SqliteModelRegistry, database)
+    outbox = providers.Singleton(SqliteWebhookOutbox, database)
 
 
 class PostgresStores(containers.DeclarativeContainer):
     dsn = providers.Dependency(instance_of=str)
     pool_size = providers.Dependency(instance_of=int, default=1)
     listen = providers.Dependency(instance_of=bool, default=False)
+    webhook_bodies = _no_bodies()
     database = providers.Resource(postgres_database, dsn, pool_size)
-    repo = providers.Singleton(PostgresJobRepo, database, announce=True)
+    repo = providers.Singleton(
+        PostgresJobRepo, database, announce=True, webhook_bodies=webhook_bodies
+    )
     registry = providers.Singleton(PostgresModelRegistry, database)
+    outbox = providers.Singleton(PostgresWebhookOutbox, database, announce=True)
     bus = providers.Resource(postgres_event_bus, database, repo, listen)

@@ -16,6 +16,7 @@ from dreamforge_adapters.imaging import PillowImageEncoder
 from dreamforge_adapters.inprocess.creation_rate import InProcessCreationRate
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds, SystemThreads
+from dreamforge_adapters.webhooks.sender import HttpWebhooks
 from dreamforge_apps import __version__
 from dreamforge_apps.model_install import background_installer, partial_cleanup
 from dreamforge_apps.runners import configured_default_model
@@ -23,6 +24,7 @@ from dreamforge_apps.settings import Settings
 from dreamforge_apps.sources import download_jobs
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.domain.webhooks import WebhookRetry
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.creation_rate import CreationRate
@@ -38,9 +40,11 @@ from dreamforge_core.ports.seed_source import SeedSource
 from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
 from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.ports.webhooks import WebhookOutbox, WebhookSender, WebhookTargets
 from dreamforge_core.use_cases.caller_limits import CallerLimits, Limits
 from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
+from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 from dreamforge_core.use_cases.run_download_job import DownloadJobPorts, RunDownloadJob
@@ -50,6 +54,32 @@ from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimi
 def _sweep_grace_s(settings: Settings) -> float:
     """A job stays untouched this long before a sweep may take it for lost: two passes."""
     return 2 * settings.sweep_interval_s
+
+
+def _webhook_targets(settings: Settings, webhooks: WebhookTargets) -> WebhookTargets | None:
+    """What checks a job's webhook at creation; None (webhooks refused) without a secret."""
+    return webhooks if settings.webhook_key is not None else None
+
+
+def _deliver_webhooks(
+    settings: Settings,
+    outbox: WebhookOutbox,
+    sender: WebhookSender,
+    bus: EventBus,
+    clock: Clock,
+) -> DeliverWebhooks | None:
+    key = settings.webhook_key
+    if key is None:
+        return None
+    return DeliverWebhooks(
+        outbox,
+        sender,
+        bus,
+        clock,
+        key=key,
+        retry=WebhookRetry(base_s=settings.webhook_retry_base_s),
+        timeout_s=settings.webhook_timeout_s,
+    )
 
 
 def _sweeps(settings: Settings, generate: RecoverJobs, downloads: RecoverJobs) -> list[RecoverJobs]:
@@ -85,6 +115,12 @@ class UseCases(containers.DeclarativeContainer):
     )
     creation_rate: providers.Dependency[CreationRate] = providers.Dependency(
         default=providers.Singleton(InProcessCreationRate)
+    )
+    outbox: providers.Dependency[WebhookOutbox] = providers.Dependency()
+    webhooks: providers.Dependency[HttpWebhooks] = providers.Dependency(
+        default=providers.Singleton(
+            HttpWebhooks, allow_private=settings.provided.webhook_allow_private
+        )
     )
 
     # Policies the settings fix.
@@ -130,6 +166,7 @@ class UseCases(containers.DeclarativeContainer):
         idempotency_window_s=settings.provided.idempotency_window_s,
         downloads=providers.Callable(download_jobs, settings, io_queue),
         limits=caller_limits,
+        webhooks=providers.Callable(_webhook_targets, settings, webhooks),
     )
     cancel_job = providers.Singleton(CancelJob, repo, bus, clock)
     job_queries = providers.Singleton(
@@ -182,6 +219,11 @@ class UseCases(containers.DeclarativeContainer):
         download_limits,
     )
 
+    # Webhooks: delivered from a thread pool of their own where jobs run (None: disabled).
+    deliver_webhooks = providers.Singleton(
+        _deliver_webhooks, settings, outbox, webhooks, bus, clock
+    )
+
     # Recovery: at the start of a process that owns every job (the embedded server), and the
     # sweeps that run while any worker runs.
     recover_abandoned = providers.Singleton(
@@ -217,7 +259,8 @@ class UseCases(containers.DeclarativeContainer):
 
 #: The ports every deployment's container names as `UseCases` does.
 SHARED_PORTS = (
-    "repo", "registry", "queue", "io_queue", "bus", "blobs", "clock", "metrics", "creation_rate"
+    "repo", "registry", "queue", "io_queue", "bus", "blobs", "clock", "metrics", "creation_rate",
+    "outbox",
 )  # fmt: skip
 
 

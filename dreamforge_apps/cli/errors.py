@@ -90,11 +90,15 @@ class PoliteGroup(click.Group):
             raise failed from None
 
 
+_SECRETS = frozenset({"DREAMFORGE_WEBHOOK_SECRET"})  # never echoed, even when malformed
+
+
 def _bad_settings(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         name = "DREAMFORGE_" + "_".join(str(p) for p in error["loc"]).upper()
-        parts.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        shown = "(hidden)" if name in _SECRETS else repr(error.get("input"))
+        parts.append(f"{name}={shown}: {error['msg']}")
     return "invalid setting " + "; ".join(parts)
 
 

@@ -20,6 +20,13 @@ from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventDraft, EventKind
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.domain.progress import item_progress, job_progress, stage_weights
+from dreamforge_core.domain.webhooks import (
+    COMPLETED,
+    ITEM_COMPLETED,
+    STARTED,
+    Webhook,
+    WebhookDraft,
+)
 from dreamforge_core.errors import InvalidState, InvalidTransition
 
 SCHEMA_VERSION = 1
@@ -126,11 +133,14 @@ class Job:
     checkpoint_hash: str | None = None
     #: queued jobs start highest priority first, oldest first within one (PRIORITIES)
     priority: int = 0
+    #: where the events the client asked for are posted (None: no webhook)
+    webhook: Webhook | None = None
     last_seq: int = 0
     version: int = 0
     schema_version: int = SCHEMA_VERSION
     pending_events: list[EventDraft] = field(default_factory=list)
     new_artifacts: list[Artifact] = field(default_factory=list)
+    pending_webhooks: list[WebhookDraft] = field(default_factory=list)
 
     # --- creation -------------------------------------------------------------------------
 
@@ -149,6 +159,7 @@ class Job:
         key_fingerprint: str = "",
         checkpoint_hash: str | None = None,
         priority: int = 0,
+        webhook: Webhook | None = None,
     ) -> Job:
         step = Step(
             id=new_id(),
@@ -170,6 +181,7 @@ class Job:
             key_fingerprint=key_fingerprint,
             checkpoint_hash=checkpoint_hash,
             priority=priority,
+            webhook=webhook,
         )
         what = (
             f"download of {params.ref}"
@@ -241,6 +253,8 @@ class Job:
         self, now: datetime, owner: str | None = None, lease_until: datetime | None = None
     ) -> None:
         self._require(JobState.QUEUED, "start")
+        if self.started_at is None:  # `started` is told once, not again for a retry
+            self._tell(STARTED, now)
         self.lease_owner, self.lease_expires_at = owner, lease_until
         self.state = JobState.RUNNING
         self.attempts += 1
@@ -315,6 +329,7 @@ class Job:
         item.stages = dict.fromkeys(stage_weights(self.type), 1.0)
         item.finished_at = now
         self.new_artifacts.append(artifact)
+        self._tell(ITEM_COMPLETED, now, artifact)
         self._record(
             EventKind.ARTIFACT,
             "artifact_stored",
@@ -495,6 +510,10 @@ class Job:
         drafts, self.pending_events = self.pending_events, []
         return drafts
 
+    def take_webhooks(self) -> list[WebhookDraft]:
+        drafts, self.pending_webhooks = self.pending_webhooks, []
+        return drafts
+
     def take_artifacts(self) -> list[Artifact]:
         artifacts, self.new_artifacts = self.new_artifacts, []
         return artifacts
@@ -548,6 +567,7 @@ class Job:
             EventKind.STATE, code, message, now, level=level, step_id=self.step.id, data=data
         )
         self._record_end(now)
+        self._tell(COMPLETED, now)
 
     def _release_lease(self) -> None:
         self.lease_owner = self.lease_expires_at = None
@@ -586,6 +606,11 @@ class Job:
         self._record(
             EventKind.END, "end", f"job {self.state}", now, data={"state": self.state.value}
         )
+
+    def _tell(self, event: str, now: datetime, artifact: Artifact | None = None) -> None:
+        """Records a webhook message when the client asked for this event."""
+        if self.webhook is not None and self.webhook.wants(event):
+            self.pending_webhooks.append(WebhookDraft(event, now, artifact))
 
     def _record(
         self,

@@ -21,6 +21,7 @@ from dreamforge_core.domain.job import (
 from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
+from dreamforge_core.domain.webhooks import Webhook, validate_webhook
 from dreamforge_core.errors import (
     FieldError,
     Forbidden,
@@ -32,10 +33,12 @@ from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.job_queue import JobQueue
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
+from dreamforge_core.ports.webhooks import RefusedTarget, WebhookTargets
 from dreamforge_core.use_cases.caller_limits import CallerLimits
 
 PROVIDERS = ("local-sdxl-epicrealism",)
-_TOP_LEVEL = ("type", "provider", "model_id", "priority", "params")
+_TOP_LEVEL = ("type", "provider", "model_id", "priority", "params", "webhook", "webhook_events")
+_ANY_TYPE = ("type", "params", "webhook", "webhook_events")  # fields every job type takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +71,22 @@ def validate_idempotency_key(key: str) -> None:
 
 
 def request_fingerprint(
-    job_type: str, provider: str, model_id: str, params: Mapping[str, Any], *, priority: int = 0
+    job_type: str,
+    provider: str,
+    model_id: str,
+    params: Mapping[str, Any],
+    *,
+    priority: int = 0,
+    webhook: Webhook | None = None,
 ) -> str:
     request: dict[str, Any] = {
         "type": job_type, "provider": provider, "model_id": model_id, "params": params
     }  # fmt: skip
-    if priority:  # a normal request keeps the fingerprint it had before priorities existed
+    # A request without them keeps the fingerprint it had before these fields existed.
+    if priority:
         request["priority"] = priority
+    if webhook is not None:
+        request["webhook"] = webhook.to_dict()
     canonical = json.dumps(
         request,
         sort_keys=True,
@@ -94,6 +106,10 @@ class CreateJob:
       while the server runs counts at once). The model must be installed and enabled; the
       job records its checkpoint hash;
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
+    - `webhook` (with `webhook_events`) needs `webhooks`, the targets' check, which the
+      server has only when a webhook secret is configured; the URL's host must resolve to
+      addresses webhooks may reach. A webhook is part of the request an Idempotency-Key
+      guards;
     - a `model_download` job (offered only when `downloads` is given) needs an admin caller
       (else Forbidden, before its body is looked at) and takes `params.ref`, a model
       reference of a known source, and neither `provider` nor `model_id`: its provider is
@@ -122,6 +138,7 @@ class CreateJob:
         presets: Mapping[str, Preset] = DEFAULT_PRESETS,
         downloads: DownloadJobs | None = None,
         limits: CallerLimits | None = None,
+        webhooks: WebhookTargets | None = None,  # None: webhooks are refused
     ) -> None:
         self._repo = repo
         self._queue = queue
@@ -132,6 +149,7 @@ class CreateJob:
         self._presets = presets
         self._downloads = downloads
         self._limits = limits
+        self._webhooks = webhooks
 
     def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
         if cmd.idempotency_key is not None:
@@ -145,17 +163,18 @@ class CreateJob:
         params: JobParams
         checkpoint_hash = None
         priority = PRIORITIES["normal"]
+        webhook: Webhook | None
         if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
             if not cmd.caller.admin:
                 raise Forbidden(
                     "model_download jobs need an admin API key",
                     details={"type": MODEL_DOWNLOAD},
                 )
-            download = self._download_params(body, self._downloads)
+            download, webhook = self._download_params(body, self._downloads)
             params, provider, model_id = download, download.source, ""
             queue = self._downloads.queue
         else:
-            provider, model_id, raw_params, priority = self._top_level(body, type_error)
+            provider, model_id, raw_params, priority, webhook = self._top_level(body, type_error)
             model = self._registry.get(model_id)
             if model is None or not model.enabled or not model.installed:
                 state = "unknown" if model is None else "not installed or disabled"
@@ -167,7 +186,7 @@ class CreateJob:
         if self._limits is not None:
             self._limits.check(cmd.caller)  # a valid request, before anything is stored
         fingerprint = request_fingerprint(
-            job_type, provider, model_id, params.to_dict(), priority=priority
+            job_type, provider, model_id, params.to_dict(), priority=priority, webhook=webhook
         )
         now = self._clock.now()
         job = Job.create(
@@ -181,6 +200,7 @@ class CreateJob:
             key_fingerprint=cmd.caller.key_fingerprint,
             checkpoint_hash=checkpoint_hash,
             priority=priority,
+            webhook=webhook,
         )
         stored, created = self._repo.create(job, now - self._window)
         if not created:
@@ -209,22 +229,47 @@ class CreateJob:
             return FieldError("type", "model_download jobs are not enabled on this server")
         return FieldError("type", f"must be one of {', '.join(offered)}")
 
-    def _download_params(self, body: Mapping[str, Any], downloads: DownloadJobs) -> DownloadParams:
+    def _download_params(
+        self, body: Mapping[str, Any], downloads: DownloadJobs
+    ) -> tuple[DownloadParams, Webhook | None]:
         unused = "is not used by model_download jobs"
         errors = [
             FieldError(str(k), unused if k in _TOP_LEVEL else "is not a known field")
             for k in body
-            if k not in ("type", "params")
+            if k not in _ANY_TYPE
         ]
         if "params" not in body:
             errors.append(FieldError("params", "is required"))
+        webhook = self._webhook(body, errors)
         if errors:
             raise InvalidInput.for_fields(errors)
-        return validate_download_params(body["params"], downloads.sources)
+        return validate_download_params(body["params"], downloads.sources), webhook
+
+    def _webhook(self, body: Mapping[str, Any], errors: list[FieldError]) -> Webhook | None:
+        """The request's webhook; its problems join `errors`. The target's addresses are
+        looked up only for a request that is valid otherwise."""
+        webhook, problems = validate_webhook(body.get("webhook"), body.get("webhook_events"))
+        errors.extend(problems)
+        if webhook is None:
+            return None
+        if self._webhooks is None:
+            errors.append(
+                FieldError(
+                    "webhook",
+                    "webhooks are not enabled on this server (its operator sets "
+                    "DREAMFORGE_WEBHOOK_SECRET to enable them)",
+                )
+            )
+        elif not errors:
+            try:
+                self._webhooks.check(webhook.url)
+            except RefusedTarget as e:
+                errors.append(FieldError("webhook", e.message))
+        return webhook
 
     def _top_level(
         self, body: Mapping[str, Any], type_error: FieldError | None
-    ) -> tuple[str, str, Any, int]:
+    ) -> tuple[str, str, Any, int, Webhook | None]:
         errors = [FieldError(str(k), "is not a known field") for k in body if k not in _TOP_LEVEL]
         if type_error is not None:
             errors.append(type_error)
@@ -243,6 +288,7 @@ class CreateJob:
             errors.append(FieldError("model_id", "no model given and no default model installed"))
         if "params" not in body:
             errors.append(FieldError("params", "is required"))
+        webhook = self._webhook(body, errors)
         if errors:
             raise InvalidInput.for_fields(errors)
-        return provider, str(model_id), body["params"], PRIORITIES[priority]
+        return provider, str(model_id), body["params"], PRIORITIES[priority], webhook

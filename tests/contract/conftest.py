@@ -23,10 +23,15 @@ from dreamforge_adapters.postgres import (
     PostgresJobRepo,
     PostgresModelRegistry,
 )
+from dreamforge_adapters.postgres.webhook_outbox import PostgresWebhookOutbox
 from dreamforge_adapters.sqlite import SqliteDatabase, SqliteJobRepo, SqliteModelRegistry
+from dreamforge_adapters.sqlite.webhook_outbox import SqliteWebhookOutbox
+from dreamforge_core.domain.job import Job
+from dreamforge_core.domain.webhooks import WebhookDraft
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
+from dreamforge_core.ports.webhooks import WebhookOutbox
 
 
 @pytest.fixture
@@ -62,6 +67,33 @@ def job_repo(request: pytest.FixtureRequest, sqlite_path: Path) -> Iterator[JobR
     database = SqliteDatabase(sqlite_path)
     yield SqliteJobRepo(database)
     database.close()
+
+
+class StubBodies:
+    """A body that names the event and the job's state when the message was stored."""
+
+    def body(self, job: Job, draft: WebhookDraft) -> str:
+        return f'{{"type": "{draft.type}", "state": "{job.state.value}"}}'
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres", "postgres-announcing"])
+def webhook_store(
+    request: pytest.FixtureRequest, sqlite_path: Path
+) -> Iterator[tuple[JobRepo, WebhookOutbox]]:
+    """A job repository that stores webhook messages, and the outbox they wait in."""
+    if request.param == "memory":
+        memory = MemoryJobRepo(webhook_bodies=StubBodies())
+        yield memory, memory
+        return
+    if request.param.startswith("postgres"):
+        database = request.getfixturevalue("postgres_database")
+        announce = request.param == "postgres-announcing"
+        repo = PostgresJobRepo(database, announce=announce, webhook_bodies=StubBodies())
+        yield repo, PostgresWebhookOutbox(database, announce=announce)
+        return
+    sqlite = SqliteDatabase(sqlite_path)
+    yield SqliteJobRepo(sqlite, webhook_bodies=StubBodies()), SqliteWebhookOutbox(sqlite)
+    sqlite.close()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

@@ -85,7 +85,14 @@ def _dreamforge(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal: a suite started in the background inherits SIGINT ignored,
+        # and Python then never raises KeyboardInterrupt
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_the_command_line_cancels_a_queued_job_and_an_interrupted_generate(

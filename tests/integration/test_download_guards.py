@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from dreamforge_adapters.model_sources.address_guard import address_kind, system_resolver
+from dreamforge_adapters.model_sources.address_guard import system_resolver
 from dreamforge_adapters.model_sources.disk_space import LocalDiskSpace
 from dreamforge_adapters.model_sources.fetch import Fetcher, IntegrityError, RemoteFile
 from dreamforge_adapters.model_sources.hf import HfSource
 from dreamforge_adapters.model_sources.part_file import remove_abandoned_parts, remove_part_files
+from dreamforge_core.domain.addresses import address_kind
 from dreamforge_core.domain.model_ref import parse_model_ref
 from dreamforge_core.errors import Forbidden
 from tests.support.fake_hub import FakeHub

@@ -38,6 +38,7 @@ def _fake_models() -> list[Any]:
 
 class MemoryPorts(containers.DeclarativeContainer):
     repo = providers.Singleton(MemoryJobRepo)
+    outbox = repo  # the memory store is its own outbox, as a database holds both
     registry = providers.Singleton(MemoryModelRegistry, providers.Callable(_fake_models))
     queue = providers.Singleton(InProcessJobQueue)  # never started: a created job stays queued
     io_queue = providers.Singleton(InProcessJobQueue)

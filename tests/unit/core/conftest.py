@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import pytest
 
+from dreamforge_adapters.http.webhook_bodies import ApiWebhookBodies
 from dreamforge_adapters.inprocess import InProcessEventBus, InProcessJobQueue
 from dreamforge_adapters.memory import (
     ManualClock,
@@ -41,6 +42,7 @@ from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.caller_limits import Limits
 from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob, CreateJobCommand, CreateJobResult
+from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
 from dreamforge_core.use_cases.run_generate_job import GenerateJobPorts, JobLimits, RunGenerateJob
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -146,6 +148,15 @@ class RecordingQueue(InProcessJobQueue):
 
 
 @dataclass
+class WebhookPorts:
+    """What a harness with webhooks needs: the signing secret, and what checks targets and
+    sends (a recording fake)."""
+
+    secret: str
+    sender: Any
+
+
+@dataclass
 class Harness:
     repo: MemoryJobRepo
     queue: RecordingQueue
@@ -161,6 +172,7 @@ class Harness:
     cancel_job: CancelJob
     execute_job: RunGenerateJob
     ports: GenerateJobPorts
+    deliver_webhooks: DeliverWebhooks | None
 
     def create(self, key: str | None = None, body: Any = None, **params: Any) -> CreateJobResult:
         """Creates a job; `params` go into a body of small defaults unless `body` is given."""
@@ -213,25 +225,32 @@ def build_harness(
     stop: StopSignal = NO_STOP,
     metrics: JobMetrics | None = None,
     limits: Limits = NO_LIMITS,
+    webhooks: WebhookPorts | None = None,
 ) -> Harness:
-    """The use cases as every deployment wires them, with the in-memory ports."""
+    """The use cases as every deployment wires them, with the in-memory ports. With
+    `webhooks` (their secret and a recording sender) jobs may ask for a webhook."""
 
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
 
     queue = RecordingQueue(deliver)
+    blobs = blobs or MemoryBlobStore()
+    repo = MemoryJobRepo(webhook_bodies=ApiWebhookBodies(blobs, "http://test", 3600))
     use_cases = UseCases(
         settings=Settings(
             idempotency_window_s=IDEMPOTENCY_WINDOW_S,
             rate_limit_per_min=limits.per_minute,
             max_active_jobs_per_key=limits.active_jobs,
+            webhook_secret=webhooks.secret if webhooks else None,
+            webhook_retry_base_s=1.0,
         ),
-        repo=MemoryJobRepo(),
+        repo=repo,
+        outbox=repo,
         registry=MemoryModelRegistry(list(models) if models is not None else [make_model()]),
         queue=queue,
         io_queue=queue,
         bus=InProcessEventBus(),
-        blobs=blobs or MemoryBlobStore(),
+        blobs=blobs,
         clock=ManualClock(T0),
         metrics=metrics or NoMetrics(),
         tracer=tracer,
@@ -240,6 +259,7 @@ def build_harness(
         encoder=StubEncoder(),
         seeds=seeds or ScriptedSeeds(itertools.count(1000)),
         log_context=log_context or RecordingLogContext(),
+        **({"webhooks": webhooks.sender} if webhooks else {}),
     )
     # Small real delays: the in-process queue waits on the monotonic clock, not the manual one.
     use_cases.retry.override(
@@ -265,6 +285,7 @@ def build_harness(
         cancel_job=use_cases.cancel_job(),
         ports=ports,
         execute_job=execute_job,
+        deliver_webhooks=use_cases.deliver_webhooks(),
     )
 
 

@@ -1,0 +1,85 @@
+"""The webhook deliverer: a thread that claims due messages from the outbox and posts them on a
+small pool of its own, so a slow receiver holds one of its threads and never a job's.
+
+It reads when the next message is due every `poll_s` (sooner when one is due sooner), and
+claims only then: the outbox is in the database, any process's change may have stored a
+message, and an idle look is one read of a small index, not a write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from dreamforge_core.domain.webhooks import Delivery
+from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
+
+log = logging.getLogger(__name__)
+
+
+class WebhookDeliverer:
+    def __init__(self, deliver: DeliverWebhooks, *, threads: int = 8, poll_s: float = 0.1):
+        self._deliver = deliver
+        self._threads = threads
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._free = threading.Semaphore(threads)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="dreamforge-webhook")
+        self._thread = threading.Thread(
+            target=self._deliver_forever, name="dreamforge-webhooks", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Takes no more messages; attempts in flight get `timeout_s` to end. One cut short is
+        claimed again once its claim lapses, under the same id."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _deliver_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait_s = self._deliver.seconds_to_next(self._poll_s)
+                if wait_s <= 0:
+                    self._claim()
+                    continue
+            except Exception:  # the store is down: the next look tries again
+                log.warning("webhooks: could not read the outbox", exc_info=True)
+                wait_s = self._poll_s * 10
+            self._stop.wait(wait_s)
+
+    def _claim(self) -> None:
+        """Claims as many due messages as there are free threads (waiting for one when none
+        is), and starts their attempts."""
+        free = 0
+        while self._free.acquire(blocking=False):
+            free += 1
+        if not free:
+            if self._free.acquire(timeout=self._poll_s):  # one has ended: look again
+                self._free.release()
+            return
+        try:
+            claimed = self._deliver.claim(free)
+        except BaseException:
+            for _ in range(free):
+                self._free.release()
+            raise
+        for _ in range(free - len(claimed)):
+            self._free.release()
+        for delivery in claimed:
+            self._pool.submit(self._attempt, delivery).add_done_callback(self._done)
+        if not claimed:  # another deliverer took them: look again after a pause
+            self._stop.wait(self._poll_s)
+
+    def _attempt(self, delivery: Delivery) -> None:
+        try:
+            self._deliver.attempt(delivery)
+        except Exception:  # its claim lapses and it is attempted again
+            log.warning("webhooks: attempt at %s failed to record", delivery.id, exc_info=True)
+
+    def _done(self, _: Future[None]) -> None:
+        self._free.release()

@@ -1,0 +1,105 @@
+"""Delivering webhook messages from the outbox: sign, post, record the attempt.
+
+Rules:
+- each attempt signs the message anew (a fresh `webhook-timestamp`) under its stored id and
+  body, so a receiver sees one id for every attempt of one event and can drop repeats;
+- a 2xx answer delivers the message; any other answer, no answer within the time-out, or a
+  target refused after resolving is a failure, retried with backoff and jitter
+  (`WebhookRetry`) until the retry window has passed, then given up;
+- every attempt is a line in the job's log: `webhook_delivered`, or `webhook_failed` with the
+  status code (null without an answer) and whether another attempt follows;
+- nothing here runs on a job's own thread: the deliverer is on the IO side.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dreamforge_core.domain.events import EventDraft, EventKind
+from dreamforge_core.domain.webhooks import Delivery, WebhookRetry, signed_headers
+from dreamforge_core.errors import DreamForgeError
+from dreamforge_core.ports.clock import Clock
+from dreamforge_core.ports.event_bus import EventBus
+from dreamforge_core.ports.webhooks import AttemptRecord, WebhookOutbox, WebhookSender
+
+
+class DeliverWebhooks:
+    def __init__(
+        self,
+        outbox: WebhookOutbox,
+        sender: WebhookSender,
+        bus: EventBus,
+        clock: Clock,
+        *,
+        key: bytes,
+        retry: WebhookRetry,
+        timeout_s: float,
+    ) -> None:
+        self._outbox = outbox
+        self._sender = sender
+        self._bus = bus
+        self._clock = clock
+        self._key = key
+        self._retry = retry
+        self.timeout_s = timeout_s
+
+    def claim(self, limit: int) -> list[Delivery]:
+        """Due messages, each now this deliverer's until its attempt can have ended."""
+        now = self._clock.now()
+        lease_until = now + timedelta(seconds=2 * self.timeout_s + 5)
+        return self._outbox.claim(now, lease_until, limit)
+
+    def attempt(self, delivery: Delivery) -> bool:
+        """One attempt at one claimed message; True when it was delivered."""
+        timestamp = int(self._clock.now().timestamp())
+        headers = signed_headers(self._key, delivery.id, timestamp, delivery.body)
+        status: int | None = None
+        try:
+            status = self._sender.post(delivery.url, headers, delivery.body, self.timeout_s)
+            problem = f"answered {status}"
+        except DreamForgeError as e:
+            problem = e.message
+        delivered = status is not None and 200 <= status < 300
+        self._bus.publish(self._outbox.record(self._outcome(delivery, delivered, status, problem)))
+        return delivered
+
+    def seconds_to_next(self, longest_s: float) -> float:
+        """How long the deliverer may sleep before a message is due (at most `longest_s`)."""
+        due = self._outbox.next_due()
+        if due is None:
+            return longest_s
+        return max(0.0, min(longest_s, (due - self._clock.now()).total_seconds()))
+
+    def _outcome(
+        self, delivery: Delivery, delivered: bool, status: int | None, problem: str
+    ) -> AttemptRecord:
+        now = self._clock.now()
+        attempt = delivery.attempts + 1
+        data: dict[str, object] = {
+            "webhook_id": delivery.id,
+            "type": delivery.type,
+            "attempt": attempt,
+            "status_code": status,
+        }
+        if delivered:
+            event = EventDraft(
+                EventKind.LOG,
+                "webhook_delivered",
+                f"webhook {delivery.type} delivered (attempt {attempt}, HTTP {status})",
+                now,
+                data=data,
+            )
+            return AttemptRecord(delivery, True, None, event)
+        next_try = now + timedelta(seconds=self._retry.delay_s(attempt))
+        retry_at = None if self._retry.gives_up(delivery.created_at, next_try) else next_try
+        then = f"next attempt at {retry_at.isoformat()}" if retry_at is not None else "giving up"
+        data |= {"will_retry": retry_at is not None}
+        event = EventDraft(
+            EventKind.LOG,
+            "webhook_failed",
+            f"webhook {delivery.type} not delivered (attempt {attempt}): {problem}; {then}",
+            now,
+            level="warning",
+            data=data,
+        )
+        return AttemptRecord(delivery, False, retry_at, event)
