@@ -77,9 +77,10 @@ class HttpWebhooks(WebhookTargets, WebhookSender):
         refused = None if self.allow_private else refused_address(addresses)
         if refused is not None:
             address, kind = refused
+            what = f"{host} is" if host == address else f"{host} is {address},"
             raise RefusedTarget(
-                f"the host {host} is {address}, a {kind} address, which webhooks may not "
-                "reach on this server",
+                f"the host {what} a {kind} address, which webhooks may not reach on this "
+                "server",
                 details={"host": host, "address": address, "kind": kind},
             )
         return addresses

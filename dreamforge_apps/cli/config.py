@@ -1,7 +1,10 @@
-"""`dreamforge config docs|flags`: the settings as documentation and the feature flags."""
+"""`dreamforge config docs|flags|webhook-secret`: the settings as documentation, the feature
+flags, and a new webhook signing secret."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 import sys
 from pathlib import Path
 
@@ -45,3 +48,10 @@ def config_flags() -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join([*(v.ljust(w) for v, w in zip(row, widths, strict=False)), row[-1]]))
+
+
+@config.command("webhook-secret")
+def config_webhook_secret() -> None:
+    """Print a new secret for DREAMFORGE_WEBHOOK_SECRET: `whsec_` and 32 random bytes in
+    base64. Give the same value to the server and to your webhook receivers."""
+    click.echo("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())

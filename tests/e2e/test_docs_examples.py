@@ -123,6 +123,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         {
             "DREAMFORGE_MODEL_DOWNLOAD_JOBS": "true",
             "DREAMFORGE_CIVITAI_BASE_URL": "http://127.0.0.1:9",  # the download fails offline
+            "DREAMFORGE_WEBHOOK_SECRET": "whsec_" + "A" * 44,  # 32 zero bytes: a test key
         },
     )
     server.start()
