@@ -3,7 +3,9 @@ small pool of its own, so a slow receiver holds one of its threads and never a j
 
 It reads when the next message is due every `poll_s` (sooner when one is due sooner), and
 claims only then: the outbox is in the database, any process's change may have stored a
-message, and an idle look is one read of a small index, not a write.
+message, and an idle look is one read of a small index, not a write. A message stored by this
+process rings its `Doorbell`, and the deliverer looks at once: the worker that ends a job is
+the one that tells of it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,32 @@ from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
 log = logging.getLogger(__name__)
 
 
+class Doorbell:
+    """Rung by the job store of this process once a write with webhook messages committed."""
+
+    def __init__(self) -> None:
+        self._rung = threading.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    def wait(self, timeout_s: float) -> None:
+        """Returns when rung, or after `timeout_s`."""
+        self._rung.wait(timeout_s)
+        self._rung.clear()
+
+
 class WebhookDeliverer:
-    def __init__(self, deliver: DeliverWebhooks, *, threads: int = 8, poll_s: float = 0.1):
+    def __init__(
+        self,
+        deliver: DeliverWebhooks,
+        doorbell: Doorbell,
+        *,
+        threads: int = 8,
+        poll_s: float = 0.1,
+    ) -> None:
         self._deliver = deliver
+        self._doorbell = doorbell
         self._threads = threads
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -37,6 +62,7 @@ class WebhookDeliverer:
         """Takes no more messages; attempts in flight get `timeout_s` to end. One cut short is
         claimed again once its claim lapses, under the same id."""
         self._stop.set()
+        self._doorbell.ring()
         self._thread.join(timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -50,7 +76,7 @@ class WebhookDeliverer:
             except Exception:  # the store is down: the next look tries again
                 log.warning("webhooks: could not read the outbox", exc_info=True)
                 wait_s = self._poll_s * 10
-            self._stop.wait(wait_s)
+            self._doorbell.wait(wait_s)
 
     def _claim(self) -> None:
         """Claims as many due messages as there are free threads (waiting for one when none

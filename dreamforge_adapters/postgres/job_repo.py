@@ -13,7 +13,7 @@ the commit: a failed write leaves it as it was, ready to be saved again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -158,7 +158,8 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
 
     With `announce`, every save also NOTIFYs the events it stores on the event bus's channel,
     inside its own transaction; pair it with a `PostgresEventBus(announced_by_repo=True)`,
-    whose `publish` then has nothing left to do. `webhook_bodies` writes the body of each
+    whose `publish` then has nothing left to do. `messages_stored` is called once a write
+    that stored webhook messages has committed. `webhook_bodies` writes the body of each
     webhook message a change causes; it is stored in the same statement.
     """
 
@@ -170,10 +171,12 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
         *,
         announce: bool = False,
         webhook_bodies: WebhookBodies | None = None,
+        messages_stored: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self.announce = announce
         self.webhook_bodies = webhook_bodies
+        self.messages_stored = messages_stored
         # A new job has no followers yet (a stream starts from stored events): nothing to say.
         self._create = _statement(_CREATE_JOB, announce=False)
         self._save = _statement(_SAVE_JOB, announce)
@@ -196,6 +199,7 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
         if holder is not None:
             return holder, False
         mark_stored(job, len(events))
+        self._tell(params)
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -215,6 +219,7 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
                     raise NotFound(f"no job with id {job.id!r}", job_id=job.id)
                 raise ConcurrentUpdate(f"job {job.id} changed since it was read", job_id=job.id)
         mark_stored(job, base + len(events))
+        self._tell(params)
         return numbered(events, base)
 
     def events(
@@ -251,6 +256,10 @@ class PostgresJobRepo(JobCounts[PostgresDatabase], JobRepo):
 
     def ping(self) -> None:
         self.database.ping()
+
+    def _tell(self, params: dict[str, Any]) -> None:
+        if params["webhooks"] != "[]" and self.messages_stored is not None:
+            self.messages_stored()
 
     def _child_params(self, job: Job, events: list[Event]) -> dict[str, str]:
         return {

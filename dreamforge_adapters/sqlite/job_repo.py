@@ -9,7 +9,7 @@ as it was, ready to be saved again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from os import PathLike
 
@@ -83,7 +83,7 @@ _ARTIFACTS = (
 class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
     """Jobs in a SQLite file. Give it the shared `SqliteDatabase`, or a path to own one.
     `webhook_bodies` writes the body of each webhook message a change causes; it is stored in
-    the same transaction."""
+    the same transaction, and `messages_stored` is called once that has committed."""
 
     dialect = DIALECT
 
@@ -92,8 +92,10 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
         database: SqliteDatabase | str | PathLike[str],
         *,
         webhook_bodies: WebhookBodies | None = None,
+        messages_stored: Callable[[], None] | None = None,
     ) -> None:
         self.webhook_bodies = webhook_bodies
+        self.messages_stored = messages_stored
         self._owns_database = not isinstance(database, SqliteDatabase)
         self.database = (
             database if isinstance(database, SqliteDatabase) else SqliteDatabase(database)
@@ -130,6 +132,7 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
             conn.execute(_INSERT_JOB, job_row)
             rows.write(conn, base=0)
         mark_stored(job, len(events))
+        self._tell(rows)
         return job, True
 
     def get(self, job_id: str) -> Job | None:
@@ -149,7 +152,12 @@ class SqliteJobRepo(JobCounts[SqliteDatabase], JobRepo):
             base = int(updated[0][0])
             rows.write(conn, base=base)
         mark_stored(job, base + len(events))
+        self._tell(rows)
         return numbered(events, base)
+
+    def _tell(self, rows: _Rows) -> None:
+        if rows.deliveries and self.messages_stored is not None:
+            self.messages_stored()
 
     def events(
         self,

@@ -79,8 +79,7 @@ class HttpWebhooks(WebhookTargets, WebhookSender):
             address, kind = refused
             what = f"{host} is" if host == address else f"{host} is {address},"
             raise RefusedTarget(
-                f"the host {what} a {kind} address, which webhooks may not reach on this "
-                "server",
+                f"the host {what} a {kind} address, which webhooks may not reach on this server",
                 details={"host": host, "address": address, "kind": kind},
             )
         return addresses

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dreamforge_apps.benchmarks.api import _load, embedded_server, post_figures
+from dreamforge_apps.benchmarks.api import _load, post_figures
 from dreamforge_apps.benchmarks.machine import machine_facts
-from dreamforge_apps.benchmarks.stack_processes import started_stack
+from dreamforge_apps.benchmarks.servers import deployment_server
 from dreamforge_apps.benchmarks.stack_target import run_async
 
 #: Limits that are checked on every creation and never reached, by name.
@@ -29,20 +27,6 @@ UNREACHABLE = {
 }
 #: The worker stands in for a GPU that is busy: jobs pile up queued, as under real load.
 WORKER_STEP_DELAY_S = "0.02"
-
-
-@contextmanager
-def _server(deployment: str, env: dict[str, str]) -> Iterator[str]:
-    env = {"DREAMFORGE_FAKE_STEP_DELAY_S": WORKER_STEP_DELAY_S, **env}
-    if deployment == "embedded":
-        with embedded_server(env) as url:
-            yield url
-        return
-    with started_stack("dreamforge-bench-limits-", **env) as stack:
-        stack.migrate()
-        url = stack.start_api()
-        stack.start_worker(float(WORKER_STEP_DELAY_S))
-        yield url
 
 
 def _measure(url: str, total: int, concurrency: int) -> dict[str, Any]:
@@ -73,7 +57,12 @@ def run_bench_limits(
     for n in range(rounds):
         on = {name: value for limit in limits for name, value in UNREACHABLE[limit].items()}
         for state, env in (("off", {}), ("on", on)):
-            with _server(deployment, env) as url:
+            with deployment_server(
+                deployment,
+                env,
+                step_delay_s=float(WORKER_STEP_DELAY_S),
+                prefix="dreamforge-bench-limits-",
+            ) as url:
                 figures = _measure(url, total, concurrency)
             runs[state].append(figures)
             click.echo(

@@ -7,6 +7,7 @@ accepts; so a run shows whether every event still reaches the receiver exactly o
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 import time
@@ -15,8 +16,28 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from dreamforge_core.domain.webhooks import signature
+
 #: body, headers -> None; raises when the signature does not hold
 Verify = Callable[[str, Mapping[str, str]], None]
+#: How far a delivery's timestamp may lie from the receiver's clock, as receivers check it.
+TOLERANCE_S = 300
+
+
+def signature_check(key: bytes) -> Verify:
+    """Checks a delivery as a Standard Webhooks receiver does: one of the signatures is the
+    HMAC of the id, the timestamp and the body, and the timestamp is recent."""
+
+    def verify(body: str, headers: Mapping[str, str]) -> None:
+        timestamp = int(headers["webhook-timestamp"])
+        if abs(time.time() - timestamp) > TOLERANCE_S:
+            raise ValueError("the timestamp is not recent")
+        expected = signature(key, headers["webhook-id"], timestamp, body)
+        offered = headers["webhook-signature"].split()
+        if not any(hmac.compare_digest(expected, s) for s in offered):
+            raise ValueError("no signature matches")
+
+    return verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +46,7 @@ class Attempt:
     body: dict[str, Any]
     headers: dict[str, str]
     status: int
-    arrived: float  # time.perf_counter() when the body had arrived
+    received_at: float  # time.time() when the body had arrived
 
 
 class WebhookReceiver:
@@ -68,7 +89,7 @@ class WebhookReceiver:
             return self.accepted()
 
     def _answer(self, raw: str, headers: dict[str, str]) -> int:
-        arrived = time.perf_counter()
+        received_at = time.time()
         try:
             self.verify(raw, headers)
         except Exception:
@@ -80,7 +101,7 @@ class WebhookReceiver:
             seen = self._seen.get(message_id, 0)
             self._seen[message_id] = seen + 1
             status = 500 if seen < self.fail_first else 204
-            self.attempts.append(Attempt(message_id, json.loads(raw), headers, status, arrived))
+            self.attempts.append(Attempt(message_id, json.loads(raw), headers, status, received_at))
             self._lock.notify_all()
         return status
 

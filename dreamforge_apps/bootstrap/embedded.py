@@ -32,6 +32,7 @@ from dreamforge_apps.drain import Drain
 from dreamforge_apps.model_install import sweep_abandoned_downloads
 from dreamforge_apps.models import checked_registry
 from dreamforge_apps.settings import Settings
+from dreamforge_apps.webhook_deliverer import Doorbell
 from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import Runner
@@ -173,12 +174,14 @@ class EmbeddedPorts(containers.DeclarativeContainer):
         providers.Callable(blobs_dir, directory),
         providers.Callable(signing_key, settings, directory),
     )
+    doorbell = providers.Singleton(Doorbell)
     stores = providers.Container(
         SqliteStores,
         path=providers.Callable(database_path, directory, lock),
         webhook_bodies=providers.Singleton(
             ApiWebhookBodies, blobs, public_root, settings.provided.artifact_ttl_s
         ),
+        messages_stored=doorbell.provided.ring,
     )
     clock = providers.Singleton(SystemClock)
     repo = stores.repo
@@ -231,4 +234,6 @@ class Embedded(containers.DeclarativeContainer):
         ports.drain,
     )
     sweeper = providers.Resource(resources.sweeper, use_cases.sweeps, settings)
-    webhooks = providers.Resource(resources.webhook_deliverer, use_cases.deliver_webhooks)
+    webhooks = providers.Resource(
+        resources.webhook_deliverer, use_cases.deliver_webhooks, ports.doorbell
+    )

@@ -9,7 +9,7 @@ from dreamforge_apps.runners import build_runner
 from dreamforge_apps.settings import Settings
 from dreamforge_apps.sweeper import Sweeper
 from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
-from dreamforge_apps.webhook_deliverer import WebhookDeliverer
+from dreamforge_apps.webhook_deliverer import Doorbell, WebhookDeliverer
 from dreamforge_core.ports.runner import Runner
 from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
@@ -43,12 +43,14 @@ def sweeper(sweeps: Sequence[RecoverJobs], settings: Settings) -> Iterator[Sweep
     running.stop()
 
 
-def webhook_deliverer(deliver: DeliverWebhooks | None) -> Iterator[WebhookDeliverer | None]:
+def webhook_deliverer(
+    deliver: DeliverWebhooks | None, doorbell: Doorbell
+) -> Iterator[WebhookDeliverer | None]:
     """The thread pool that posts webhook messages, where webhooks are enabled."""
     if deliver is None:
         yield None
         return
-    deliverer = WebhookDeliverer(deliver)
+    deliverer = WebhookDeliverer(deliver, doorbell)
     deliverer.start()
     yield deliverer
     deliverer.stop()

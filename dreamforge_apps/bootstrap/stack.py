@@ -25,6 +25,7 @@ from dreamforge_apps.bootstrap.stores import PostgresStores
 from dreamforge_apps.bootstrap.use_cases import use_cases_over
 from dreamforge_apps.models import checked_registry
 from dreamforge_apps.settings import Settings
+from dreamforge_apps.webhook_deliverer import Doorbell
 
 
 class StackNotConfigured(ConfigurationError):
@@ -126,6 +127,7 @@ class StackPorts(containers.DeclarativeContainer):
     checked_settings = providers.Callable(require_stack, settings)
     tracing = providers.Resource(resources.tracing, checked_settings, service)
     blobs = providers.Resource(blob_store, checked_settings)
+    doorbell = providers.Singleton(Doorbell)  # rung by this process's writes with messages
     stores = providers.Container(
         PostgresStores,
         dsn=checked_settings.provided.database_url,
@@ -135,6 +137,7 @@ class StackPorts(containers.DeclarativeContainer):
         webhook_bodies=providers.Singleton(
             ApiWebhookBodies, blobs, "", settings.provided.artifact_ttl_s
         ),
+        messages_stored=doorbell.provided.ring,
     )
     database = stores.database
     repo = stores.repo

@@ -120,7 +120,9 @@ class StackWorker(containers.DeclarativeContainer):
     ops = providers.Resource(ops_server, settings, ports.metrics, ports.ready_checks)
     sweeper = providers.Resource(resources.sweeper, use_cases.sweeps, settings)
     io = providers.Resource(io_consumer, settings, use_cases.run_download_job)
-    webhooks = providers.Resource(resources.webhook_deliverer, use_cases.deliver_webhooks)
+    webhooks = providers.Resource(
+        resources.webhook_deliverer, use_cases.deliver_webhooks, ports.doorbell
+    )
     gpu = providers.Resource(
         gpu_consumer, settings, ports.broker, use_cases.run_generate_job, runner, drain
     )

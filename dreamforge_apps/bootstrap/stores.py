@@ -3,7 +3,7 @@ deployments run on and the admin commands open."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dependency_injector import containers, providers
@@ -64,11 +64,18 @@ def _no_bodies() -> providers.Dependency[WebhookBodies | None]:
     return providers.Dependency(default=providers.Object(None))
 
 
+def _no_bell() -> providers.Dependency[Callable[[], None] | None]:
+    return providers.Dependency(default=providers.Object(None))
+
+
 class SqliteStores(containers.DeclarativeContainer):
     path = providers.Dependency(instance_of=Path)
     webhook_bodies = _no_bodies()
+    messages_stored = _no_bell()
     database = providers.Resource(sqlite_database, path)
-    repo = providers.Singleton(SqliteJobRepo, database, webhook_bodies=webhook_bodies)
+    repo = providers.Singleton(
+        SqliteJobRepo, database, webhook_bodies=webhook_bodies, messages_stored=messages_stored
+    )
     registry = providers.Singleton(SqliteModelRegistry, database)
     outbox = providers.Singleton(SqliteWebhookOutbox, database)
 
@@ -78,9 +85,14 @@ class PostgresStores(containers.DeclarativeContainer):
     pool_size = providers.Dependency(instance_of=int, default=1)
     listen = providers.Dependency(instance_of=bool, default=False)
     webhook_bodies = _no_bodies()
+    messages_stored = _no_bell()
     database = providers.Resource(postgres_database, dsn, pool_size)
     repo = providers.Singleton(
-        PostgresJobRepo, database, announce=True, webhook_bodies=webhook_bodies
+        PostgresJobRepo,
+        database,
+        announce=True,
+        webhook_bodies=webhook_bodies,
+        messages_stored=messages_stored,
     )
     registry = providers.Singleton(PostgresModelRegistry, database)
     outbox = providers.Singleton(PostgresWebhookOutbox, database, announce=True)

@@ -89,6 +89,38 @@ def bench_limits(**options: Any) -> None:
     run_bench_limits(**options)
 
 
+@bench.command("webhooks")
+@click.option(
+    "--deployment",
+    type=click.Choice(["embedded", "stack"]),
+    default="stack",
+    show_default=True,
+    help="stack: api and worker processes on the services the environment names "
+    "(scripts/bench-webhooks.sh sets them up).",
+)
+@click.option("--jobs", default=100, show_default=True, help="Jobs timed, one message each.")
+@click.option(
+    "--failing-jobs",
+    default=20,
+    show_default=True,
+    help="Jobs whose receiver fails the first three answers of each message.",
+)
+@click.option(
+    "--retry-base",
+    "retry_base_s",
+    default=0.2,
+    show_default=True,
+    help="DREAMFORGE_WEBHOOK_RETRY_BASE_S of the server under test, in seconds.",
+)
+@json_out_option
+def bench_webhooks(**options: Any) -> None:
+    """Webhook delivery: job end to the receiver's 2xx (p50, p99), and exactly one accepted
+    delivery per event for a receiver that fails its first three answers."""
+    from dreamforge_apps.benchmarks.webhooks import run_bench_webhooks
+
+    run_bench_webhooks(**options)
+
+
 @bench.command("stack")
 @load_options("Measure a running stack API instead of starting api and worker processes.")
 @click.option(
