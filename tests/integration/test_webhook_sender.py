@@ -24,7 +24,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 receiver.requests.append((self.path, self.headers.get("host", "")))
                 if self.path == "/slow":
@@ -115,5 +115,5 @@ def test_a_redirect_is_an_answer_not_a_hop(receiver: Receiver) -> None:
 
 def test_no_answer_within_the_time_out_is_unavailable(receiver: Receiver) -> None:
     hooks = HttpWebhooks(allow_private=True)
-    with pytest.raises(Unavailable, match="no answer within 0.5 s"):
+    with pytest.raises(Unavailable, match=r"no answer within 0\.5 s"):
         hooks.post(f"http://127.0.0.1:{receiver.port}/slow", {}, "{}", 0.5)

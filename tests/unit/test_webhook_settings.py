@@ -44,7 +44,8 @@ def test_the_command_makes_a_secret_that_signs_and_verifies() -> None:
     assert result.exit_code == 0, result.output
     secret = result.output.strip()
     key = Settings(webhook_secret=secret).webhook_key
-    assert key is not None and len(key) == 32
+    assert key is not None
+    assert len(key) == 32
     headers = signed_headers(key, "msg_1", int(time.time()), '{"type": "job.completed"}')
     verified = standardwebhooks.Webhook(secret).verify('{"type": "job.completed"}', headers)
     assert verified == {"type": "job.completed"}
