@@ -99,7 +99,7 @@ def _components() -> dict[str, Any]:
     """
     import torch
 
-    tokenizer_1, tokenizer_2 = _tokenizers()
+    tokenizer_1, tokenizer_2 = tokenizers()
     vocab_size = len(tokenizer_1)
     eos = tokenizer_1.convert_tokens_to_ids("<|endoftext|>")
     bos = tokenizer_1.convert_tokens_to_ids("<|startoftext|>")
@@ -119,7 +119,7 @@ def _components() -> dict[str, Any]:
         "tokenizer": tokenizer_1,
         "tokenizer_2": tokenizer_2,
         "unet": unet,
-        "scheduler": _scheduler(),
+        "scheduler": scheduler(),
     }
 
 
@@ -153,7 +153,8 @@ def _byte_symbols() -> list[str]:
     return [chr(byte) for byte in kept] + [chr(256 + n) for n in range(len(moved))]
 
 
-def _tokenizers() -> tuple[Any, Any]:
+def tokenizers() -> tuple[Any, Any]:
+    """The two CLIP tokenizers of SDXL's layout, on a small byte-level vocabulary."""
     tokenizer_class = _transformers().CLIPTokenizer
     vocab, merges = _bpe_vocab()
     first = tokenizer_class(vocab=dict(vocab), merges=list(merges), model_max_length=_MAX_TOKENS)
@@ -232,7 +233,8 @@ def _vae() -> Any:
     )
 
 
-def _scheduler() -> Any:
+def scheduler() -> Any:
+    """SDXL base's scheduler."""
     return _diffusers().EulerDiscreteScheduler.from_config(dict(_SCHEDULER))
 
 

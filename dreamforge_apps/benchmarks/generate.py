@@ -77,7 +77,8 @@ def _service_job(
     return elapsed, events
 
 
-def _install_demo(data_dir: Path) -> Path:
+def install_demo(data_dir: Path) -> Path:
+    """Builds the demo model under `data_dir/models` and registers it; its folder."""
     from dreamforge_adapters.sdxl.demo_model import create_demo
     from dreamforge_adapters.sqlite import SqliteDatabase, SqliteModelRegistry
 
@@ -106,7 +107,7 @@ def _run_rounds(params: dict[str, Any], count: int, rounds: int) -> _Rounds:
     got = _Rounds()
     with tempfile.TemporaryDirectory(prefix="dreamforge-bench-gen-") as tmp:
         data_dir = Path(tmp)
-        folder = _install_demo(data_dir)
+        folder = install_demo(data_dir)
         one, got.raw_load_s, got.torch_threads = raw_pipeline(folder, params)
         env = {
             "DREAMFORGE_RUNNER": "sdxl",

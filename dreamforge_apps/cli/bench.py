@@ -89,6 +89,30 @@ def bench_limits(**options: Any) -> None:
     run_bench_limits(**options)
 
 
+@bench.command("gpu")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Leave out the presets that compile or offload, and the single-file load.",
+)
+@click.option("--images", default=5, show_default=True, help="Images timed per mode (median).")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the model and the server's data go (about 14 GB on CUDA); default: a "
+    "temporary folder.",
+)
+@json_out_option
+def bench_gpu(**options: Any) -> None:
+    """SDXL on this machine's GPU: raw diffusers, each runtime preset and the whole service,
+    with cold starts, memory, an out-of-memory job and a timed-out one. Needs no download;
+    without CUDA it runs on the tiny demo model."""
+    from dreamforge_apps.benchmarks.gpu import run_bench_gpu
+
+    run_bench_gpu(**options)
+
+
 @bench.command("webhooks")
 @click.option(
     "--deployment",

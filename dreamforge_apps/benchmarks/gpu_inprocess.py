@@ -1,0 +1,138 @@
+"""Timing SDXL in this process: raw diffusers with its defaults, and the pipelines our runner
+builds for each runtime preset (`PipelineCache`, the child process's own loader).
+
+Each mode loads the model, makes one image (the warm-up: with torch.compile, the compile), then
+times `images` more; seconds per image is their median. Memory is torch's allocator on CUDA
+(allocated at start, after the load, the peak, after the images, after the release) and the
+process's resident set elsewhere.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dreamforge_adapters.sdxl.memory import process_memory
+
+PROMPT = "a lighthouse on a cliff at dawn, 35mm photo"
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What every mode makes: the same size, steps and number of timed images."""
+
+    width: int
+    height: int
+    steps: int
+    images: int
+
+
+class MemoryWatch:
+    def __init__(self, torch: Any, device: str) -> None:
+        self.torch = torch
+        self.cuda = device == "cuda"
+
+    def now(self) -> int:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            return int(self.torch.cuda.memory_allocated())
+        rss = process_memory()
+        return rss[0] if rss else 0
+
+    def reset_peak(self) -> None:
+        if self.cuda:
+            self.torch.cuda.reset_peak_memory_stats()
+
+    def peak(self) -> int:
+        if self.cuda:
+            return int(self.torch.cuda.max_memory_allocated())
+        rss = process_memory()
+        return rss[1] if rss else 0
+
+
+def _mib(n: int) -> float:
+    return round(n / 2**20, 1)
+
+
+def time_pipeline(load: Callable[[], Any], shape: Shape, torch: Any, device: str) -> dict[str, Any]:
+    """Loads with `load`, warms up, times `shape.images` images, releases; the figures."""
+    memory = MemoryWatch(torch, device)
+    start = memory.now()
+    memory.reset_peak()
+    began = time.perf_counter()
+    pipe = load()
+    load_s = time.perf_counter() - began
+    loaded = memory.now()
+
+    def one(seed: int) -> float:
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        if memory.cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        pipe(
+            PROMPT,
+            width=shape.width,
+            height=shape.height,
+            num_inference_steps=shape.steps,
+            generator=generator,
+        )
+        if memory.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    first_s = one(0)
+    times = [one(seed) for seed in range(1, shape.images + 1)]
+    after_images = memory.now()
+    peak = memory.peak()
+    pipe = None  # the last reference: the release below frees it
+    gc.collect()
+    if memory.cuda:
+        torch.cuda.empty_cache()
+    released = memory.now()
+    per_image = statistics.median(times)
+    return {
+        "load_s": round(load_s, 2),
+        "first_image_s": round(first_s, 3),
+        "s_per_image": round(per_image, 3),
+        "it_per_s": round(shape.steps / per_image, 2),
+        "images": len(times),
+        "memory_mib": {
+            "start": _mib(start),
+            "after_load": _mib(loaded),
+            "peak": _mib(peak),
+            "after_images": _mib(after_images),
+            "after_release": _mib(released),
+        },
+    }
+
+
+def raw_diffusers(folder: Path, device: str, torch: Any) -> Callable[[], Any]:
+    """diffusers as a user would call it: from_pretrained, half precision on CUDA, `.to`."""
+
+    def load() -> Any:
+        from diffusers import StableDiffusionXLPipeline as Typed
+
+        pipeline: Any = Typed  # partly untyped
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        pipe = pipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device)
+
+    return load
+
+
+def our_preset(spec: dict[str, Any], runtime: dict[str, Any], device: str) -> Callable[[], Any]:
+    """The pipeline the runner builds for a preset's runtime options."""
+
+    def load() -> Any:
+        from dreamforge_adapters.sdxl.pipelines import PipelineCache
+
+        pipe, _, _ = PipelineCache(device=device).load(spec, runtime)  # type: ignore[arg-type]
+        return pipe
+
+    return load
