@@ -84,9 +84,10 @@ async def _follow(
         frames, ended = await catch_up()
         for frame in frames:
             yield frame
-        if not ended and not frames and (await call(state, svc.jobs.job, job_id)).state.terminal:
-            # Resumed at or past `end`: a finished job has stored all its events. (Events
-            # without `end` mean the job was not finished: `end` commits with the final state.)
+        if not ended and (await call(state, svc.jobs.job, job_id)).state.terminal:
+            # A finished job has stored `end` with its final state: one more look sends what
+            # came since, `end` included unless the client resumed past it (a webhook
+            # attempt's log line may follow `end`). Then the stream is over.
             frames, ended = await catch_up()
             for frame in frames:
                 yield frame

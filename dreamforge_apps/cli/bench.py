@@ -35,6 +35,18 @@ def load_options(url_help: str) -> Callable[[FC], FC]:
     return apply
 
 
+def deployment_option(default: str, script: str) -> Callable[[FC], FC]:
+    """--deployment: which server the benchmark starts; `script` sets up the stack's services."""
+    return click.option(
+        "--deployment",
+        type=click.Choice(["embedded", "stack"]),
+        default=default,
+        show_default=True,
+        help="stack: api and worker processes on the services the environment names "
+        f"({script} sets them up).",
+    )
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks that print figures."""
@@ -61,14 +73,7 @@ def bench_api(**options: Any) -> None:
 
 
 @bench.command("limits")
-@click.option(
-    "--deployment",
-    type=click.Choice(["embedded", "stack"]),
-    default="embedded",
-    show_default=True,
-    help="stack: api and worker processes on the services the environment names "
-    "(scripts/bench-stack.sh sets them up).",
-)
+@deployment_option("embedded", "scripts/bench-limits.sh")
 @click.option("--requests", "total", default=3000, show_default=True, help="POSTs per run.")
 @click.option("--concurrency", default=8, show_default=True)
 @click.option("--rounds", default=2, show_default=True, help="Pairs of runs, off then on.")
@@ -114,14 +119,7 @@ def bench_gpu(**options: Any) -> None:
 
 
 @bench.command("webhooks")
-@click.option(
-    "--deployment",
-    type=click.Choice(["embedded", "stack"]),
-    default="stack",
-    show_default=True,
-    help="stack: api and worker processes on the services the environment names "
-    "(scripts/bench-webhooks.sh sets them up).",
-)
+@deployment_option("stack", "scripts/bench-webhooks.sh")
 @click.option("--jobs", default=100, show_default=True, help="Jobs timed, one message each.")
 @click.option(
     "--failing-jobs",

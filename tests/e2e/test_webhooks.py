@@ -88,6 +88,11 @@ def test_each_event_reaches_a_failing_receiver_exactly_once_signed_and_logged(
     assert {line["status_code"] for line in lines if line["code"] == "webhook_failed"} == {500}
     seqs = [line["seq"] for line in client.logs(job["id"])]
     assert seqs == list(range(1, len(seqs) + 1))
+
+    # A stream resumed past `end` sends the attempts' lines that followed it, and ends.
+    end = next(line["seq"] for line in client.logs(job["id"]) if line["event"] == "end")
+    resumed = [e.data["code"] for e in client.stream(job["id"], last_event_id=end)]
+    assert resumed == [line["code"] for line in lines if line["seq"] > end]
     client.close()
 
 
