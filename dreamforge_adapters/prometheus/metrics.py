@@ -63,6 +63,7 @@ class _StateCollector(Collector):
 
 
 _OUTCOMES = (JobState.SUCCEEDED.value, JobState.FAILED.value)
+WEBHOOK_OUTCOMES = ("delivered", "retried", "given_up")
 
 
 class PrometheusMetrics(JobMetrics):
@@ -86,6 +87,7 @@ class PrometheusMetrics(JobMetrics):
             self._errors.labels(code)
         self._declare_job_metrics()
         self._declare_runner_metrics()
+        self._declare_webhook_metrics()
 
     def _histogram(
         self, name: str, documentation: str, buckets: Sequence[float], labels: Sequence[str] = ()
@@ -131,6 +133,13 @@ class PrometheusMetrics(JobMetrics):
             (0.0005, *_FAST),
         )
 
+    def _declare_webhook_metrics(self) -> None:
+        self._webhooks = self._counter(
+            "dreamforge_webhook_deliveries",
+            "Webhook attempts, by outcome: delivered, retried, given_up",
+            ["outcome"],
+        )
+
     def _declare_runner_metrics(self) -> None:
         self._load = self._histogram(
             "dreamforge_model_load_seconds", "Time to load a model into the runner", _SLOW
@@ -157,6 +166,8 @@ class PrometheusMetrics(JobMetrics):
         for state in _OUTCOMES:
             self._batch.labels(state)
             self._item_outcomes.labels(state)
+        for outcome in WEBHOOK_OUTCOMES:  # webhooks are delivered where jobs run
+            self._webhooks.labels(outcome)
 
     def watch_store(
         self, counts: Callable[[], dict[str, int]], depths: Mapping[str, Depth] | None = None
@@ -202,6 +213,9 @@ class PrometheusMetrics(JobMetrics):
         self._memory.labels(kind, "end").set(end_bytes)
         self._memory.labels(kind, "peak").set(peak_bytes)
         self._peak.labels(kind).observe(peak_bytes)
+
+    def webhook_attempt(self, outcome: str) -> None:
+        self._webhooks.labels(outcome).inc()
 
     def render(self) -> tuple[bytes, str]:
         # the HTTP layer adds the charset of text types itself

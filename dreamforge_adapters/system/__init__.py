@@ -53,5 +53,8 @@ class NoMetrics(JobMetrics):
     def memory(self, kind: str, start_bytes: int, peak_bytes: int, end_bytes: int) -> None:
         return None
 
+    def webhook_attempt(self, outcome: str) -> None:
+        return None
+
 
 __all__ = ["NoMetrics", "RandomSeeds", "SystemClock", "SystemThreads"]

@@ -67,6 +67,7 @@ def _deliver_webhooks(
     sender: WebhookSender,
     bus: EventBus,
     clock: Clock,
+    metrics: JobMetrics,
 ) -> DeliverWebhooks | None:
     key = settings.webhook_key
     if key is None:
@@ -76,6 +77,7 @@ def _deliver_webhooks(
         sender,
         bus,
         clock,
+        metrics,
         key=key,
         retry=WebhookRetry(base_s=settings.webhook_retry_base_s),
         timeout_s=settings.webhook_timeout_s,
@@ -221,7 +223,7 @@ class UseCases(containers.DeclarativeContainer):
 
     # Webhooks: delivered from a thread pool of their own where jobs run (None: disabled).
     deliver_webhooks = providers.Singleton(
-        _deliver_webhooks, settings, outbox, webhooks, bus, clock
+        _deliver_webhooks, settings, outbox, webhooks, bus, clock, metrics
     )
 
     # Recovery: at the start of a process that owns every job (the embedded server), and the

@@ -35,3 +35,8 @@ class JobMetrics(Protocol):
     def memory(self, kind: str, start_bytes: int, peak_bytes: int, end_bytes: int) -> None:
         """Accelerator memory of one item (`cuda`), or process memory where there is none."""
         ...
+
+    def webhook_attempt(self, outcome: str) -> None:
+        """One webhook attempt ended: `delivered`, `retried` (it failed, another follows) or
+        `given_up` (it failed, and was the last)."""
+        ...

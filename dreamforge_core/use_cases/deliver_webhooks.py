@@ -20,6 +20,7 @@ from dreamforge_core.domain.webhooks import Delivery, WebhookRetry, signed_heade
 from dreamforge_core.errors import DreamForgeError
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.event_bus import EventBus
+from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.webhooks import AttemptRecord, WebhookOutbox, WebhookSender
 
 
@@ -30,6 +31,7 @@ class DeliverWebhooks:
         sender: WebhookSender,
         bus: EventBus,
         clock: Clock,
+        metrics: JobMetrics,
         *,
         key: bytes,
         retry: WebhookRetry,
@@ -39,6 +41,7 @@ class DeliverWebhooks:
         self._sender = sender
         self._bus = bus
         self._clock = clock
+        self._metrics = metrics
         self._key = key
         self._retry = retry
         self.timeout_s = timeout_s
@@ -60,7 +63,10 @@ class DeliverWebhooks:
         except DreamForgeError as e:
             problem = e.message
         delivered = status is not None and 200 <= status < 300
-        self._bus.publish(self._outbox.record(self._outcome(delivery, delivered, status, problem)))
+        outcome = self._outcome(delivery, delivered, status, problem)
+        self._bus.publish(self._outbox.record(outcome))
+        ended = "given_up" if outcome.retry_at is None else "retried"
+        self._metrics.webhook_attempt("delivered" if delivered else ended)
         return delivered
 
     def seconds_to_next(self, longest_s: float) -> float:

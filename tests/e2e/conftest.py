@@ -47,6 +47,11 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
 
+    @property
+    def metrics_url(self) -> str:
+        """Where the metrics of job execution are served: the server itself."""
+        return self.url
+
     def start(self, *args: str) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
@@ -117,6 +122,11 @@ class StackServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.stack.log  # every API and worker process writes here
         self._migrated = False
+
+    @property
+    def metrics_url(self) -> str:
+        """Where the metrics of job execution are served: the first worker's own port."""
+        return self.stack.workers[0][1]
 
     def start(self, *args: str) -> None:
         if not self._migrated:

@@ -36,6 +36,7 @@ EXECUTION = (
     "dreamforge_model_download_seconds_count",
     "dreamforge_runner_memory_bytes",
     "dreamforge_runner_peak_memory_bytes_count",
+    "dreamforge_webhook_deliveries_total",
 )
 
 

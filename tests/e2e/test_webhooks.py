@@ -8,6 +8,7 @@ import base64
 import os
 from collections.abc import Iterator, Mapping
 
+import httpx
 import pytest
 import standardwebhooks
 
@@ -88,6 +89,11 @@ def test_each_event_reaches_a_failing_receiver_exactly_once_signed_and_logged(
     assert {line["status_code"] for line in lines if line["code"] == "webhook_failed"} == {500}
     seqs = [line["seq"] for line in client.logs(job["id"])]
     assert seqs == list(range(1, len(seqs) + 1))
+
+    metrics = httpx.get(f"{hooks_server.metrics_url}/metrics").text
+    for outcome, count in (("delivered", 4), ("retried", 12), ("given_up", 0)):
+        line = f'dreamforge_webhook_deliveries_total{{outcome="{outcome}"}} {count}.0'
+        assert line in metrics.splitlines(), line
 
     # A stream resumed past `end` sends the attempts' lines that followed it, and ends.
     end = next(line["seq"] for line in client.logs(job["id"]) if line["event"] == "end")
