@@ -52,6 +52,7 @@ class RuntimeOptions:
 
     dtype: torch.dtype
     channels_last: bool
+    fuse_qkv: bool  # one matrix product for query, key and value in every attention layer
     compile_mode: str | None
     cpu_offload: bool
     vae_tiling: bool
@@ -72,6 +73,7 @@ class RuntimeOptions:
         return cls(
             dtype=dtype,
             channels_last=bool(runtime.get("channels_last")),
+            fuse_qkv=bool(runtime.get("fuse_qkv")),
             compile_mode=mode if on_cuda and runtime.get("compile") else None,
             cpu_offload=on_cuda and bool(runtime.get("cpu_offload")),
             vae_tiling=bool(runtime.get("vae_tiling")),
@@ -79,7 +81,13 @@ class RuntimeOptions:
         )
 
     def load_key(self) -> tuple[Any, ...]:
-        return (str(self.dtype), self.channels_last, self.compile_mode, self.cpu_offload)
+        return (
+            str(self.dtype),
+            self.channels_last,
+            self.fuse_qkv,
+            self.compile_mode,
+            self.cpu_offload,
+        )
 
 
 def _check_files(spec: ModelSpec) -> None:
@@ -123,6 +131,9 @@ def _use_sdpa(module: Any) -> None:
 def _prepare(pipe: Any, options: RuntimeOptions, device: str) -> Any:
     _use_sdpa(pipe.unet)
     _use_sdpa(pipe.vae)
+    if options.fuse_qkv:  # after the processors are set: fusing installs its own
+        pipe.unet.fuse_qkv_projections()
+        pipe.vae.fuse_qkv_projections()
     if options.channels_last:
         pipe.unet.to(memory_format=torch.channels_last)
     if options.cpu_offload:

@@ -44,7 +44,7 @@ cores but one without CUDA, torch's default with it),
 "pipeline_cache_size": int, "compile_cache_dir": str | None, "env": {name: value}}.
 
 runtime (from the preset): {"dtype": "auto"|"float16"|"bfloat16"|"float32",
-"channels_last": bool, "compile": bool, "vae_tiling": bool, "vae_slicing": bool,
+"channels_last": bool, "fuse_qkv": bool, "compile": bool, "vae_tiling": bool, "vae_slicing": bool,
 "cpu_offload": bool, "compile_mode": str}. Unknown keys are ignored. torch.compile is lazy:
 the first item after a load compiles the UNet, so a compile preset's first item is slow.
 
