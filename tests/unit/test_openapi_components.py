@@ -73,6 +73,13 @@ def test_the_streams_and_the_create_body_stay_explicit(document: dict[str, Any])
     assert "text/event-stream" in stream["content"]
     body = paths["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert [branch["title"] for branch in body["oneOf"]] == ["generate", "model_download"]
+    generate, download = body["oneOf"]
+    assert generate["properties"]["priority"]["enum"] == ["low", "normal", "high"]
+    for branch in (generate, download):  # both job types take a webhook
+        events = branch["properties"]["webhook_events"]
+        assert events["items"]["enum"] == ["started", "item_completed", "completed"]
+        assert events["default"] == ["completed"]
+        assert branch["properties"]["webhook"]["format"] == "uri"
 
 
 def test_query_values_carry_their_bounds(document: dict[str, Any]) -> None:
