@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
+
+from tests.support.demo import DEMO_CACHE_ENV
 
 pytest_plugins = ["tests.support.postgres", "tests.support.seaweed"]
 
@@ -44,3 +49,16 @@ def _module_rank(path: str) -> tuple[int, int]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Orders the modules as above; the tests of a module keep their order."""
     items.sort(key=lambda item: _module_rank(item.nodeid.split("::", 1)[0]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where the run builds the demo model once (tests/support/demo.py): shared by the
+    workers of a parallel run (their temporary directories have one parent), private to a
+    run without workers."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    os.environ[DEMO_CACHE_ENV] = str(root / "demo-cache")
+    yield
+    os.environ.pop(DEMO_CACHE_ENV, None)
