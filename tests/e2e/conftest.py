@@ -19,6 +19,9 @@ from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.hub_fixtures import demo, hub  # noqa: F401  (fixtures of the download tests)
 
+#: How long a fixture's teardown lets a server exit on SIGTERM before it kills it.
+TEARDOWN_GRACE_S = 3.0
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -95,11 +98,12 @@ class ServerProcess:
         shutil.rmtree(root)
         root.write_bytes(b"")
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 15) -> None:
+        """SIGTERM, and SIGKILL if the server has not exited within `grace_s`."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(grace_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
@@ -121,7 +125,6 @@ class StackServer:
         self.port = self.stack.port
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.stack.log  # every API and worker process writes here
-        self._migrated = False
 
     @property
     def metrics_url(self) -> str:
@@ -129,11 +132,9 @@ class StackServer:
         return self.stack.workers[0][1]
 
     def start(self, *args: str) -> None:
-        if not self._migrated:
-            self.stack.migrate()
-            self._migrated = True
-        self.stack.start_api(self.port)
-        self.stack.start_worker()
+        # The database is a clone of the migrated template: `db migrate` would find nothing
+        # to do (tests of the migration itself start their own processes).
+        self.stack.start_api_and_worker(self.port)
         self.proc = self.stack.apis[-1]
 
     def kill9(self) -> None:
@@ -144,8 +145,8 @@ class StackServer:
         self.stack.apis.clear()
         self.stack.workers.clear()
 
-    def stop(self) -> None:
-        self.stack.stop()
+    def stop(self, grace_s: float = 20) -> None:
+        self.stack.stop(grace_s)
 
     def _s3(self) -> Any:
         from minio import Minio
@@ -203,8 +204,10 @@ def make_server(
         return server
 
     yield make
+    # Nothing is asserted about a server after its test: one that does not exit soon after
+    # SIGTERM (a download in its retry backoff holds the IO thread) is killed.
     for server in servers:
-        server.stop()
+        server.stop(TEARDOWN_GRACE_S)
 
 
 @pytest.fixture
@@ -219,7 +222,9 @@ def shared_server(
     deployment: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess | StackServer]:
     """One server per module and deployment, for tests that neither change what another test
-    of the module reads nor stop the server: starting a process per test is most of their cost."""
+    of the module reads nor stop the server: starting a process per test is most of their cost.
+    The module's `SHARED_SERVER_ENV`, if it has one, configures it."""
+    env: dict[str, str] = dict(getattr(request.module, "SHARED_SERVER_ENV", {}))
     data_dir = tmp_path_factory.mktemp(f"shared-{deployment}")
     server: ServerProcess | StackServer
     database = None
@@ -229,14 +234,14 @@ def shared_server(
             "dreamforge_test", template=request.getfixturevalue("postgres_template")
         )
         s3 = request.getfixturevalue("seaweed_s3")
-        server = StackServer(data_dir / "server", {}, postgres.dsn_for(database), s3)
+        server = StackServer(data_dir / "server", env, postgres.dsn_for(database), s3)
     else:
-        server = ServerProcess(data_dir / "server", {})
+        server = ServerProcess(data_dir / "server", env)
     try:
         server.start()
         yield server
     finally:
-        server.stop()
+        server.stop(TEARDOWN_GRACE_S)
         if database is not None:
             postgres.drop(database)
 

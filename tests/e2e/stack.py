@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -73,18 +74,29 @@ class StackProcesses:
         return url
 
     def start_worker(self) -> str:
+        url = self._spawn_worker()
+        self._wait(f"{url}/ready", self.workers[-1][0])
+        return url
+
+    def _spawn_worker(self) -> str:
         port = _free_port()
         env = {**self.env, "DREAMFORGE_WORKER_HTTP_PORT": str(port)}
         proc = self._spawn("worker", env=env)
         url = f"http://127.0.0.1:{port}"
         self.workers.append((proc, url))
-        self._wait(f"{url}/ready", proc)
         return url
+
+    def start_api_and_worker(self, port: int | None = None) -> None:
+        """One API and one worker, started side by side: neither waits for the other."""
+        port = port or (self.port if not self.apis else _free_port())
+        self.apis.append(self._spawn("api", "--port", str(port)))
+        worker_url = self._spawn_worker()
+        self._wait(f"http://127.0.0.1:{port}/ready", self.apis[-1])
+        self._wait(f"{worker_url}/ready", self.workers[-1][0])
 
     def start(self) -> None:
         self.migrate()
-        self.start_api()
-        self.start_worker()
+        self.start_api_and_worker()
 
     def kill9_worker(self) -> None:
         proc, _ = self.workers.pop(0)
@@ -99,15 +111,19 @@ class StackProcesses:
             proc.wait(30)
         self.workers.clear()
 
-    def stop(self) -> None:
-        for proc in [*self.apis, *(p for p, _ in self.workers)]:
+    def stop(self, grace_s: float = 20) -> None:
+        """SIGTERM to every process; SIGKILL to those still running `grace_s` later."""
+        procs = [*self.apis, *(p for p, _ in self.workers)]
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in [*self.apis, *(p for p, _ in self.workers)]:
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
             try:
-                proc.wait(20)
+                proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(5)
 
     def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
         try:

@@ -4,11 +4,13 @@ URLs do not. Unknown paths cannot grow the metrics."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
 
 KEYS = "k1,k2"
+SHARED_SERVER_ENV = {"DREAMFORGE_API_KEYS": KEYS}
 BAD_CREDENTIALS = [
     None,
     "Bearer wrong",
@@ -20,6 +22,13 @@ BAD_CREDENTIALS = [
 ]
 # Spellings that reach a /v1 route through the router's path normalisation.
 ALIASED_PATHS = ["//v1/models", "/v1//models", "/v1/models/", "///v1/models//"]
+
+
+@pytest.fixture(scope="module")
+def keyed_server(shared_server: ServerProcess) -> ServerProcess:
+    """A server with API keys, shared by the module: each test reads only the jobs it created,
+    under an Idempotency-Key of its own."""
+    return shared_server
 
 
 def _finished_job(server: ServerProcess) -> tuple[dict[str, object], dict[str, object]]:
@@ -78,9 +87,8 @@ def _assert_unauthorized(response: httpx.Response, what: object) -> None:
     assert set(error) == {"code", "message", "details", "correlation_id", "job_id"}
 
 
-def test_every_v1_route_needs_a_valid_key(make_server: object) -> None:
-    server: ServerProcess = make_server(DREAMFORGE_API_KEYS=KEYS)  # type: ignore[operator]
-    server.start()
+def test_every_v1_route_needs_a_valid_key(keyed_server: ServerProcess) -> None:
+    server = keyed_server
     job, _ = _finished_job(server)
     routes = _v1_routes(str(job["id"]), str(job["model_id"]))
 
@@ -97,9 +105,8 @@ def test_every_v1_route_needs_a_valid_key(make_server: object) -> None:
             assert response.status_code in (200, 202), (authorization, path, response.text)
 
 
-def test_a_refused_request_stores_nothing(make_server: object) -> None:
-    server: ServerProcess = make_server(DREAMFORGE_API_KEYS=KEYS)  # type: ignore[operator]
-    server.start()
+def test_a_refused_request_stores_nothing(keyed_server: ServerProcess) -> None:
+    server = keyed_server
     refused = _call(server, "POST", "/v1/jobs", None, headers={"Idempotency-Key": "auth-1"})
     assert refused.status_code == 401
     created = _call(server, "POST", "/v1/jobs", "Bearer k1", headers={"Idempotency-Key": "auth-1"})
@@ -107,9 +114,8 @@ def test_a_refused_request_stores_nothing(make_server: object) -> None:
     assert "idempotent-replayed" not in created.headers  # the refused POST left no job behind
 
 
-def test_operations_and_signed_urls_stay_open(make_server: object) -> None:
-    server: ServerProcess = make_server(DREAMFORGE_API_KEYS=KEYS)  # type: ignore[operator]
-    server.start()
+def test_operations_and_signed_urls_stay_open(keyed_server: ServerProcess) -> None:
+    server = keyed_server
     _, artifact = _finished_job(server)
     for path in ("/health", "/ready", "/metrics", "/schema/openapi.json"):
         assert httpx.get(f"{server.url}{path}").status_code == 200, path

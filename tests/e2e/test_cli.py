@@ -6,8 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dreamforge_adapters.imaging.reader import read_embedded_metadata
 from tests.e2e.conftest import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """Each test reads only the jobs it created, or the registry that no test changes: one
+    server per deployment serves the whole module."""
+    return shared_server
 
 
 def _dreamforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

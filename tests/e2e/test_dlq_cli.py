@@ -21,7 +21,7 @@ from dreamforge_adapters.dramatiq_queue import (
     make_broker,
 )
 from dreamforge_apps.client import DreamForgeClient
-from tests.e2e.conftest import wait_for_state
+from tests.e2e.conftest import TEARDOWN_GRACE_S, wait_for_state
 from tests.e2e.stack import StackProcesses
 from tests.support.seaweed import SeaweedS3
 
@@ -39,7 +39,7 @@ def stack(tmp_path: Path, postgres_dsn: str, seaweed_s3: SeaweedS3) -> Iterator[
     )
     processes.start()
     yield processes
-    processes.stop()
+    processes.stop(TEARDOWN_GRACE_S)
 
 
 def _dlq(stack: StackProcesses, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,8 +5,17 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """These tests read only the jobs they created, under Idempotency-Keys of their own: one
+    server per deployment serves them."""
+    return shared_server
+
 
 BODY = {"params": {"prompt": "same", "width": 64, "height": 64, "steps": 2}}
 

@@ -8,10 +8,18 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from dreamforge_adapters.imaging.reader import read_embedded_metadata
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """Each test reads only the jobs it created: one server per deployment serves the whole
+    module."""
+    return shared_server
 
 
 def _ndjson(text: str) -> list[dict[str, object]]:

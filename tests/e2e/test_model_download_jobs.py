@@ -23,11 +23,15 @@ from tests.e2e.test_sdxl_runner import SDXL_ENV
 from tests.support.fake_hub import FakeHub
 
 
-def download_server(make_server: Callable[..., Any], hub: FakeHub, **env: str) -> Any:
-    """A started server (either deployment) whose jobs download from the fake hub."""
+def download_server(
+    make_server: Callable[..., Any], hub: FakeHub, *, generates: bool = True, **env: str
+) -> Any:
+    """A started server (either deployment) whose jobs download from the fake hub; with
+    `generates`, the real SDXL runner makes the images (else the fake runner: a test that
+    generates nothing need not wait for the SDXL runner's process to start)."""
     hub.reset_faults()
     server = make_server(
-        **SDXL_ENV,
+        **(SDXL_ENV if generates else {}),
         HF_ENDPOINT=hub.url,
         DREAMFORGE_CIVITAI_BASE_URL=hub.url,
         DREAMFORGE_SDXL_BASE_CONFIG=f"hf:{CONFIG_REPO}",
@@ -87,7 +91,7 @@ def test_a_download_job_installs_a_model_that_then_generates(
 def test_a_failed_download_job_says_why_and_registers_nothing(
     make_server: Callable[..., Any], hub: FakeHub
 ) -> None:
-    server = download_server(make_server, hub)
+    server = download_server(make_server, hub, generates=False)
     client = DreamForgeClient(server.url, timeout=60)
     try:
         before = client.http.get("/v1/models?include_disabled=true").json()["items"]
@@ -110,7 +114,7 @@ def test_a_download_job_never_replaces_an_installed_model(
     make_server: Callable[..., Any], hub: FakeHub
 ) -> None:
     first = hub.add_hf_repo("jobs/moving", {"model.safetensors": b"first " * 400})
-    server = download_server(make_server, hub)
+    server = download_server(make_server, hub, generates=False)
     client = DreamForgeClient(server.url, timeout=60)
     try:
         job = request_download(client, "hf:jobs/moving").json()
@@ -147,7 +151,9 @@ def test_a_failed_download_job_leaves_no_partial_files_and_one_past_the_budget_f
     budget = 4 << 20
     hub.add_hf_repo("jobs/broken", {"model.safetensors": bytes(range(256)) * 2048})  # 512 KiB
     hub.add_hf_repo("jobs/huge", {"model.safetensors": b"h" * (budget + 1)})
-    server = download_server(make_server, hub, DREAMFORGE_MODELS_MAX_BYTES=str(budget))
+    server = download_server(
+        make_server, hub, generates=False, DREAMFORGE_MODELS_MAX_BYTES=str(budget)
+    )
     client = DreamForgeClient(server.url, timeout=60)
     models = server.data_dir / "models"
     try:

@@ -16,6 +16,13 @@ from tests.e2e.conftest import ServerProcess, StackServer
 from tests.support.raw_http import raw_get
 
 
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """These tests read what no test of the module changes: one server per deployment serves
+    them (a test that breaks its server, or needs other settings, starts its own)."""
+    return shared_server
+
+
 def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/ready").json()
@@ -155,9 +162,9 @@ def _break_a_dependency(server: ServerProcess | StackServer) -> list[str]:
     return [str(blobs)]
 
 
-def test_ready_names_a_failing_dependency_but_not_its_error(
-    server: ServerProcess | StackServer,
-) -> None:
+def test_ready_names_a_failing_dependency_but_not_its_error(make_server: object) -> None:
+    server: ServerProcess | StackServer = make_server()  # type: ignore[operator]
+    server.start()  # its own: the test breaks its artifact store
     revealing = _break_a_dependency(server)
     response = httpx.get(f"{server.url}/ready")
     assert response.status_code == 503

@@ -17,6 +17,13 @@ from tests.e2e.conftest import ServerProcess
 pytestmark = pytest.mark.embedded_only
 
 
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """Each test reads only the jobs it created, or paths that no test changes: one server
+    serves the whole module."""
+    return shared_server
+
+
 def _parts(url: str) -> tuple[str, str, str, str]:
     """(origin, key, expires, signature) of an embedded artifact URL."""
     split = urlsplit(url)

@@ -7,10 +7,18 @@ import json
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
 from tests.support.raw_http import raw_get
+
+
+@pytest.fixture(scope="module")
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """These tests read only the jobs they created: one server per deployment serves them
+    (the reconnect test, with slower steps, starts its own)."""
+    return shared_server
 
 
 def test_reconnect_mid_job_continues_without_gap_or_duplicate(make_server: object) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from dreamforge_adapters.imaging.reader import read_embedded_metadata
 from dreamforge_apps.client import DreamForgeClient
-from tests.e2e.conftest import wait_for_artifacts, wait_for_state
+from tests.e2e.conftest import TEARDOWN_GRACE_S, wait_for_artifacts, wait_for_state
 from tests.e2e.stack import StackProcesses
 from tests.support.seaweed import SeaweedS3
 
@@ -26,7 +26,7 @@ def stack(tmp_path: Path, postgres_dsn: str, seaweed_s3: SeaweedS3) -> Iterator[
     )
     processes.start()
     yield processes
-    processes.stop()
+    processes.stop(TEARDOWN_GRACE_S)
 
 
 def test_a_batch_runs_through_the_stack_with_s3_urls(stack: StackProcesses) -> None:
