@@ -49,7 +49,8 @@ class WebhookDeliverer:
         self._threads = threads
         self._poll_s = poll_s
         self._stop = threading.Event()
-        self._free = threading.Semaphore(threads)
+        self._busy = 0  # threads with an attempt, or reserved for a claim in progress
+        self._ended = threading.Condition()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="dreamforge-webhook")
         self._thread = threading.Thread(
             target=self._deliver_forever, name="dreamforge-webhooks", daemon=True
@@ -79,23 +80,19 @@ class WebhookDeliverer:
             self._doorbell.wait(wait_s)
 
     def _claim(self) -> None:
-        """Claims as many due messages as there are free threads (waiting for one when none
-        is), and starts their attempts."""
-        free = 0
-        while self._free.acquire(blocking=False):
-            free += 1
-        if not free:
-            if self._free.acquire(timeout=self._poll_s):  # one has ended: look again
-                self._free.release()
-            return
+        """Claims as many due messages as there are free threads (waiting a little for one
+        when none is), and starts their attempts."""
+        with self._ended:
+            if not self._ended.wait_for(lambda: self._busy < self._threads, self._poll_s):
+                return
+            free = self._threads - self._busy
+            self._busy = self._threads
+        claimed: list[Delivery] = []
         try:
             claimed = self._deliver.claim(free)
-        except BaseException:
-            for _ in range(free):
-                self._free.release()
-            raise
-        for _ in range(free - len(claimed)):
-            self._free.release()
+        finally:
+            with self._ended:
+                self._busy -= free - len(claimed)
         for delivery in claimed:
             self._pool.submit(self._attempt, delivery).add_done_callback(self._done)
         if not claimed:  # another deliverer took them: look again after a pause
@@ -108,4 +105,6 @@ class WebhookDeliverer:
             log.warning("webhooks: attempt at %s failed to record", delivery.id, exc_info=True)
 
     def _done(self, _: Future[None]) -> None:
-        self._free.release()
+        with self._ended:
+            self._busy -= 1
+            self._ended.notify()

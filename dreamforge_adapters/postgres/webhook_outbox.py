@@ -72,8 +72,7 @@ class PostgresWebhookOutbox(WebhookOutbox):
         return [Event.stored(draft.job_id, int(row[0]), attempt.event)]
 
     def next_due(self) -> datetime | None:
-        due: datetime | None = shared.next_due(self.database, DIALECT)
-        return due
+        return shared.next_due(self.database, DIALECT)
 
 
 def _created(delivery: Delivery) -> datetime:

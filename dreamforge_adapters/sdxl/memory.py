@@ -46,6 +46,13 @@ class MemoryProbe:
             pass
         self.start_bytes = (process_memory() or (0, 0))[0]
 
+    def now(self) -> int:
+        """What is held at this moment (allocated on CUDA, resident otherwise)."""
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            return int(self.torch.cuda.memory_allocated())
+        return (process_memory() or (0, 0))[0]
+
     def finish(self) -> Memory:
         """Frees what can be freed, then measures; call it on failure too."""
         gc.collect()

@@ -3,6 +3,7 @@ due time (the partial index `webhook_deliveries_due`, migration 0006)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from dreamforge_adapters.sql import records as rec
@@ -35,7 +36,7 @@ def attempt_values(dialect: Dialect, attempt: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def next_due(store: SqlStore, dialect: Dialect) -> Any:
+def next_due(store: SqlStore, dialect: Dialect) -> datetime | None:
     rows = store.fetch(_NEXT_DUE, {})
     return dialect.values.time(rows[0]["due"]) if rows else None
 

@@ -52,5 +52,4 @@ class SqliteWebhookOutbox(WebhookOutbox):
         return [Event.stored(attempt.delivery.job_id, values["seq"], attempt.event)]
 
     def next_due(self) -> datetime | None:
-        due: datetime | None = shared.next_due(self.database, DIALECT)
-        return due
+        return shared.next_due(self.database, DIALECT)

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from dreamforge_apps.benchmarks.api import embedded_server
+from dreamforge_apps.benchmarks.servers import job_to_end
 from dreamforge_apps.client import DreamForgeClient
 
 
@@ -67,11 +68,7 @@ def raw_pipeline(folder: Path, params: dict[str, Any]) -> tuple[Callable[[int], 
 def _service_job(
     client: DreamForgeClient, params: dict[str, Any]
 ) -> tuple[float, list[dict[str, Any]]]:
-    started = time.perf_counter()
-    job = client.create_job(params)
-    events = [e.data for e in client.stream(job["id"])]
-    elapsed = time.perf_counter() - started
-    final = client.job(job["id"])
+    elapsed, final, events = job_to_end(client, params)
     if final["state"] != "succeeded":
         raise click.ClickException(f"service job {final['state']}: {final.get('error')}")
     return elapsed, events

@@ -2,14 +2,13 @@
 builds for each runtime preset (`PipelineCache`, the child process's own loader).
 
 Each mode loads the model, makes one image (the warm-up: with torch.compile, the compile), then
-times `images` more; seconds per image is their median. Memory is torch's allocator on CUDA
-(allocated at start, after the load, the peak, after the images, after the release) and the
-process's resident set elsewhere.
+times `images` more; seconds per image is their median. Memory is the runner's own probe
+(`MemoryProbe`): torch's allocator on CUDA, the process's resident set elsewhere, at start,
+after the load, at the peak, after the images and after the release.
 """
 
 from __future__ import annotations
 
-import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dreamforge_adapters.sdxl.memory import process_memory
+from dreamforge_adapters.sdxl.memory import MemoryProbe
 
 PROMPT = "a lighthouse on a cliff at dawn, 35mm photo"
 
@@ -32,38 +31,14 @@ class Shape:
     images: int
 
 
-class MemoryWatch:
-    def __init__(self, torch: Any, device: str) -> None:
-        self.torch = torch
-        self.cuda = device == "cuda"
-
-    def now(self) -> int:
-        if self.cuda:
-            self.torch.cuda.synchronize()
-            return int(self.torch.cuda.memory_allocated())
-        rss = process_memory()
-        return rss[0] if rss else 0
-
-    def reset_peak(self) -> None:
-        if self.cuda:
-            self.torch.cuda.reset_peak_memory_stats()
-
-    def peak(self) -> int:
-        if self.cuda:
-            return int(self.torch.cuda.max_memory_allocated())
-        rss = process_memory()
-        return rss[1] if rss else 0
-
-
 def _mib(n: int) -> float:
     return round(n / 2**20, 1)
 
 
 def time_pipeline(load: Callable[[], Any], shape: Shape, torch: Any, device: str) -> dict[str, Any]:
     """Loads with `load`, warms up, times `shape.images` images, releases; the figures."""
-    memory = MemoryWatch(torch, device)
-    start = memory.now()
-    memory.reset_peak()
+    memory = MemoryProbe(torch, device)
+    memory.start()
     began = time.perf_counter()
     pipe = load()
     load_s = time.perf_counter() - began
@@ -88,12 +63,8 @@ def time_pipeline(load: Callable[[], Any], shape: Shape, torch: Any, device: str
     first_s = one(0)
     times = [one(seed) for seed in range(1, shape.images + 1)]
     after_images = memory.now()
-    peak = memory.peak()
-    pipe = None  # the last reference: the release below frees it
-    gc.collect()
-    if memory.cuda:
-        torch.cuda.empty_cache()
-    released = memory.now()
+    pipe = None  # the last reference: `finish` releases it, then measures
+    released = memory.finish()
     per_image = statistics.median(times)
     return {
         "load_s": round(load_s, 2),
@@ -102,11 +73,11 @@ def time_pipeline(load: Callable[[], Any], shape: Shape, torch: Any, device: str
         "it_per_s": round(shape.steps / per_image, 2),
         "images": len(times),
         "memory_mib": {
-            "start": _mib(start),
+            "start": _mib(released["start_bytes"]),
             "after_load": _mib(loaded),
-            "peak": _mib(peak),
+            "peak": _mib(released["peak_bytes"]),
             "after_images": _mib(after_images),
-            "after_release": _mib(released),
+            "after_release": _mib(released["end_bytes"]),
         },
     }
 

@@ -26,19 +26,10 @@ import httpx
 
 from dreamforge_apps.benchmarks.api import embedded_server
 from dreamforge_apps.benchmarks.gpu_inprocess import Shape
+from dreamforge_apps.benchmarks.servers import job_to_end
 from dreamforge_apps.client import DreamForgeClient
 
 _MEMORY = re.compile(r'^dreamforge_runner_memory_bytes\{kind="(\w+)",phase="(\w+)"\} (\S+)$', re.M)
-
-
-def _job(
-    client: DreamForgeClient, params: dict[str, Any]
-) -> tuple[float, dict[str, Any], list[dict[str, Any]]]:
-    """Runs one job to its end: seconds from POST to `end`, the final job, its events."""
-    started = time.perf_counter()
-    job = client.create_job(params)
-    events = [e.data for e in client.stream(job["id"])]
-    return time.perf_counter() - started, client.job(job["id"]), events
 
 
 def _runner_memory(url: str) -> dict[str, float]:
@@ -70,7 +61,7 @@ def _params(preset: str | None, shape: Shape, **more: Any) -> dict[str, Any]:
 def _cold(env: dict[str, str], preset: str | None, shape: Shape) -> dict[str, Any]:
     with _server(env) as (url, ready_s):
         client = DreamForgeClient(url, timeout=1800)
-        first_s, final, events = _job(client, _params(preset, shape, count=1))
+        first_s, final, events = job_to_end(client, _params(preset, shape, count=1))
         client.close()
     if final["state"] != "succeeded":
         raise click.ClickException(f"first service job {final['state']}: {final.get('error')}")
@@ -97,9 +88,9 @@ def service_path(
     warm_cache = _cold(env, preset, shape) if compiles else None
     with _server(env) as (url, _):
         client = DreamForgeClient(url, timeout=1800)
-        _job(client, _params(preset, shape, count=1))  # loads, and compiles where it does
+        job_to_end(client, _params(preset, shape, count=1))  # loads, and compiles where it does
         baseline = _runner_memory(url)
-        elapsed, final, _ = _job(client, _params(preset, shape, count=shape.images))
+        elapsed, final, _ = job_to_end(client, _params(preset, shape, count=shape.images))
         if final["state"] != "succeeded":
             raise click.ClickException(f"service job {final['state']}: {final.get('error')}")
         after_job = _runner_memory(url)
@@ -136,10 +127,10 @@ def _out_of_memory(
     client: DreamForgeClient, url: str, preset: str | None, shape: Shape, device: str, torch: Any
 ) -> dict[str, Any]:
     with _device_held(device, torch) as marker:
-        _, failed, _ = _job(
+        _, failed, _ = job_to_end(
             client, _params(preset, shape, count=1, prompt=f"{marker}bench: out of memory")
         )
-    _, after, _ = _job(client, _params(preset, shape, count=1))
+    _, after, _ = job_to_end(client, _params(preset, shape, count=1))
     return {
         "how": "real: this process held the device" if device == "cuda" else "simulated ([[oom]])",
         "state": failed["state"],
@@ -158,9 +149,9 @@ def step_timeout(
     with _server(limited) as (url, _):
         client = DreamForgeClient(url, timeout=600)
         slow = _params(preset, shape, count=1, prompt=f"[[slow:{per_step:.2f}]] bench: too slow")
-        took, failed, _ = _job(client, slow)
+        took, failed, _ = job_to_end(client, slow)
         quick = _params(preset, Shape(shape.width, shape.height, 2, 1), count=1)
-        _, after, _ = _job(client, quick)
+        _, after, _ = job_to_end(client, quick)
         memory = _runner_memory(url)
         client.close()
     return {

@@ -8,6 +8,7 @@ of them, or a port, and keeps the rest of the wiring as it runs in production.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -56,15 +57,18 @@ def _sweep_grace_s(settings: Settings) -> float:
     return 2 * settings.sweep_interval_s
 
 
-def _webhook_targets(settings: Settings, webhooks: WebhookTargets) -> WebhookTargets | None:
-    """What checks a job's webhook at creation; None (webhooks refused) without a secret."""
-    return webhooks if settings.webhook_key is not None else None
+def _webhook_targets(
+    settings: Settings, webhooks: Callable[[], WebhookTargets]
+) -> WebhookTargets | None:
+    """What checks a job's webhook at creation; None (webhooks refused) without a secret,
+    and then no HTTP client is made."""
+    return webhooks() if settings.webhook_key is not None else None
 
 
 def _deliver_webhooks(
     settings: Settings,
     outbox: WebhookOutbox,
-    sender: WebhookSender,
+    sender: Callable[[], WebhookSender],
     bus: EventBus,
     clock: Clock,
     metrics: JobMetrics,
@@ -74,7 +78,7 @@ def _deliver_webhooks(
         return None
     return DeliverWebhooks(
         outbox,
-        sender,
+        sender(),
         bus,
         clock,
         metrics,
@@ -168,7 +172,7 @@ class UseCases(containers.DeclarativeContainer):
         idempotency_window_s=settings.provided.idempotency_window_s,
         downloads=providers.Callable(download_jobs, settings, io_queue),
         limits=caller_limits,
-        webhooks=providers.Callable(_webhook_targets, settings, webhooks),
+        webhooks=providers.Callable(_webhook_targets, settings, webhooks.provider),
     )
     cancel_job = providers.Singleton(CancelJob, repo, bus, clock)
     job_queries = providers.Singleton(
@@ -223,7 +227,7 @@ class UseCases(containers.DeclarativeContainer):
 
     # Webhooks: delivered from a thread pool of their own where jobs run (None: disabled).
     deliver_webhooks = providers.Singleton(
-        _deliver_webhooks, settings, outbox, webhooks, bus, clock, metrics
+        _deliver_webhooks, settings, outbox, webhooks.provider, bus, clock, metrics
     )
 
     # Recovery: at the start of a process that owns every job (the embedded server), and the
