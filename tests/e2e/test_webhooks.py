@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +51,26 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield running
 
 
+def _attempt_lines(
+    client: DreamForgeClient, job_id: str, count: int, timeout_s: float = 10
+) -> list[dict[str, Any]]:
+    """The job's webhook attempt lines, once `count` of them are logged."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = [
+            line
+            for line in client.logs(job_id)
+            if line["code"] in ("webhook_delivered", "webhook_failed")
+        ]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def _metrics(server: ServerProcess) -> list[str]:
+    return httpx.get(f"{server.metrics_url}/metrics").text.splitlines()
+
+
 def test_each_event_reaches_a_failing_receiver_exactly_once_signed_and_logged(
     hooks_server: ServerProcess, receiver: WebhookReceiver
 ) -> None:
@@ -77,11 +99,8 @@ def test_each_event_reaches_a_failing_receiver_exactly_once_signed_and_logged(
     assert {i["key"] for i in items} == {a["key"] for a in client.artifacts(job["id"])}
     assert accepted[3].body["data"]["state"] == "succeeded"
 
-    lines = [
-        line
-        for line in client.logs(job["id"])
-        if line["code"] in ("webhook_delivered", "webhook_failed")
-    ]
+    # The receiver answers before the deliverer records the attempt: wait for the last lines.
+    lines = _attempt_lines(client, job["id"], count=16)
     assert (
         sorted(line["code"] for line in lines)
         == ["webhook_delivered"] * 4 + ["webhook_failed"] * 12
@@ -90,10 +109,16 @@ def test_each_event_reaches_a_failing_receiver_exactly_once_signed_and_logged(
     seqs = [line["seq"] for line in client.logs(job["id"])]
     assert seqs == list(range(1, len(seqs) + 1))
 
-    metrics = httpx.get(f"{hooks_server.metrics_url}/metrics").text
-    for outcome, count in (("delivered", 4), ("retried", 12), ("given_up", 0)):
-        line = f'dreamforge_webhook_deliveries_total{{outcome="{outcome}"}} {count}.0'
-        assert line in metrics.splitlines(), line
+    counted = [
+        f'dreamforge_webhook_deliveries_total{{outcome="{outcome}"}} {count}.0'
+        for outcome, count in (("delivered", 4), ("retried", 12), ("given_up", 0))
+    ]
+    deadline = time.monotonic() + 10  # counted just after the attempt is recorded
+    while not set(counted) <= set(_metrics(hooks_server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    metrics = _metrics(hooks_server)
+    for line in counted:
+        assert line in metrics, line
 
     # A stream resumed past `end` sends the attempts' lines that followed it, and ends.
     end = next(line["seq"] for line in client.logs(job["id"]) if line["event"] == "end")
