@@ -44,7 +44,7 @@ def raw_pipeline(folder: Path, params: dict[str, Any]) -> tuple[Callable[[int], 
 
     diffusers_logging.disable_progress_bar()
     started = time.perf_counter()
-    pipe = StableDiffusionXLPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+    pipe = StableDiffusionXLPipeline.from_pretrained(
         str(folder), local_files_only=True
     )
     pipe.set_progress_bar_config(disable=True)
