@@ -1,7 +1,8 @@
 """The deterministic Runner test double: real progress, reproducible pixels, injected failures.
 
 Tests and the `fake` runner setting (no GPU) need what a real runner promises: the same seed and
-parameters give the same image and anything else a different one, every step is reported, and
+parameters (LoRAs included) give the same image and anything else a different one, every step is
+reported, previews come every `preview_every` steps, and
 failures arrive as the typed errors the retry rule classifies. The picture is a coarse random
 grid scaled up 8x, so it costs a few ms at 1024x1024 and compresses like an image, not noise.
 """
@@ -9,6 +10,7 @@ grid scaled up 8x, so it costs a few ms at 1024x1024 and compresses like an imag
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import re
@@ -115,6 +117,9 @@ class FakeRunner(Runner):
                     f"fake runner: step timed out at step {step}/{total}", job_id=request.job_id
                 )
             listener.step(step, total)
+            every = request.params.preview_every
+            if every and step % every == 0:
+                listener.preview(step, total, fake_preview(request, step))
         if failure is not None:
             raise failure(f"fake runner: injected failure on call {call}", job_id=request.job_id)
         width, height = request.params.width, request.params.height
@@ -147,8 +152,18 @@ def fake_pixels(request: GenerationRequest) -> bytes:
         p.height,
         request.seed,
     ]
+    # A LoRA at scale 0 changes nothing, as on the real runner.
+    recipe += [[lora.model.id, lora.scale] for lora in request.loras if lora.scale]
     digest = hashlib.sha256(json.dumps(recipe).encode()).digest()
     rng = random.Random(int.from_bytes(digest, "big"))
     cols, rows = -(-p.width // CELL), -(-p.height // CELL)
     grid = Image.frombytes("RGB", (cols, rows), rng.randbytes(cols * rows * 3))
     return grid.resize((p.width, p.height), Image.Resampling.NEAREST).tobytes()
+
+
+def fake_preview(request: GenerationRequest, step: int) -> bytes:
+    """A small JPEG, a function of the request and the step, as a preview stands in for."""
+    grey = (step * 255 // max(request.params.steps, 1)) % 256
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (grey, grey, grey)).save(out, "JPEG", quality=70)
+    return out.getvalue()

@@ -11,6 +11,7 @@ from dreamforge_adapters.http import shapes
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso
 from dreamforge_core.domain.job import PRIORITY_NAMES, ErrorInfo, Job, Step
+from dreamforge_core.domain.loras import base_family
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.progress import item_progress, stage_summary
 from dreamforge_core.ports.blob_store import SignedUrl
@@ -125,6 +126,7 @@ def model_summary(model: ModelDescriptor) -> shapes.ModelSummary:
         installed=model.installed,
         enabled=model.enabled,
         parameters_schema=model.parameters_schema,
+        base_model=base_family(model),
     )
 
 

@@ -134,6 +134,8 @@ class ModelSummary(msgspec.Struct):
     installed: bool
     enabled: bool
     parameters_schema: dict[str, Any]
+    # the family of models it belongs to (`sdxl`, …); a LoRA fits the models of its own
+    base_model: str | None
 
 
 class ModelList(msgspec.Struct):

@@ -4,6 +4,7 @@ Order of work: subscribe to live events first, then replay stored events after t
 Last-Event-ID, then follow live events, skipping anything already sent. The repository is the
 source of truth: a live event that skips a sequence number, or a quiet keep-alive interval,
 makes the stream read the gap from the repository, so no event is lost or sent twice.
+Live previews (`preview`, never stored) are sent as they come, without an `id:`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
 from dreamforge_adapters.http.openapi import DocumentedOperation, optional_value, responses
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
-from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.events import Event, LivePreview
 from dreamforge_core.errors import FieldError, InvalidInput
 
 _SEQ = re.compile(r"[0-9]{1,19}", re.ASCII)
@@ -35,6 +36,12 @@ _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection"
 def _frame(event: Event) -> bytes:
     data = msgspec.json.encode(event.to_dict(), enc_hook=str)
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, event.kind.value.encode(), data)
+
+
+def _preview_frame(preview: LivePreview) -> bytes:
+    """No `id:` line: a preview is not stored, so a resumed stream neither counts nor replays
+    it (EventSource keeps the last id it saw)."""
+    return b"event: preview\ndata: %s\n\n" % msgspec.json.encode(preview.to_dict())
 
 
 def _last_event_id(header: str | None, query: str | None) -> int:
@@ -59,13 +66,14 @@ async def _follow(
     svc: ApiServices, state: State, job_id: str, after: int, keepalive_s: float
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Event] = asyncio.Queue()
+    inbox: asyncio.Queue[Event | LivePreview] = asyncio.Queue()
 
-    def deliver(event: Event) -> None:
+    def deliver(event: Event | LivePreview) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed: the client is gone
             loop.call_soon_threadsafe(inbox.put_nowait, event)
 
     subscription = svc.bus.subscribe(job_id, deliver)
+    previews = svc.bus.subscribe_previews(job_id, deliver)
     last = after
     try:
         yield b"retry: 1000\n\n"
@@ -101,6 +109,9 @@ async def _follow(
                     yield frame
                 yield b": keep-alive\n\n"
                 continue
+            if isinstance(event, LivePreview):
+                yield _preview_frame(event)
+                continue
             if event.seq <= last:
                 continue
             if event.seq == last + 1:
@@ -113,6 +124,7 @@ async def _follow(
                 yield frame
     finally:
         subscription.close()
+        previews.close()
 
 
 @get(

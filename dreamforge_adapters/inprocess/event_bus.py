@@ -4,10 +4,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.events import Event, LivePreview
 from dreamforge_core.ports.event_bus import (
     CallbackSubscription,
     EventBus,
+    PreviewFanOut,
     Subscription,
     remove_subscription,
 )
@@ -21,6 +22,7 @@ class InProcessEventBus(EventBus):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subs: dict[str, list[CallbackSubscription]] = {}
+        self._previews = PreviewFanOut()
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -37,6 +39,14 @@ class InProcessEventBus(EventBus):
         with self._lock:
             self._subs.setdefault(job_id, []).append(sub)
         return sub
+
+    def publish_preview(self, preview: LivePreview) -> None:
+        self._previews.deliver(preview)
+
+    def subscribe_previews(
+        self, job_id: str, callback: Callable[[LivePreview], None]
+    ) -> Subscription:
+        return self._previews.subscribe(job_id, callback)
 
     def _remove(self, sub: CallbackSubscription) -> None:
         with self._lock:

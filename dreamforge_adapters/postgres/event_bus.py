@@ -16,6 +16,12 @@ the connection drops (Postgres restarted, backend terminated) the thread reconne
 back-off and, having a source, re-reads what each followed job missed meanwhile. Per job,
 delivery only moves forward: an event at or below the last delivered seq is not delivered again.
 Callbacks run on the listener thread and must not block; one that raises is logged and skipped.
+
+Live previews (never stored) travel on a channel of their own, `dreamforge_previews`, heard by
+the same listener connection. A preview's data URL is larger than one notification may be,
+so it goes as numbered parts in one statement: Postgres delivers the notifications of one
+transaction together and in order, and the listener joins them. The publisher sends them
+whether or not anyone follows: one round trip per preview, off the runner's own process.
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ from typing import Any
 
 from dreamforge_adapters.postgres import codec
 from dreamforge_adapters.postgres.database import PostgresDatabase
-from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.events import Event, LivePreview
 from dreamforge_core.errors import DreamForgeError
 from dreamforge_core.ports.event_bus import (
     CallbackSubscription,
     EventBus,
+    PreviewFanOut,
     Subscription,
     remove_subscription,
 )
@@ -42,6 +49,8 @@ from dreamforge_core.ports.job_repo import EventSource
 log = logging.getLogger(__name__)
 
 CHANNEL = "dreamforge_events"
+PREVIEW_CHANNEL = "dreamforge_previews"
+_PREVIEW_PART_CHARS = 7000  # of the data URL per notification (payloads stay under 8000 bytes)
 LISTENER_NAME = "dreamforge-listener"
 _NOTIFY = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
 _POLL_S = 0.25  # how long close() may wait for the listener to notice
@@ -68,6 +77,9 @@ class PostgresEventBus(EventBus):
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._previews = PreviewFanOut()
+        # per (job, item): the step whose parts are arriving, and the parts so far
+        self._parts: dict[tuple[str, int], tuple[int, list[str]]] = {}
 
     # --- publishing ---------------------------------------------------------------------------
 
@@ -85,7 +97,30 @@ class PostgresEventBus(EventBus):
         except DreamForgeError as e:
             log.warning("live events of job %s not announced: %s", events[0].job_id, e)
 
+    def publish_preview(self, preview: LivePreview) -> None:
+        image = preview.image
+        chunks = [
+            image[i : i + _PREVIEW_PART_CHARS] for i in range(0, len(image), _PREVIEW_PART_CHARS)
+        ]
+        head = {"j": preview.job_id, "i": preview.item_index, "s": preview.step, "t": preview.total}
+        payloads = [
+            json.dumps({**head, "p": n, "n": len(chunks), "d": chunk})
+            for n, chunk in enumerate(chunks)
+        ]
+        try:
+            with self._database.connection() as conn:
+                conn.execute(_NOTIFY, (PREVIEW_CHANNEL, payloads))
+        except DreamForgeError as e:
+            log.debug("preview of job %s not announced: %s", preview.job_id, e)
+
     # --- following ----------------------------------------------------------------------------
+
+    def subscribe_previews(
+        self, job_id: str, callback: Callable[[LivePreview], None]
+    ) -> Subscription:
+        sub = self._previews.subscribe(job_id, callback)
+        self.start()
+        return sub
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
         sub = CallbackSubscription(job_id, callback, self._remove)
@@ -140,6 +175,7 @@ class PostgresEventBus(EventBus):
             try:
                 with self._database.connect(LISTENER_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {PREVIEW_CHANNEL}")
                     self._pid = conn.info.backend_pid
                     if reconnecting:
                         self._catch_up()
@@ -147,7 +183,10 @@ class PostgresEventBus(EventBus):
                     delay, reconnecting = _BACKOFF_MIN_S, True
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=_POLL_S):
-                            self._dispatch(note.payload)
+                            if note.channel == PREVIEW_CHANNEL:
+                                self._preview_part(note.payload)
+                            else:
+                                self._dispatch(note.payload)
             except Exception as e:  # whatever broke, the listener must come back
                 log.warning("event listener disconnected, reconnecting: %s", e)
             finally:
@@ -176,6 +215,32 @@ class PostgresEventBus(EventBus):
             return
         if event is not None:
             self._deliver(event)
+
+    def _preview_part(self, payload: str) -> None:
+        """Joins a preview's parts; delivers it once its last part is here."""
+        try:
+            data = json.loads(payload)
+            job_id, item, step = str(data["j"]), int(data["i"]), int(data["s"])
+            part, parts, chunk = int(data["p"]), int(data["n"]), str(data["d"])
+            total = int(data["t"])
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("unreadable preview notification skipped: %s", e)
+            return
+        if not self._previews.followed(job_id):
+            self._parts.pop((job_id, item), None)
+            return
+        key = (job_id, item)
+        held_step, chunks = self._parts.get(key, (step, []))
+        if part == 0 or held_step != step or len(chunks) != part:
+            chunks = []  # a new preview, or parts of an earlier one went missing
+            if part != 0:
+                return
+        chunks.append(chunk)
+        if len(chunks) < parts:
+            self._parts[key] = (step, chunks)
+            return
+        self._parts.pop(key, None)
+        self._previews.deliver(LivePreview(job_id, item, step, total, "".join(chunks)))
 
     def _resolve(self, job_id: str, seq: int) -> Event | None:
         if self._source is None:

@@ -26,6 +26,7 @@ from dreamforge_adapters.sdxl.child_request import (
     step_reporter,
 )
 from dreamforge_adapters.sdxl.cpu import default_cpu_threads
+from dreamforge_adapters.sdxl.loras import LoraLoadError, apply_loras
 from dreamforge_adapters.sdxl.memory import MemoryProbe
 from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage
 
@@ -120,7 +121,7 @@ class _Server:
             raise
         except Interrupted as e:
             failure = ("interrupted", str(e))
-        except (RequestError, self.pipelines.ModelLoadError) as e:
+        except (RequestError, self.pipelines.ModelLoadError, LoraLoadError) as e:
             failure = ("invalid_input", str(e))
         except self.torch.OutOfMemoryError as e:
             failure = ("oom", str(e) or "CUDA out of memory")
@@ -151,6 +152,7 @@ class _Server:
             raise RequestError(f"unknown scheduler {request.scheduler!r}")
         spec = message["model"]
         pipe, seconds, cached = self.cache.load(spec, message.get("runtime") or {})
+        loras_loaded = apply_loras(pipe, message.get("loras") or [])
         self.send(
             {
                 "type": "loaded",
@@ -158,6 +160,7 @@ class _Server:
                 "model_id": spec["id"],
                 "seconds": seconds,
                 "cached": cached,
+                "loras_loaded": loras_loaded,
             }
         )
         self.check_interrupt()  # a load can take long; the parent may have given up meanwhile

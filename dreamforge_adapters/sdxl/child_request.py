@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dreamforge_adapters.sdxl.previews import latent_preview_jpeg
 from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage
 
 _SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
@@ -35,6 +36,7 @@ class Request:
     seed: int
     hooks: bool
     request_id: str
+    preview_every: int | None = None
 
     @classmethod
     def parse(cls, message: GenerateMessage) -> Request:
@@ -52,6 +54,7 @@ class Request:
                 seed=int(message["seed"]),
                 hooks=bool((message.get("hooks") or {}).get("enabled")),
                 request_id=str(message["request_id"]),
+                preview_every=_preview_every(params.get("preview_every")),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RequestError(f"malformed generate message: {e!r}") from e
@@ -62,6 +65,10 @@ class Request:
         if not 0 <= request.seed < 2**64:
             raise RequestError("seed must be between 0 and 2**64 - 1")
         return request
+
+
+def _preview_every(value: Any) -> int | None:
+    return None if value is None else max(1, int(value))
 
 
 def step_reporter(
@@ -75,9 +82,11 @@ def step_reporter(
     Second-order samplers (heun) call the callback about twice per step, so calls are mapped
     onto the requested step count and each step is reported once, in order, when it is done.
     Each call also looks for the parent's interrupt, so a request stops within one step.
+    With `preview_every` N, every Nth reported step also sends a `preview` of its latents.
     """
     reported = 0
     calls = 0
+    next_preview = request.preview_every or 0  # the step whose latents the next preview shows
     slow = _SLOW.search(request.prompt) if request.hooks else None
 
     def report(done: int) -> None:
@@ -104,8 +113,21 @@ def step_reporter(
                 os._exit(3)
             if "[[oom]]" in request.prompt:
                 raise torch.OutOfMemoryError("simulated CUDA out of memory")
+        nonlocal next_preview
         total_calls = max(int(getattr(pipe, "num_timesteps", 0) or request.steps), 1)
         report((index + 1) * request.steps // total_calls)
+        if next_preview and reported >= next_preview and "latents" in kwargs:
+            send(
+                {
+                    "type": "preview",
+                    "request_id": request.request_id,
+                    "step": reported,
+                    "total": request.steps,
+                    "jpeg": latent_preview_jpeg(kwargs["latents"], torch),
+                }
+            )
+            every = request.preview_every or 1
+            next_preview = (reported // every + 1) * every
         check_interrupt()
         return kwargs
 

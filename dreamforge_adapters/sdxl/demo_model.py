@@ -317,10 +317,12 @@ def create_demo(root: Path, *, now: datetime | None = None) -> list[ModelDescrip
     """Builds (or reuses, when intact) both forms of the demo model and describes them.
 
     Returns the folder form (`sdxl-diffusers`) first, then the single-file form
-    (`sdxl-checkpoint`), whose provenance names the folder as its config path. A form is rebuilt
+    (`sdxl-checkpoint`), whose provenance names the folder as its config path, then the demo's
+    LoRA (`sdxl-lora`, see `demo_lora`). A form is rebuilt
     when its manifest is missing, names another recipe, or no longer matches the files.
     """
     from dreamforge_adapters.sdxl.demo_checkpoint import build_demo_single_file
+    from dreamforge_adapters.sdxl.demo_lora import create_demo_lora
 
     folder, single = demo_paths(root)
     rebuilt = read_manifest(folder) is None
@@ -331,7 +333,8 @@ def create_demo(root: Path, *, now: datetime | None = None) -> list[ModelDescrip
         build_demo_single_file(folder, single)
         _write_manifest(single.parent, _hash_tree(single.parent))
     stamp = now or datetime.now(UTC)
-    return [_folder_descriptor(folder, stamp), _single_descriptor(folder, single, stamp)]
+    lora = create_demo_lora(root, folder, stamp)
+    return [_folder_descriptor(folder, stamp), _single_descriptor(folder, single, stamp), lora]
 
 
 def _descriptor(model_id: str, kind: str, path: Path, sha: str, stamp: datetime) -> ModelDescriptor:
@@ -355,7 +358,7 @@ def _descriptor(model_id: str, kind: str, path: Path, sha: str, stamp: datetime)
 def _folder_descriptor(folder: Path, stamp: datetime) -> ModelDescriptor:
     files = _hash_tree(folder)
     model = _descriptor(DEMO_ID, "sdxl-diffusers", folder, files[UNET_WEIGHTS], stamp)
-    model.provenance = {"source": "demo", "recipe": RECIPE, "files": files}
+    model.provenance = {"source": "demo", "recipe": RECIPE, "base_model": DEMO_ID, "files": files}
     return model
 
 
@@ -365,6 +368,7 @@ def _single_descriptor(folder: Path, single: Path, stamp: datetime) -> ModelDesc
     model.provenance = {
         "source": "demo",
         "recipe": RECIPE,
+        "base_model": DEMO_ID,
         "config_path": str(folder),
         "files": {single.name: sha},
     }

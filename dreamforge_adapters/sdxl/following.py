@@ -50,6 +50,10 @@ class QuietListener:
         with contextlib.suppress(Exception):
             self._listener.step(done, total)
 
+    def preview(self, step: int, total: int, jpeg: bytes) -> None:
+        with contextlib.suppress(Exception):
+            self._listener.preview(step, total, jpeg)
+
     def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
         try:
             self._listener.note(code, message, data)

@@ -7,14 +7,17 @@ names another request, so a late message of an abandoned request never answers t
 
 Parent → child:
   {"op": "generate", "request_id": str, "model": ModelSpec,
-   "params": dict (GenerateParams.to_dict()), "seed": int, "runtime": dict, "hooks": dict}
+   "params": dict (GenerateParams.to_dict()), "seed": int, "runtime": dict, "hooks": dict,
+   "loras": [LoraSpec]}
   {"op": "interrupt", "request_id": str}   stop that request at its next step (or after the load)
   {"op": "shutdown"}                       also interrupts the running request
 
 Child → parent (all but `ready` carry the request's "request_id"):
   {"type": "ready", "device": "cuda"|"cpu", "torch": str, "diffusers": str}   once, at start
-  {"type": "loaded", "model_id": str, "seconds": float, "cached": bool}     per request
+  {"type": "loaded", "model_id": str, "seconds": float, "cached": bool,
+   "loras_loaded": [str]}                                                    per request
   {"type": "step", "done": int, "total": int}                                per denoising step
+  {"type": "preview", "step": int, "total": int, "jpeg": bytes}   every params.preview_every
   {"type": "done", "width": int, "height": int, "pixels": bytes,
    "seconds": float, "memory": Memory}
   {"type": "error", "code": "oom"|"invalid_input"|"provider_error"|"interrupted",
@@ -27,6 +30,9 @@ When the parent gives up on a request (its listener raised, the worker is stoppi
 ModelSpec: {"id", "kind" ("sdxl-diffusers" | "sdxl-checkpoint"), "local_path" (a diffusers
 folder, or a .safetensors file), "config_path" (a diffusers folder whose configs and
 tokenizers describe a single-file checkpoint; None for folders), "checkpoint_hash"}.
+
+LoraSpec: {"id", "path" (a .safetensors LoRA), "sha256", "scale"}: the LoRAs the request
+applies (`loras.py`: loaded once per pipeline, kept while used; none: every LoRA off).
 
 Memory: {"kind": "cuda" | "process", "start_bytes": int, "peak_bytes": int, "end_bytes": int}.
 On CUDA the figures are torch's allocated bytes (peak from max_memory_allocated, end after

@@ -22,12 +22,14 @@ from typing import Any
 
 from dreamforge_adapters.sdxl.child_process import ChildOptions, ChildProcess
 from dreamforge_adapters.sdxl.following import INTERRUPT_GRACE_S, Following, QuietListener
+from dreamforge_adapters.sdxl.loras import lora_spec
 from dreamforge_adapters.sdxl.memory import process_memory
 from dreamforge_adapters.sdxl.protocol import SHUTDOWN, ChildMessage, ModelSpec
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.errors import InvalidInput, OutOfMemory, ProviderError, StepTimeout
 from dreamforge_core.ports.runner import (
     NOTE_CLEANUP,
+    NOTE_LORA_LOADED,
     NOTE_MEMORY,
     NOTE_MODEL_CACHED,
     NOTE_MODEL_LOADED,
@@ -95,6 +97,7 @@ class SubprocessRunner(Runner):
                     "seed": request.seed,
                     "runtime": dict(request.runtime),
                     "hooks": {"enabled": self._options.test_hooks},
+                    "loras": [lora_spec(lora) for lora in request.loras],
                 }
             )
             follow = Following(child, request_id)
@@ -162,6 +165,8 @@ class SubprocessRunner(Runner):
             if kind == "step":
                 follow.stepped()
                 listener.step(int(message["done"]), int(message["total"]))
+            elif kind == "preview":
+                listener.preview(int(message["step"]), int(message["total"]), message["jpeg"])
             elif kind == "loaded":
                 follow.loaded()
                 self._note_load(message, listener)
@@ -286,6 +291,8 @@ class SubprocessRunner(Runner):
     @staticmethod
     def _note_load(message: ChildMessage, listener: RunnerListener) -> None:
         model_id = str(message.get("model_id"))
+        for lora_id in message.get("loras_loaded") or []:
+            listener.note(NOTE_LORA_LOADED, f"LoRA {lora_id} loaded", {"model_id": str(lora_id)})
         if message.get("cached"):
             listener.note(
                 NOTE_MODEL_CACHED, f"model {model_id} already loaded (warm)", {"model_id": model_id}

@@ -102,6 +102,9 @@ def runner_time_s(calls: int = 200) -> float:
         def note(self, code: str, message: str, data: Any) -> None:
             pass
 
+        def preview(self, step: int, total: int, jpeg: bytes) -> None:
+            pass
+
     now = datetime.now(UTC)
     model = ModelDescriptor("fake", "fake", "fake", "1", now, now, installed=True)
     raw = json.loads(BODY)["params"]

@@ -84,3 +84,25 @@ class Event:
     @property
     def is_end(self) -> bool:
         return self.kind is EventKind.END
+
+
+@dataclass(frozen=True, slots=True)
+class LivePreview:
+    """A picture of an item while it forms (`params.preview_every`): live only, never stored,
+    so it has no sequence number and a resumed stream never sees it again."""
+
+    job_id: str
+    item_index: int
+    step: int
+    total: int
+    image: str  # data:image/jpeg;base64,…
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SSE `preview` event's data."""
+        return {
+            "job_id": self.job_id,
+            "item_index": self.item_index,
+            "step": self.step,
+            "total": self.total,
+            "image": self.image,
+        }

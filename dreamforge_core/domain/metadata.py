@@ -35,6 +35,7 @@ class ImageMetadata:
     model_name: str
     checkpoint_hash: str | None
     generator: str
+    lora_hashes: tuple[tuple[str, str], ...] = ()  # (name, A1111 short hash) per LoRA
 
     def as_fields(self) -> dict[str, str]:
         return {
@@ -49,6 +50,7 @@ class ImageMetadata:
             "model": self.model_name,
             "checkpoint_hash": self.checkpoint_hash or "",
             "generator": self.generator,
+            **({"lora_hashes": _lora_hashes(self.lora_hashes)} if self.lora_hashes else {}),
         }
 
     def a1111_parameters(self) -> str:
@@ -63,12 +65,20 @@ class ImageMetadata:
         ]
         if self.checkpoint_hash:
             pairs.append(("Model hash", self.checkpoint_hash[:10]))
-        pairs += [("Model", self.model_name), ("Version", self.generator)]
+        pairs.append(("Model", self.model_name))
+        if self.lora_hashes:
+            pairs.append(("Lora hashes", _lora_hashes(self.lora_hashes)))
+        pairs.append(("Version", self.generator))
         lines = [self.prompt]
         if self.negative_prompt:
             lines.append(f"Negative prompt: {self.negative_prompt}")
         lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in pairs))
         return "\n".join(lines)
+
+
+def _lora_hashes(pairs: tuple[tuple[str, str], ...]) -> str:
+    """A1111's form: `name: hash, name: hash` (quoted as a whole in the parameters line)."""
+    return ", ".join(f"{name}: {short}" for name, short in pairs)
 
 
 def _number(value: float) -> str:

@@ -79,7 +79,11 @@ def choose_default_model(models: Iterable[ModelDescriptor]) -> ModelDescriptor |
     The rule runs at each job creation, so a model installed while the server runs counts
     at once."""
     installed = sorted(
-        (m for m in models if m.installed and m.enabled and m.kind.startswith("sdxl")),
+        (
+            m
+            for m in models
+            if m.installed and m.enabled and m.kind.startswith("sdxl") and m.kind != "sdxl-lora"
+        ),
         key=lambda m: m.id,
     )
     real = [m for m in installed if not m.id.startswith("demo-")]

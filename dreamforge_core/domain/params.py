@@ -11,6 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dreamforge_core.domain.loras import (
+    LORAS_SCHEMA,
+    PREVIEW_EVERY_SCHEMA,
+    LoraUse,
+    parse_loras,
+    parse_preview_every,
+)
 from dreamforge_core.domain.presets import Preset
 from dreamforge_core.errors import FieldError, InvalidInput
 
@@ -80,9 +87,11 @@ class GenerateParams:
     embed_metadata: bool = True
     count: int = 1
     preset: str | None = None
+    loras: tuple[LoraUse, ...] = ()
+    preview_every: int | None = None  # live previews every N steps; None: none
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
             "seed": self.seed,
@@ -96,11 +105,22 @@ class GenerateParams:
             "count": self.count,
             "preset": self.preset,
         }
+        # Left out when unused, so the fingerprints of requests without them do not change.
+        if self.loras:
+            out["loras"] = [u.to_dict() for u in self.loras]
+        if self.preview_every is not None:
+            out["preview_every"] = self.preview_every
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateParams:
         """Rebuilds stored, already validated parameters."""
-        return cls(**{k: data[k] for k in _FIELDS if k in data})
+        values = {k: data[k] for k in _FIELDS if k in data}
+        if "loras" in values:
+            values["loras"] = tuple(
+                LoraUse(str(u["model_id"]), float(u["scale"])) for u in values["loras"]
+            )
+        return cls(**values)
 
     @property
     def seed_honoured(self) -> bool:
@@ -238,6 +258,8 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     embed = _flag(c, raw, "embed_metadata", default=True)
     count = _int_in(c, raw, "count", 1, MAX_COUNT)
     preset = _preset(c, raw, presets)
+    loras = parse_loras(raw["loras"], c.add) if "loras" in raw else ()
+    preview_every = parse_preview_every(raw.get("preview_every"), c.add)
     if c.errors:
         raise InvalidInput.for_fields(c.errors)
 
@@ -264,6 +286,8 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
         embed_metadata=embed,
         count=count or base.count,
         preset=preset.name if preset else None,
+        loras=loras,
+        preview_every=preview_every,
     )
 
 
@@ -323,5 +347,7 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
             "embed_metadata": {"type": "boolean", "default": True},
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
             "preset": {"type": ["string", "null"], "enum": [*sorted(presets), None]},
+            "loras": LORAS_SCHEMA,
+            "preview_every": PREVIEW_EVERY_SCHEMA,
         },
     }

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from dreamforge_core.domain.events import Event
+from dreamforge_core.domain.events import Event, LivePreview
+
+log = logging.getLogger(__name__)
 
 
 class Subscription(Protocol):
@@ -38,6 +42,67 @@ class EventBus(Protocol):
     def publish(self, events: Sequence[Event]) -> None: ...
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription: ...
+
+    def publish_preview(self, preview: LivePreview) -> None:
+        """Hands a live preview to whoever follows its job now; nothing is stored, and a
+        failure is only logged (previews are expendable)."""
+        ...
+
+    def subscribe_previews(
+        self, job_id: str, callback: Callable[[LivePreview], None]
+    ) -> Subscription: ...
+
+
+class PreviewSubscription(Subscription):
+    """One follower's preview callback for one job; closing it asks the bus to `remove` it."""
+
+    def __init__(
+        self,
+        job_id: str,
+        callback: Callable[[LivePreview], None],
+        remove: Callable[[PreviewSubscription], None],
+    ) -> None:
+        self.job_id = job_id
+        self.callback = callback
+        self._remove = remove
+
+    def close(self) -> None:
+        self._remove(self)
+
+
+class PreviewFanOut:
+    """The preview callbacks of a bus, per job; callbacks run on the caller's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, list[PreviewSubscription]] = {}
+
+    def subscribe(self, job_id: str, callback: Callable[[LivePreview], None]) -> Subscription:
+        sub = PreviewSubscription(job_id, callback, self._remove)
+        with self._lock:
+            self._subs.setdefault(job_id, []).append(sub)
+        return sub
+
+    def followed(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._subs
+
+    def deliver(self, preview: LivePreview) -> None:
+        with self._lock:
+            subs = list(self._subs.get(preview.job_id, ()))
+        for sub in subs:
+            try:
+                sub.callback(preview)
+            except Exception:  # one broken follower must not stop a job
+                log.exception("preview subscriber failed")
+
+    def _remove(self, sub: PreviewSubscription) -> None:
+        with self._lock:
+            listed = self._subs.get(sub.job_id, [])
+            if sub in listed:
+                listed.remove(sub)
+            if not listed:
+                self._subs.pop(sub.job_id, None)
 
 
 def remove_subscription(

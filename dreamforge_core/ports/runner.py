@@ -19,6 +19,19 @@ class RunnerListener(Protocol):
         """A fact worth a job log event: model loaded or cached, memory figures, cleanup."""
         ...
 
+    def preview(self, step: int, total: int, jpeg: bytes) -> None:
+        """A live preview of the latents after `step` (requests with `preview_every`): shown
+        to whoever follows the job, never stored."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedLora:
+    """A LoRA a request applies: the installed `sdxl-lora` model and its scale."""
+
+    model: ModelDescriptor
+    scale: float
+
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
@@ -29,6 +42,7 @@ class GenerationRequest:
     seed: int
     timeout_s: float | None = None  # time left in the step; past it the runner raises StepTimeout
     runtime: Mapping[str, Any] = field(default_factory=dict)  # preset runtime options
+    loras: tuple[AppliedLora, ...] = ()  # params.loras, resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,7 @@ class Runner(Protocol):
 # Note codes a runner may report, which the service also turns into metrics.
 NOTE_MODEL_LOADED = "model_loaded"  # data: model_id, seconds
 NOTE_MODEL_CACHED = "model_cache_hit"  # data: model_id
+NOTE_LORA_LOADED = "lora_loaded"  # data: model_id (of the LoRA); once per LoRA and loaded model
 NOTE_MEMORY = "memory"  # data: kind ("cuda" | "process"), start_bytes, peak_bytes, end_bytes
 # data: reason, action, and the memory figures (kind, start_bytes, peak_bytes, end_bytes) of a
 # killed process when known; they become memory metrics when the item reported none of that kind

@@ -18,6 +18,7 @@ from dreamforge_core.domain.job import (
     Job,
     JobParams,
 )
+from dreamforge_core.domain.loras import KIND_LORA, check_loras
 from dreamforge_core.domain.model import choose_default_model
 from dreamforge_core.domain.params import validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
@@ -106,6 +107,8 @@ class CreateJob:
       while the server runs counts at once). The model must be installed and enabled; the
       job records its checkpoint hash;
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
+      each LoRA in `params.loras` is an installed, enabled `sdxl-lora` of the model's base
+      family (`check_loras`), and a LoRA is no `model_id` of its own;
     - `webhook` (with `webhook_events`) needs `webhooks`, the targets' check, which the
       server has only when a webhook secret is configured; the URL's host must resolve to
       addresses webhooks may reach. A webhook is part of the request an Idempotency-Key
@@ -181,7 +184,14 @@ class CreateJob:
                 raise InvalidInput.for_fields(
                     [FieldError("model_id", f"model {model_id!r} is {state}")]
                 )
+            if model.kind == KIND_LORA:
+                raise InvalidInput.for_fields(
+                    [FieldError("model_id", f"{model_id!r} is a LoRA; name it in params.loras")]
+                )
             params = validate_params(raw_params, model.limits, self._presets)
+            lora_errors = check_loras(params.loras, model, self._registry.get)
+            if lora_errors:
+                raise InvalidInput.for_fields(lora_errors)
             model_id, checkpoint_hash = model.id, model.checkpoint_hash
         if self._limits is not None:
             self._limits.check(cmd.caller)  # a valid request, before anything is stored

@@ -53,6 +53,7 @@ from dreamforge_core.ports.stop_signal import NO_STOP, Stopping, StopSignal
 from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.job_claim import JobClaim
+from dreamforge_core.use_cases.job_loras import applied_loras
 from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
 from dreamforge_core.use_cases.runner_reports import RunnerReports
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
@@ -191,6 +192,7 @@ class RunGenerateJob:
             seed,
             timeout_s=time_left,
             runtime=preset.runtime if preset else {},
+            loras=applied_loras(p.registry, job.generation.loras, job.id),
         )
         with p.tracer.span("dreamforge.image.generate", item_index=index, seed=seed):
             return p.runner.generate(request, RunnerReports(p, run, index))

@@ -3,11 +3,14 @@ metrics."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from dreamforge_core.domain.events import LivePreview
 from dreamforge_core.ports.clock import Clock
+from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.runner import NOTE_CLEANUP, NOTE_MEMORY, NOTE_MODEL_LOADED
 from dreamforge_core.ports.stop_signal import Stopping, StopSignal
@@ -27,6 +30,9 @@ class ReportPorts(Protocol):
     @property
     def stop(self) -> StopSignal: ...
 
+    @property
+    def bus(self) -> EventBus: ...
+
 
 class RunnerReports:
     """The runner's listener for item `index`, with as few writes as a fast runner allows
@@ -36,6 +42,7 @@ class RunnerReports:
       other steps are dropped, except the final one;
     - past the drain window of a graceful stop, the next step stops the item (`Stopping`,
       raised through the runner, which lets it pass); notes are still recorded;
+    - a preview goes to the event bus at once and is never recorded;
     - a note, and the final step of an item faster than `RIDE_ALONG_S`, is recorded without a
       write: it rides along with the next one (the item's record comes right after a fast
       item). At the next runner report after it has waited `RIDE_ALONG_S`, it is written,
@@ -73,6 +80,11 @@ class RunnerReports:
                 run.save()
             else:
                 run.hold(tick)
+
+    def preview(self, step: int, total: int, jpeg: bytes) -> None:
+        """Straight to the bus, beside the job's record: a preview is never stored."""
+        image = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+        self._p.bus.publish_preview(LivePreview(self._run.job.id, self._index, step, total, image))
 
     def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
         run = self._run

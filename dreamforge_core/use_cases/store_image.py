@@ -16,8 +16,10 @@ from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.image_encoder import ImageEncoder
 from dreamforge_core.ports.job_metrics import JobMetrics
+from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import GeneratedImage
 from dreamforge_core.ports.tracer import Tracer
+from dreamforge_core.use_cases.job_loras import lora_hashes
 from dreamforge_core.use_cases.running_job import RunningJob
 
 
@@ -36,6 +38,9 @@ class StorePorts(Protocol):
 
     @property
     def tracer(self) -> Tracer: ...
+
+    @property
+    def registry(self) -> ModelRegistry: ...
 
 
 class StoreImage:
@@ -138,4 +143,5 @@ class StoreImage:
             model_name=model.name,
             checkpoint_hash=model.checkpoint_hash,
             generator=self._generator,
+            lora_hashes=lora_hashes(self._p.registry, params.loras) if params.loras else (),
         )

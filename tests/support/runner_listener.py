@@ -12,9 +12,13 @@ class RecordingListener:
     def __init__(self) -> None:
         self.steps: list[tuple[int, int]] = []
         self.notes: list[str] = []
+        self.previews: list[tuple[int, int, bytes]] = []
 
     def step(self, done: int, total: int) -> None:
         self.steps.append((done, total))
+
+    def preview(self, step: int, total: int, jpeg: bytes) -> None:
+        self.previews.append((step, total, jpeg))
 
     def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
         self.notes.append(code)
