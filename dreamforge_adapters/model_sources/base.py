@@ -34,6 +34,7 @@ from dreamforge_adapters.model_sources.address_guard import (
 from dreamforge_adapters.model_sources.fetch import Fetcher
 from dreamforge_adapters.model_sources.file_rules import (
     KIND_CHECKPOINT,
+    KIND_LORA,
     invalid_ref,
 )
 from dreamforge_adapters.model_sources.http_details import (
@@ -351,7 +352,7 @@ class FetchingSource(HttpClientUser):
             files[source.name] = {"sha256": sha, "size": size}
         checkpoint = model.checkpoint_file
         local = root
-        if model.kind == KIND_CHECKPOINT and checkpoint is not None:
+        if model.kind in (KIND_CHECKPOINT, KIND_LORA) and checkpoint is not None:
             local = safe_target(root, checkpoint)
         return ModelDescriptor(
             id=self.model_id(model),

@@ -5,8 +5,9 @@ turned into '-', e.g. "epiCRealism XL" → `epicrealism-xl`), searched with the 
 numeric id that is no model is tried as a version id (the reference form FR-092 also allows).
 Without `@<version>` the newest version is taken.
 
-Only SDXL checkpoints (`baseModel` starting with "SDXL") in safetensors form are accepted: the
-version's `Model` file in `SafeTensor` format, the primary one when several qualify. Its
+Only SDXL checkpoints and LoRAs (type `Checkpoint` or `LORA`, `baseModel` starting with "SDXL")
+in safetensors form are accepted: the version's `Model` file in `SafeTensor` format, the
+primary one when several qualify. A LoRA installs as kind `sdxl-lora`. Its
 published SHA256 is checked; `sizeKB` is a rounded figure, so it is not used as an exact size
 (the hash is the check), only as a rough one: for the disk check, and as a bound the download
 may not outgrow by much.
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 from dreamforge_adapters.model_sources.base import FetchingSource
 from dreamforge_adapters.model_sources.file_rules import (
     KIND_CHECKPOINT,
+    KIND_LORA,
     PICKLE_REFUSAL,
     check_names,
     invalid_ref,
@@ -38,6 +40,8 @@ DEFAULT_BASE_URL = "https://civitai.com"
 #: `baseModel` prefixes of the checkpoints the SDXL runner loads.
 SDXL_BASE_MODELS = ("SDXL",)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: CivitAI model types installed, and the kind each becomes.
+_KINDS = {"Checkpoint": KIND_CHECKPOINT, "LORA": KIND_LORA}
 
 
 def civitai_slug(name: str) -> str:
@@ -77,8 +81,11 @@ class CivitaiSource(FetchingSource):
             raise invalid_ref(ref, "not a CivitAI reference")
         model, version_id = self._model(ref)
         model_id = model.get("id")
-        if model.get("type") != "Checkpoint":
-            raise invalid_ref(ref, f"model {model_id} is a {model.get('type')}, not a checkpoint")
+        kind = _KINDS.get(str(model.get("type")))
+        if kind is None:
+            raise invalid_ref(
+                ref, f"model {model_id} is a {model.get('type')}, not a checkpoint or LoRA"
+            )
         if version_id is None:
             versions = model.get("modelVersions") or []
             if not versions or not isinstance(versions[0], dict) or "id" not in versions[0]:
@@ -104,7 +111,7 @@ class CivitaiSource(FetchingSource):
             ref=ref,
             name=slug,
             version=str(version_id),
-            kind=KIND_CHECKPOINT,
+            kind=kind,
             files=(
                 SourceFile(
                     name=name,

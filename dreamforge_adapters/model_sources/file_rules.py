@@ -37,6 +37,7 @@ PICKLE_REFUSAL = "refused: pickle checkpoint; only safetensors are accepted"
 KIND_DIFFUSERS = "sdxl-diffusers"
 KIND_CHECKPOINT = "sdxl-checkpoint"
 KIND_CONFIG = "sdxl-config"
+KIND_LORA = "sdxl-lora"
 
 # Names are checked before any folder exists; only the name's shape matters then.
 _NAME_CHECK_ROOT = Path("/dreamforge-name-check")

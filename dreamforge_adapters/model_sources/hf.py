@@ -15,6 +15,8 @@ What is downloaded:
   it is what `from_pretrained` loads without a `variant`.
 - no selector, no `model_index.json`: the one top-level `.safetensors` (`sdxl-checkpoint`);
   anything else is ambiguous and asks for `#<file>`.
+- a repository tagged `lora` (as the Hub tags LoRA repositories): the one weights file chosen
+  as above is an `sdxl-lora`; its base is the `base_model:` tag when there is one.
 - `configs_only` (the SDXL base config single-file checkpoints load with): the same choice
   reduced to configs and tokenizers, kind `sdxl-config`.
 
@@ -42,6 +44,7 @@ from dreamforge_adapters.model_sources.file_rules import (
     KIND_CHECKPOINT,
     KIND_CONFIG,
     KIND_DIFFUSERS,
+    KIND_LORA,
     check_names,
     invalid_ref,
     is_allowed,
@@ -121,7 +124,7 @@ class HfSource(FetchingSource):
         if ref.source != self.scheme:
             raise invalid_ref(ref, "not a Hugging Face reference")
         repo = ref.name
-        commit = self._commit(repo, ref.revision)
+        commit, tags = self._commit(repo, ref.revision)
         entries = {e.path: e for e in self._tree(repo, commit)}
         check_names(ref, entries)  # a hostile listing fails here, before any download
         if ref.selector:
@@ -138,8 +141,14 @@ class HfSource(FetchingSource):
             )
             for path in sorted(choice.paths)
         )
+        provenance: dict[str, Any] = {}
+        if "lora" in tags and choice.kind == KIND_CHECKPOINT:
+            choice = _Choice(choice.paths, KIND_LORA, choice.checkpoint)
+            bases = [t.removeprefix("base_model:") for t in tags if t.startswith("base_model:")]
+            if bases:
+                provenance["base_model"] = bases[-1]  # the Hub lists base_model:adapter:… after
         name = id_slug(repo.replace("/", "--"))
-        if ref.selector and choice.kind == KIND_CHECKPOINT and choice.checkpoint:
+        if ref.selector and choice.kind in (KIND_CHECKPOINT, KIND_LORA) and choice.checkpoint:
             stem = choice.checkpoint.rsplit("/", 1)[-1].removesuffix(".safetensors")
             name += "--" + id_slug(stem)
         source_uri = f"hf:{repo}@{commit}" + (f"#{ref.selector}" if ref.selector else "")
@@ -156,6 +165,7 @@ class HfSource(FetchingSource):
                 "revision": ref.revision,
                 "commit": commit,
                 "selector": ref.selector,
+                **provenance,
             },
             checkpoint_file=choice.checkpoint,
         )
@@ -174,13 +184,15 @@ class HfSource(FetchingSource):
             return NotFound(f"hf: {what} not found")
         return super().status_error(response, what)
 
-    def _commit(self, repo: str, revision: str) -> str:
+    def _commit(self, repo: str, revision: str) -> tuple[str, list[str]]:
+        """The revision's commit, and the repository's tags."""
         url = f"{self.base_url}/api/models/{repo}/revision/{quote(revision, safe='')}"
         info = self.get_json(url, f"{repo}@{revision}")
         commit = info.get("sha") if isinstance(info, dict) else None
         if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
             raise Unavailable(f"hf: no commit sha in the answer for {repo}@{revision}")
-        return commit
+        tags = info.get("tags") if isinstance(info, dict) else None
+        return commit, [str(t) for t in tags] if isinstance(tags, list) else []
 
     def _tree(self, repo: str, commit: str) -> list[_Entry]:
         """Every file of the commit; the Hub pages long listings with `Link: rel="next"`."""

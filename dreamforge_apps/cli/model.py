@@ -74,14 +74,21 @@ def model_download(ref: str, no_base_config: bool, replace: bool) -> None:
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", default=None, help="Model name (default: the file or folder name).")
-def model_import(path: Path, name: str | None) -> None:
-    """Register a checkpoint already on disk (a .safetensors file or a diffusers folder)."""
+@click.option(
+    "--base",
+    default=None,
+    help="For a LoRA: the models it fits (sdxl, or a model family such as demo-sdxl-tiny); "
+    "default: sdxl when its shapes are SDXL's.",
+)
+def model_import(path: Path, name: str | None, base: str | None) -> None:
+    """Register a checkpoint or LoRA already on disk (a .safetensors file or a diffusers
+    folder)."""
     from dreamforge_adapters.system import SystemClock
     from dreamforge_apps.registry_access import open_registry
     from dreamforge_core.use_cases.import_model import ImportModel
 
     with open_registry(cli_settings()) as registry:
-        m = ImportModel(registry, SystemClock())(path, name=name)
+        m = ImportModel(registry, SystemClock())(path, name=name, base=base)
     click.echo(f"registered {m.id} ({m.kind}) sha256 {m.checkpoint_hash or '-'} at {m.local_path}")
 
 

@@ -1,9 +1,10 @@
 """Registering a checkpoint already on disk (`dreamforge model import PATH`), as users of other
 UIs have them: the file stays where it is, hashed once and recorded with its sha256.
 
-A single `.safetensors` file becomes an `sdxl-checkpoint`; a diffusers folder (with
-`model_index.json`) an `sdxl-diffusers` model whose every file is recorded. Pickle formats are
-refused: loading them runs code.
+A single `.safetensors` file becomes an `sdxl-checkpoint`, or an `sdxl-lora` when its tensors
+are LoRA tensors (its base: the one given, else SDXL when its shapes are SDXL's); a diffusers
+folder (with `model_index.json`) an `sdxl-diffusers` model whose every file is recorded.
+Pickle formats are refused: loading them runs code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dreamforge_core.domain.model import ModelDescriptor, id_slug
 from dreamforge_core.errors import FieldError, InvalidInput
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.model_registry import ModelRegistry
+from dreamforge_core.use_cases.lora_files import NotALora, describe_lora, is_lora, read_header
 from dreamforge_core.use_cases.model_files import PICKLE_SUFFIXES, sha256_of
 
 _UNET_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
@@ -37,7 +39,9 @@ class ImportModel:
         self._registry = registry
         self._clock = clock
 
-    def __call__(self, path: Path, *, name: str | None = None) -> ModelDescriptor:
+    def __call__(
+        self, path: Path, *, name: str | None = None, base: str | None = None
+    ) -> ModelDescriptor:
         path = path.expanduser().resolve()
         if not path.exists():
             raise _refuse(path, "does not exist")
@@ -67,11 +71,30 @@ class ImportModel:
             capabilities=["generate"],
             provenance={"source": "local", "path": str(path), "files": files},
         )
+        if kind == "sdxl-checkpoint":
+            model = self._maybe_lora(model, path, base)
+        elif base is not None:
+            raise _refuse(path, "--base is for LoRA files only")
         earlier = self._registry.get(model_id)
         if earlier is not None:
             model = replace(model, enabled=earlier.enabled, created_at=earlier.created_at)
         self._registry.upsert(model)
         return model
+
+    @staticmethod
+    def _maybe_lora(model: ModelDescriptor, path: Path, base: str | None) -> ModelDescriptor:
+        try:
+            header = read_header(path)
+        except NotALora:
+            header = {}  # loading will tell; a checkpoint was always taken as it came
+        if not is_lora(header):
+            if base is not None:
+                raise _refuse(path, "--base is for LoRA files only; this is a checkpoint")
+            return model
+        try:
+            return describe_lora(model, path, base)
+        except NotALora as e:
+            raise _refuse(path, f"{e} with --base (e.g. --base sdxl)") from None
 
     def _folder(self, path: Path) -> tuple[str, dict[str, dict[str, Any]], str | None]:
         if not (path / "model_index.json").is_file():

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dreamforge_core.domain.loras import KIND_LORA
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.model_ref import ModelRef, parse_model_ref
 from dreamforge_core.errors import FieldError, InvalidInput
@@ -38,6 +39,7 @@ from dreamforge_core.use_cases.install_rules import (
     refuse_installer_names,
     refuse_replacement,
 )
+from dreamforge_core.use_cases.lora_files import NotALora, describe_lora
 
 __all__ = ["DESCRIPTOR_FILE", "InstallModel", "InstallResult", "model_folder"]
 
@@ -117,9 +119,11 @@ class InstallModel:
         files = source.fetch(resolved, target, progress)
         checksums = source.verify(resolved, files)
         model = source.to_model_descriptor(resolved, target, checksums, self._clock.now())
-        if resolved.checkpoint_file and resolved.kind == "sdxl-checkpoint":
-            # The runner loads a single-file checkpoint by its file, not its folder.
+        if resolved.checkpoint_file and resolved.kind in ("sdxl-checkpoint", KIND_LORA):
+            # The runner loads a single-file checkpoint (or LoRA) by its file, not its folder.
             model = replace(model, local_path=str((target / resolved.checkpoint_file).resolve()))
+        if resolved.kind == KIND_LORA:
+            model = _as_lora(model, parsed)
         earlier = None
         if register:
             earlier = self._registry.get(model.id)
@@ -133,6 +137,14 @@ class InstallModel:
         )
         replaced = earlier if earlier is not None and _other_version(earlier, model) else None
         return InstallResult(model, resolved, files, time.monotonic() - began, replaced)
+
+
+def _as_lora(model: ModelDescriptor, ref: ModelRef) -> ModelDescriptor:
+    """A downloaded LoRA, checked by its tensors and described with its hash and base."""
+    try:
+        return describe_lora(model, Path(str(model.local_path)))
+    except NotALora as e:
+        raise InvalidInput.for_fields([FieldError("ref", f"{ref}: {e}")]) from None
 
 
 def _early_model_id(source: ModelSource, model: ResolvedModel) -> str | None:

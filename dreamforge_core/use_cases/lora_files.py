@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,27 @@ def a1111_lora_hash(model: ModelDescriptor) -> str | None:
         return None
     value = model.provenance.get("autov3")
     return str(value)[:12] if isinstance(value, str) and value else None
+
+
+def describe_lora(model: ModelDescriptor, path: Path, base: str | None = None) -> ModelDescriptor:
+    """`model` as the registry keeps a LoRA: its file as `local_path`, its A1111 hash and its
+    base family (`base`, else the one its source stated, else the one its shapes show).
+    Raises NotALora for a file without LoRA tensors or whose base cannot be told."""
+    header = read_header(path)
+    if not is_lora(header):
+        raise NotALora(f"{path.name}: no LoRA tensors (lora_A/lora_B or lora_down/lora_up)")
+    stated = model.provenance.get("base_model")
+    chosen = base or (stated if isinstance(stated, str) and stated else None) or lora_base(header)
+    if chosen is None:
+        width = context_width(header)
+        raise NotALora(
+            f"{path.name}: cannot tell which models it fits (cross-attention width "
+            f"{width or 'unknown'}, SDXL's is {SDXL_CONTEXT_WIDTH}); name its base model"
+        )
+    return replace(
+        model,
+        kind=KIND_LORA,
+        local_path=str(path),
+        capabilities=["lora"],
+        provenance={**model.provenance, "base_model": chosen, "autov3": addnet_hash(path)},
+    )

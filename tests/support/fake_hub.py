@@ -106,6 +106,7 @@ class _HfFile:
 @dataclass
 class _HfRepo:
     gated: bool = False
+    tags: list[str] = field(default_factory=list)  # as the model info lists them
     branches: dict[str, str] = field(default_factory=dict)  # name -> commit
     commits: dict[str, dict[str, _HfFile]] = field(default_factory=dict)  # commit -> path -> file
 
@@ -236,11 +237,12 @@ class FakeHub:
         *,
         revision_name: str = "main",
         gated: bool = False,
+        tags: Sequence[str] = (),
     ) -> str:
         """Adds (or points `revision_name` at) a commit of `files`; returns its 40-hex sha.
 
         The sha depends only on the repo id and the files, so tests can compute it twice.
-        `gated` applies to the whole repo, every revision.
+        `gated` and `tags` (e.g. "lora", "base_model:…") apply to the whole repo.
         """
         if repo_id.count("/") != 1:
             raise ValueError(f"repo ids are 'org/name', got {repo_id!r}")
@@ -250,6 +252,7 @@ class FakeHub:
         with self._lock:
             repo = self._hf.setdefault(repo_id, _HfRepo())
             repo.gated = gated
+            repo.tags = list(tags)
             repo.commits[commit] = tree
             repo.branches[revision_name] = commit
         return commit
@@ -595,7 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
             "disabled": False,
             "downloads": 0,
             "likes": 0,
-            "tags": [],
+            "tags": list(self.hub._hf[repo_id].tags),
             "siblings": siblings,
         }
 
