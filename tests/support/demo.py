@@ -19,12 +19,14 @@ from pathlib import Path
 DEMO_CACHE_ENV = "DREAMFORGE_TEST_DEMO_CACHE"
 
 
-def create_demo(data_dir: Path) -> None:
+def create_demo(data_dir: Path, env: dict[str, str] | None = None) -> None:
+    """`env`: a server's environment, to register the demo where that server looks (its
+    database); by default this process's."""
     cache = os.environ.get(DEMO_CACHE_ENV)
     if cache:
         built = _built_once(Path(cache))
         shutil.copytree(built, data_dir / "models", dirs_exist_ok=True)
-    _create_demo_command(data_dir)
+    _create_demo_command(data_dir, env)
 
 
 def _built_once(cache: Path) -> Path:
@@ -39,10 +41,10 @@ def _built_once(cache: Path) -> Path:
     return cache / "data" / "models"
 
 
-def _create_demo_command(data_dir: Path) -> None:
+def _create_demo_command(data_dir: Path, env: dict[str, str] | None = None) -> None:
     subprocess.run(
         [sys.executable, "-m", "dreamforge_apps.cli", "model", "create-demo"],
-        env={**os.environ, "DREAMFORGE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
+        env={**(env or os.environ), "DREAMFORGE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
         check=True,
         capture_output=True,
         timeout=300,
