@@ -23,17 +23,25 @@ SDXL_LATENT_RGB = (
 SDXL_LATENT_RGB_BIAS = (0.1084, -0.0175, -0.0011)
 
 
+_FACTORS: dict[str, tuple[Any, Any]] = {}  # per device: the matrix and bias, made once
+
+
 def latent_preview_jpeg(latents: Any, torch: Any) -> bytes:
     """JPEG bytes of the first latent of a batch (shape 1x4xHxW)."""
     from PIL import Image
 
     with torch.no_grad():
         latent = latents[0].float()
-        factors = torch.tensor(SDXL_LATENT_RGB, device=latent.device)
-        bias = torch.tensor(SDXL_LATENT_RGB_BIAS, device=latent.device)
-        rgb = torch.einsum("chw,cr->hwr", latent, factors) + bias
-        rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
-    image = Image.fromarray(rgb, "RGB")
+        device = str(latent.device)
+        if device not in _FACTORS:
+            _FACTORS[device] = (
+                torch.tensor(SDXL_LATENT_RGB, device=latent.device),
+                torch.tensor(SDXL_LATENT_RGB_BIAS, device=latent.device),
+            )
+        factors, bias = _FACTORS[device]
+        rgb = latent.permute(1, 2, 0) @ factors + bias
+        pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+    image = Image.fromarray(pixels, "RGB")
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()

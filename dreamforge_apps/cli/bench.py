@@ -246,6 +246,27 @@ def bench_generate(**options: Any) -> None:
     run_bench_generate(**options)
 
 
+@bench.command("images")
+@click.option("--size", default=128, show_default=True, help="Image width and height.")
+@click.option("--steps", default=20, show_default=True)
+@click.option("--rounds", default=5, show_default=True, help="Alternating rounds (median).")
+@click.option("--quick", is_flag=True, help="64 px, 4 steps, one round: a smoke run.")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The server's data dir (an intact demo build there is reused); default: temporary.",
+)
+@json_out_option
+def bench_images(**options: Any) -> None:
+    """Time per image on the demo model through the service: text-to-image, image-to-image,
+    inpainting, one LoRA, the upscale step, and preview_every=1 against none (ratio). Rows
+    the server does not accept print as not available."""
+    from dreamforge_apps.benchmarks.images import run_bench_images
+
+    run_bench_images(**options)
+
+
 @bench.command("cancel")
 @click.option(
     "--url",

@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ServerProcess
+from tests.support.loras import import_lora
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED = "http://127.0.0.1:8000"
@@ -124,9 +125,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             "DREAMFORGE_MODEL_DOWNLOAD_JOBS": "true",
             "DREAMFORGE_CIVITAI_BASE_URL": "http://127.0.0.1:9",  # the download fails offline
             "DREAMFORGE_WEBHOOK_SECRET": "whsec_" + "A" * 44,  # 32 zero bytes: a test key
+            # steps take a moment, so a stream opened right after its POST sees live previews
+            "DREAMFORGE_FAKE_STEP_DELAY_S": "0.005",
         },
     )
     server.start()
+    import_lora(server.env, server.data_dir, "detail-xl")  # the LoRA the examples name
     yield server
     server.stop()
 

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import base64
 import io
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
-from safetensors.numpy import save
 
 from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embedded_metadata
 from dreamforge_apps.client import ApiError, DreamForgeClient
 from tests.e2e.conftest import ServerProcess, StackServer
 from tests.support.demo import create_demo
+from tests.support.loras import import_lora
 
 SHARED_SERVER_ENV = {
     "DREAMFORGE_RUNNER": "sdxl",
@@ -76,20 +73,7 @@ def test_a_lora_changes_the_image_and_the_plain_model_comes_back(
 def test_a_lora_for_other_models_or_an_unknown_one_is_refused(
     client: DreamForgeClient, shared_server: ServerProcess | StackServer, tmp_path: Path
 ) -> None:
-    key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
-    weights = {
-        f"{key}.lora_A.weight": np.ones((2, 2048), np.float32),
-        f"{key}.lora_B.weight": np.ones((640, 2), np.float32),
-    }
-    path = tmp_path / "sdxl-detail.safetensors"
-    path.write_bytes(save(weights))
-    subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "model", "import", str(path)],
-        env=shared_server.env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    import_lora(dict(shared_server.env), tmp_path, "sdxl-detail")  # while the server runs
     listed = {m["id"]: m for m in client.http.get("/v1/models").json()["items"]}
     assert (listed["sdxl-detail"]["kind"], listed["sdxl-detail"]["base_model"]) == (
         "sdxl-lora", "sdxl"

@@ -22,18 +22,7 @@ from dreamforge_core.errors import InvalidInput
 from dreamforge_core.use_cases.import_model import ImportModel
 from dreamforge_core.use_cases.install_model import InstallModel
 from tests.support.fake_hub import CivitaiFile, FakeHub
-
-KEY = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
-
-
-def lora_bytes(width: int) -> bytes:
-    """A LoRA file in diffusers' layout whose cross-attention input is `width` wide."""
-    tensors = {
-        f"{KEY}.lora_A.weight": np.ones((2, width), dtype=np.float32),
-        f"{KEY}.lora_B.weight": np.ones((640, 2), dtype=np.float32),
-    }
-    return save(tensors)
-
+from tests.support.loras import lora_bytes
 
 SDXL_LORA = lora_bytes(2048)
 TINY_LORA = lora_bytes(80)
