@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dreamforge_adapters.postgres import PostgresDatabase, PostgresEventBus, PostgresJobRepo
-from dreamforge_core.domain.events import Event, EventKind
+from dreamforge_core.domain.events import Event, EventKind, LivePreview
 from dreamforge_core.domain.job import Job
 from dreamforge_core.domain.params import GenerateParams
 from dreamforge_core.errors import ConcurrentUpdate
@@ -134,6 +134,29 @@ def test_a_failing_callback_does_not_stop_delivery_to_others(event_bus: EventBus
 # --- Postgres only ----------------------------------------------------------------------------
 
 
+def preview(job_id: str, step: int, size: int = 100) -> LivePreview:
+    image = "data:image/jpeg;base64," + ("ABCD" * size)[:size]
+    return LivePreview(job_id, step % 2, step, 30, image)
+
+
+def test_previews_reach_their_jobs_followers_only_and_never_events(event_bus: EventBus) -> None:
+    seen: list[LivePreview] = []
+    other: list[LivePreview] = []
+    events = Inbox()
+    event_bus.subscribe("job-a", events)
+    event_bus.subscribe_previews("job-a", seen.append)
+    closed = event_bus.subscribe_previews("job-a", other.append)
+    closed.close()
+    event_bus.subscribe_previews("job-b", other.append)
+    event_bus.publish_preview(preview("job-a", 1))
+    event_bus.publish_preview(preview("job-a", 2))
+    event_bus.publish([event("job-a", 1)])  # the marker: what came before it has arrived
+    wait_for(lambda: len(events.got) == 1 and len(seen) == 2)
+    assert seen == [preview("job-a", 1), preview("job-a", 2)]
+    assert other == []
+    assert events.got == [event("job-a", 1)]
+
+
 @pytest.fixture
 def second_database(postgres_database: PostgresDatabase) -> Iterator[PostgresDatabase]:
     """Another pool on the same database, as another process would have."""
@@ -171,6 +194,24 @@ def test_postgres_events_cross_from_one_bus_to_another(
         wait_for(lambda: len(inbox.got) == 2)
         assert inbox.got == [event("job", 1), event("job", 2)]
         assert publisher.listener_pid is None
+    finally:
+        follower.close()
+        publisher.close()
+
+
+def test_postgres_a_preview_over_the_notify_limit_crosses_in_parts(
+    postgres_database: PostgresDatabase, second_database: PostgresDatabase
+) -> None:
+    publisher = PostgresEventBus(postgres_database, announced_by_repo=True)  # as the worker's
+    follower = listening_bus(second_database)
+    seen: list[LivePreview] = []
+    follower.subscribe_previews("job", seen.append)
+    big, small = preview("job", 10, size=30_000), preview("job", 20)
+    try:
+        publisher.publish_preview(big)
+        publisher.publish_preview(small)
+        wait_for(lambda: len(seen) == 2)
+        assert seen == [big, small]
     finally:
         follower.close()
         publisher.close()
