@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from dreamforge_adapters.sdxl.demo_checkpoint import build_demo_single_file
+from dreamforge_adapters.sdxl.demo_lora import DEMO_LORA_ID
 from dreamforge_adapters.sdxl.demo_model import (
     DEMO_ID,
     DEMO_SINGLE_ID,
@@ -36,7 +37,9 @@ from dreamforge_adapters.sdxl.demo_model import (
     demo_paths,
     sha256_file,
 )
+from dreamforge_core.domain.loras import base_family
 from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.use_cases.lora_files import addnet_hash
 
 # The demo modules import torch only when called, so these skips still apply to API-only installs.
 torch = pytest.importorskip("torch")
@@ -262,8 +265,8 @@ def test_build_demo_single_file_writes_where_asked(demo: Demo, tmp_path: Path) -
     assert list(dest.parent.iterdir()) == [dest]  # no partial file left behind
 
 
-def test_the_descriptors_describe_both_forms(demo: Demo) -> None:
-    folder_model, single_model = demo.models
+def test_the_descriptors_describe_both_forms_and_the_lora(demo: Demo) -> None:
+    folder_model, single_model, lora = demo.models
 
     assert (folder_model.id, folder_model.name, folder_model.kind) == (
         DEMO_ID,
@@ -282,11 +285,18 @@ def test_the_descriptors_describe_both_forms(demo: Demo) -> None:
     assert single_model.provenance == {
         "source": "demo",
         "recipe": 1,
+        "base_model": DEMO_ID,
         "config_path": str(demo.folder),
         "files": {demo.single.name: single_model.checkpoint_hash},
     }
     assert folder_model.provenance["files"][UNET_WEIGHTS] == folder_model.checkpoint_hash
-    for model in demo.models:
+    # the LoRA fits the demo's family (both forms), not SDXL's
+    assert {base_family(m) for m in demo.models} == {DEMO_ID}
+    assert (lora.id, lora.kind, lora.capabilities) == (DEMO_LORA_ID, "sdxl-lora", ["lora"])
+    assert lora.checkpoint_hash == sha256_file(Path(str(lora.local_path)))
+    assert lora.provenance["autov3"] == addnet_hash(Path(str(lora.local_path)))
+    assert (lora.version, lora.installed, lora.enabled) == ("1", True, True)
+    for model in (folder_model, single_model):
         assert model.version == "1"
         assert model.installed
         assert model.enabled
