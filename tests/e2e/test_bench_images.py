@@ -50,4 +50,5 @@ def test_bench_images_quick_reports_every_row(tmp_path: Path) -> None:
         assert report["rows"][name]["available"], name
     assert report["rows"]["preview_every=1"]["previews_per_image"] >= 1
     assert report["preview_ratio"] > 0
+    assert report["preview_paired_ratio"] > 0
     assert "preview_every=1 against none: wall time ratio" in done.stdout
