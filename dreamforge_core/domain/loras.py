@@ -110,8 +110,11 @@ def parse_loras(raw: Any, add: Callable[[str, str], None]) -> tuple[LoraUse, ...
 def parse_preview_every(raw: Any, add: Callable[[str, str], None]) -> int | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        add("preview_every", "must be an integer of at least 1 (or null: no previews)")
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        add("preview_every", "must be an integer")
+        return None
+    if raw < 1:
+        add("preview_every", "must be at least 1 (or null: no previews)")
         return None
     return int(raw)
 
