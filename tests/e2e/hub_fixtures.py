@@ -1,5 +1,5 @@
 """The local fake Hugging Face and CivitAI servers of the model download tests, serving the
-demo model's files (a diffusers folder, its configs, a single-file checkpoint)."""
+demo model's files (a diffusers folder, its configs, a single-file checkpoint, its LoRA)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ TINY_REPO = "dreamforge/sdxl-tiny"
 CONFIG_REPO = "dreamforge/sdxl-base-config"
 CIVITAI_MODEL, CIVITAI_VERSION = 101, 202
 BIG_MODEL, BIG_VERSION = 301, 302
+LORA_MODEL, LORA_VERSION = 401, 402
 TOKEN = "secret-token-123"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
-    """The demo model's files: the diffusers folder, its configs, the single file."""
+    """The demo model's files: the diffusers folder, its configs, the single file, the LoRA."""
     data_dir = tmp_path_factory.mktemp("demo-src")
     create_demo(data_dir)
     models = data_dir / "models"
@@ -33,7 +34,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]
     }
     configs = {n: d for n, d in files.items() if not n.endswith(".safetensors")}
     [single] = single_dir.glob("*.safetensors")
-    return {"folder": files, "configs": configs, "single": {single.name: single.read_bytes()}}
+    [lora] = (models / "sdxl-lora").glob("*/*.safetensors")
+    return {
+        "folder": files,
+        "configs": configs,
+        "single": {single.name: single.read_bytes()},
+        "lora": {lora.name: lora.read_bytes()},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +53,13 @@ def hub(demo: dict[str, dict[str, bytes]]) -> Iterator[FakeHub]:
         CIVITAI_MODEL,
         "Tiny Real XL",
         [{"id": CIVITAI_VERSION, "name": "v1", "files": [CivitaiFile(1, name, data)]}],
+    )
+    [(lora_name, lora_data)] = demo["lora"].items()
+    server.add_civitai_model(  # published as SDXL's: models downloaded here state no other base
+        LORA_MODEL,
+        "Tiny Detail",
+        [{"id": LORA_VERSION, "name": "v1", "files": [CivitaiFile(3, lora_name, lora_data)]}],
+        model_type="LORA",
     )
     server.add_civitai_model(
         BIG_MODEL,

@@ -22,6 +22,8 @@ from tests.e2e.hub_fixtures import (
     CIVITAI_MODEL,
     CIVITAI_VERSION,
     CONFIG_REPO,
+    LORA_MODEL,
+    LORA_VERSION,
     TINY_REPO,
 )
 from tests.e2e.test_sdxl_runner import SDXL_ENV
@@ -82,13 +84,19 @@ def test_hf_and_civitai_downloads_register_and_run_jobs_that_carry_their_hash(
     got_civitai = cli.run("model", "download", f"civitai:{CIVITAI_MODEL}")
     assert got_civitai.returncode == 0, got_civitai.stderr
     assert "SDXL base config" in got_civitai.stdout
+    got_lora = cli.run("model", "download", f"civitai:{LORA_MODEL}")
+    assert got_lora.returncode == 0, got_lora.stderr
+    assert f"registered tiny-detail-v{LORA_VERSION} (sdxl-lora)" in got_lora.stdout
     server = ServerProcess(
         cli.data_dir, {**SDXL_ENV, "DREAMFORGE_SDXL_BASE_CONFIG": f"hf:{CONFIG_REPO}"}
     )
     server.start()
     client = DreamForgeClient(server.url, timeout=120)
     try:
-        models = {m["id"]: m for m in client.http.get("/v1/models").json()["items"]}
+        listed = {m["id"]: m for m in client.http.get("/v1/models").json()["items"]}
+        lora = listed.pop(f"tiny-detail-v{LORA_VERSION}")
+        assert (lora["kind"], lora["base_model"]) == ("sdxl-lora", "sdxl")
+        models = listed
         assert len(models) == 2, models
         for model_id in models:
             full = client.http.get(f"/v1/models/{model_id}").json()
@@ -105,6 +113,18 @@ def test_hf_and_civitai_downloads_register_and_run_jobs_that_carry_their_hash(
             meta = read_embedded_metadata(httpx.get(artifact["url"]).content)
             a1111 = parse_a1111_parameters(meta["parameters"])
             assert a1111["Model hash"] == full["checkpoint_hash"][:10]
+        job = client.create_job(
+            {"prompt": "a lighthouse", "width": 256, "height": 256, "steps": 2,
+             "loras": [{"model_id": lora["id"], "scale": 0.7}]},
+            model_id=next(iter(models)),
+        )  # fmt: skip
+        final = wait_for_state(client, job["id"], {"succeeded", "failed"}, timeout=240)
+        assert final["state"] == "succeeded", final
+        [artifact] = client.artifacts(job["id"])
+        a1111 = parse_a1111_parameters(
+            read_embedded_metadata(httpx.get(artifact["url"]).content)["parameters"]
+        )
+        assert a1111["Lora hashes"] == f"tiny-detail: {lora_autov3(client, lora['id'])}"
         civitai = next(m for m in models.values() if "tiny-real-xl" in m["id"])
         provenance = client.http.get(f"/v1/models/{civitai['id']}").json()["provenance"]
         assert provenance["model_id"] == CIVITAI_MODEL
@@ -112,6 +132,10 @@ def test_hf_and_civitai_downloads_register_and_run_jobs_that_carry_their_hash(
     finally:
         client.close()
         server.stop()
+
+
+def lora_autov3(client: DreamForgeClient, model_id: str) -> str:
+    return str(client.http.get(f"/v1/models/{model_id}").json()["provenance"]["autov3"])[:12]
 
 
 def test_a_killed_download_resumes_where_it_stopped(cli: Cli, hub: FakeHub) -> None:
