@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dreamforge_adapters.sdxl.previews import latent_preview_jpeg
+from dreamforge_adapters.sdxl.previews import latent_preview_rgb
 from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage
 
 _SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
@@ -117,13 +117,16 @@ def step_reporter(
         total_calls = max(int(getattr(pipe, "num_timesteps", 0) or request.steps), 1)
         report((index + 1) * request.steps // total_calls)
         if next_preview and reported >= next_preview and "latents" in kwargs:
+            width, height, rgb = latent_preview_rgb(kwargs["latents"], torch)
             send(
                 {
                     "type": "preview",
                     "request_id": request.request_id,
                     "step": reported,
                     "total": request.steps,
-                    "jpeg": latent_preview_jpeg(kwargs["latents"], torch),
+                    "width": width,
+                    "height": height,
+                    "rgb": rgb,
                 }
             )
             every = request.preview_every or 1

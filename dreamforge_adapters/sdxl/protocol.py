@@ -17,7 +17,8 @@ Child → parent (all but `ready` carry the request's "request_id"):
   {"type": "loaded", "model_id": str, "seconds": float, "cached": bool,
    "loras_loaded": [str]}                                                    per request
   {"type": "step", "done": int, "total": int}                                per denoising step
-  {"type": "preview", "step": int, "total": int, "jpeg": bytes}   every params.preview_every
+  {"type": "preview", "step": int, "total": int, "width": int, "height": int,
+   "rgb": bytes (8-bit RGB of the latents, `previews.py`)}      every params.preview_every steps
   {"type": "done", "width": int, "height": int, "pixels": bytes,
    "seconds": float, "memory": Memory}
   {"type": "error", "code": "oom"|"invalid_input"|"provider_error"|"interrupted",

@@ -24,6 +24,7 @@ from dreamforge_adapters.sdxl.child_process import ChildOptions, ChildProcess
 from dreamforge_adapters.sdxl.following import INTERRUPT_GRACE_S, Following, QuietListener
 from dreamforge_adapters.sdxl.loras import lora_spec
 from dreamforge_adapters.sdxl.memory import process_memory
+from dreamforge_adapters.sdxl.previews import preview_jpeg
 from dreamforge_adapters.sdxl.protocol import SHUTDOWN, ChildMessage, ModelSpec
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.errors import InvalidInput, OutOfMemory, ProviderError, StepTimeout
@@ -166,7 +167,8 @@ class SubprocessRunner(Runner):
                 follow.stepped()
                 listener.step(int(message["done"]), int(message["total"]))
             elif kind == "preview":
-                listener.preview(int(message["step"]), int(message["total"]), message["jpeg"])
+                jpeg = preview_jpeg(int(message["width"]), int(message["height"]), message["rgb"])
+                listener.preview(int(message["step"]), int(message["total"]), jpeg)
             elif kind == "loaded":
                 follow.loaded()
                 self._note_load(message, listener)

@@ -68,6 +68,7 @@ BASELINE, PREVIEWS = ROWS[0].name, ROWS[-1].name
 class _Measured:
     times: dict[str, list[float]] = field(default_factory=dict)
     cpu: dict[str, list[float]] = field(default_factory=dict)  # server + runner CPU seconds
+    runner_cpu: dict[str, list[float]] = field(default_factory=dict)  # the runner's share
     refused: dict[str, str] = field(default_factory=dict)  # row -> the server's reason
     previews: list[int] = field(default_factory=list)  # previews per timed preview job
 
@@ -152,12 +153,14 @@ def _measure(client: DreamForgeClient, base: dict[str, Any], rounds: int) -> _Me
     timed = [name for name in order if name not in got.refused]
     for n in range(rounds):
         for name in timed:
-            cpu_before = _cpu_seconds(pids) if pids else None
+            cpu_before, runner_before = _cpu_seconds(pids), _cpu_seconds(pids[-1:])
             elapsed, events = _job(client, {**params[name], "seed": n + 1})
-            cpu_after = _cpu_seconds(pids) if pids else None
+            cpu_after, runner_after = _cpu_seconds(pids), _cpu_seconds(pids[-1:])
             got.times.setdefault(name, []).append(elapsed)
-            if cpu_before is not None and cpu_after is not None:
+            if cpu_before is not None and cpu_after is not None and pids:
                 got.cpu.setdefault(name, []).append(cpu_after - cpu_before)
+            if runner_before is not None and runner_after is not None and pids:
+                got.runner_cpu.setdefault(name, []).append(runner_after - runner_before)
             if name == PREVIEWS:
                 got.previews.append(sum(1 for e in events if "image" in e and "step" in e))
     return got
@@ -167,6 +170,7 @@ def _figures(base: dict[str, Any], rounds: int, got: _Measured) -> dict[str, Any
     rows: dict[str, Any] = {}
     median = {name: statistics.median(times) for name, times in got.times.items()}
     cpu = {name: statistics.median(times) for name, times in got.cpu.items()}
+    runner = {name: statistics.median(times) for name, times in got.runner_cpu.items()}
     for row in ROWS:
         if row.name in got.refused:
             rows[row.name] = {"available": False, "reason": got.refused[row.name]}
@@ -177,6 +181,7 @@ def _figures(base: dict[str, Any], rounds: int, got: _Measured) -> dict[str, Any
             "rounds_s": [round(t, 4) for t in got.times[row.name]],
             "vs_text_to_image": round(median[row.name] / median[BASELINE], 3),
             "cpu_s_per_image": round(cpu[row.name], 4) if row.name in cpu else None,
+            "runner_cpu_s_per_image": round(runner[row.name], 4) if row.name in runner else None,
             "cpu_vs_text_to_image": (
                 round(cpu[row.name] / cpu[BASELINE], 3)
                 if row.name in cpu and cpu[BASELINE]
@@ -214,7 +219,12 @@ def _echo(figures: dict[str, Any]) -> None:
             click.echo(f"{name:30} not available ({row['reason']})")
             continue
         cpu = row["cpu_s_per_image"]
-        cpu_text = f"  CPU {cpu:.4f} s x{row['cpu_vs_text_to_image']:.3f}" if cpu else ""
+        runner = row["runner_cpu_s_per_image"]
+        cpu_text = (
+            f"  CPU {cpu:.2f} s x{row['cpu_vs_text_to_image']:.3f} (runner {runner:.2f} s)"
+            if cpu
+            else ""
+        )
         click.echo(
             f"{name:30} {row['s_per_image']:.4f} s/image  x{row['vs_text_to_image']:.3f} "
             f"of text-to-image{cpu_text}  rounds {row['rounds_s']}"
