@@ -20,6 +20,7 @@ import pytest
 from tests.e2e.conftest import ServerProcess
 from tests.support.browser import browser_missing, chromium_path, screenshot_dir
 from tests.support.demo import create_demo
+from tests.support.tcp_proxy import TcpProxy
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
@@ -116,10 +117,12 @@ def session(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Any]:
     """session(server, viewport=DESKTOP) -> a Session; its screenshot is taken at teardown."""
     made: list[Session] = []
 
-    def make(server: ServerProcess, viewport: dict[str, int] = DESKTOP) -> Session:
+    def make(
+        server: ServerProcess, viewport: dict[str, int] = DESKTOP, origin: str | None = None
+    ) -> Session:
         context = browser.new_context(viewport=viewport)
         context.set_default_timeout(WAIT_MS)
-        made.append(Session(context, server.url, request.node.name))
+        made.append(Session(context, origin or server.url, request.node.name))
         return made[-1]
 
     yield make
@@ -235,6 +238,33 @@ def test_cancel_stops_a_running_job(session: Any, fake_server: ServerProcess) ->
     job = httpx.get(f"{fake_server.url}/v1/jobs/{job_id}").json()
     assert job["state"] == "canceled"
     assert job["progress"] < 1
+
+
+def test_the_stream_resumes_after_its_connection_drops(
+    session: Any, fake_server: ServerProcess
+) -> None:
+    with TcpProxy(("127.0.0.1", fake_server.port)) as proxy:
+        s = session(fake_server, origin=f"http://{proxy.address}")
+        page = s.open()
+        fill_job(page, "a dropped line", Width="64", Height="64", Steps="30")
+        page.get_by_label("Number of images", exact=True).fill("3")
+        page.get_by_role("button", name="Generate").click()
+        expect(page.locator("#items li").first.locator("progress")).not_to_have_attribute(
+            "value", "0"
+        )
+        proxy.down()  # every connection through it is cut, as by a network drop
+        expect(page.locator("body")).to_have_attribute("data-stream", "lost")
+        proxy.up()
+        expect(page.locator("#job-state")).to_have_text("Finished")
+        expect(page.locator("#job-percent")).to_have_text("100 %")
+        expect(page.locator("#gallery .card")).to_have_count(3)
+    resumed = [
+        int(h["last-event-id"])
+        for _, u, h in s.requests
+        if u.endswith("/progress/stream") and "last-event-id" in h
+    ]
+    assert resumed, "the stream was opened again with Last-Event-ID"
+    assert resumed[0] > 0
 
 
 def test_a_bad_value_shows_the_servers_message_by_its_field(
