@@ -9,6 +9,9 @@ leaves a screenshot under test-results/playground/.
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
+from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
 from tests.support.browser import browser_missing, chromium_path, screenshot_dir
 from tests.support.demo import create_demo
@@ -224,14 +229,25 @@ def test_a_job_from_the_form_shows_progress_to_100_percent_and_its_images(
     assert s.console_errors == []
 
 
-def test_cancel_stops_a_running_job(session: Any, fake_server: ServerProcess) -> None:
+def test_the_queue_position_shows_and_cancel_stops_a_running_job(
+    session: Any, fake_server: ServerProcess
+) -> None:
     s = session(fake_server)
     page = s.open()
-    fill_job(page, "a slow one", Width="64", Height="64", Steps="100", **{"Number of images": "5"})
-    page.get_by_role("button", name="Generate").click()
+    api = DreamForgeClient(fake_server.url)
+    try:
+        # a job of the API's own holds the worker: the page's job waits behind it
+        ahead = api.create_job({"prompt": "ahead", "width": 64, "height": 64, "steps": 150})
+        fill_job(page, "a slow one", Width="64", Height="64", Steps="100")
+        page.get_by_label("Number of images", exact=True).fill("5")
+        page.get_by_role("button", name="Generate").click()
+        expect(page.locator("#job-state")).to_have_text("Queued: next to start")
+        api.cancel(ahead["id"])
+    finally:
+        api.close()
     expect(page.locator("#job-state")).to_have_text("Running")
     expect(page.locator("#items li").first.locator("progress")).not_to_have_attribute("value", "0")
-    page.get_by_role("button", name="Cancel job").click()
+    page.get_by_role("button", name="Cancel job").press("Enter")  # keyboard operable
     expect(page.locator("#job-state")).to_have_text("Canceled")
     expect(page.get_by_role("button", name="Cancel job")).to_be_hidden()
     job_id = page.locator("#job-id").inner_text()
@@ -334,3 +350,123 @@ def test_a_server_with_keys_asks_for_one_then_runs_the_sdxl_demo_model(
     assert page.evaluate("sessionStorage.getItem('dreamforge.apiKey')") == KEY
     assert page.evaluate("localStorage.length") == 0
     assert page.context.cookies() == []
+
+
+def _png_data_url(size: int) -> str:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 120, 40)).save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+#: What a model whose schema offers images in, upscaling and previews adds to the fake's.
+IMAGE_FIELDS = {
+    "init_image": {"type": "string"},
+    "strength": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.75},
+    "upscale": {
+        "type": "object",
+        "properties": {"factor": {"type": "number", "minimum": 1.5, "maximum": 2, "default": 2}},
+    },
+    "preview_every": {"type": "integer", "minimum": 1},
+}
+
+
+class MockedJobs:
+    """Stands in for the API where the model's schema offers more than this server does:
+    `/v1/models` gains IMAGE_FIELDS, and the jobs answer from here, their stream included."""
+
+    def __init__(self, context: BrowserContext, origin: str) -> None:
+        self.origin = origin
+        self.created: list[dict[str, Any]] = []
+        model = httpx.get(f"{origin}/v1/models").json()["items"][0]
+        model["parameters_schema"]["properties"].update(IMAGE_FIELDS)
+        self.models = {"items": [model]}
+        self.preview = _png_data_url(8)
+        self.image = _png_data_url(64)
+        context.route(f"{origin}/v1/**", self._answer)
+
+    def _job(self, n: int, state: str) -> dict[str, Any]:
+        base = f"/v1/jobs/mock-{n}"
+        params = {**self.created[n - 1]["params"], "steps": 10, "seed": None}
+        return {
+            "id": f"mock-{n}",
+            "state": state,
+            "count": 1,
+            "progress": 1.0 if state == "succeeded" else 0.0,
+            "params": params,
+            "model_id": self.models["items"][0]["id"],
+            "queue_position": 0 if state == "queued" else None,
+            "links": {
+                "self": base,
+                "artifacts": f"{base}/artifacts",
+                "stream": f"{base}/progress/stream",
+            },
+        }
+
+    def _stream(self, n: int) -> str:
+        artifact = {"id": f"a{n}", "item_index": 0, "seed": 1234 + n, "width": 64, "height": 64}
+        events = [
+            ("1", "state", {"state": "running"}),
+            ("2", "progress", {"item_index": 0, "item_progress": 0.5, "progress": 0.5}),
+            (None, "preview", {"item_index": 0, "step": 5, "total": 10, "image": self.preview}),
+            ("3", "artifact", {"item_index": 0, "artifact": artifact}),
+            ("4", "end", {"state": "succeeded"}),
+        ]
+        return "".join(
+            (f"id: {i}\n" if i else "") + f"event: {e}\ndata: {json.dumps(d)}\n\n"
+            for i, e, d in events
+        )
+
+    def _answer(self, route: Any) -> None:
+        request = route.request
+        path = request.url.removeprefix(self.origin).split("?")[0]
+        if path == "/v1/models":
+            route.fulfill(json=self.models)
+        elif path == "/v1/jobs" and request.method == "POST":
+            self.created.append(json.loads(request.post_data or "{}"))
+            route.fulfill(status=202, json=self._job(len(self.created), "queued"))
+        elif match := re.fullmatch(r"/v1/jobs/mock-(\d+)(/.*)?", path):
+            n, rest = int(match.group(1)), match.group(2) or ""
+            if rest == "/progress/stream":
+                route.fulfill(body=self._stream(n), content_type="text/event-stream")
+            elif rest == "/artifacts":
+                item = {"id": f"a{n}", "item_index": 0, "seed": 1234 + n, "width": 64}
+                item |= {"height": 64, "format": "png", "step": "generate", "url": self.image}
+                route.fulfill(json={"items": [item]})
+            else:
+                route.fulfill(json=self._job(n, "succeeded"))
+        else:
+            route.continue_()
+
+
+def test_previews_and_the_image_actions_where_the_schema_offers_them(
+    session: Any, fake_server: ServerProcess
+) -> None:
+    s = session(fake_server)
+    mocked = MockedJobs(s.context, fake_server.url)
+    page = s.open()
+    page.get_by_text("More settings").click()
+    expect(page.get_by_label("Live preview every N steps")).to_have_value("5")
+    expect(page.get_by_label("Input strength")).to_have_value("0.75")
+    page.get_by_label("Prompt", exact=True).fill("a fox")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#job-state")).to_have_text("Finished")
+    preview = page.get_by_role("img", name="Live preview of image 1")
+    expect(preview).to_have_attribute("src", mocked.preview)
+    card = page.locator('#gallery .card[data-job="mock-1"]')
+    expect(card.locator(".seed")).to_have_text("1235")
+    assert mocked.created[0]["params"] == {"prompt": "a fox", "preview_every": 5}
+    # "use as input": the next job starts from that image
+    card.get_by_role("button", name="Use as input").click()
+    expect(page.locator("#input-image")).to_contain_text("artifact:mock-1/0")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#job-id")).to_have_text("mock-2")
+    assert mocked.created[1]["params"]["init_image"] == "artifact:mock-1/0"
+    # "upscale": the image's own parameters and seed, with the schema's default factor
+    card.get_by_role("button", name="Upscale").click()
+    expect(page.locator("#job-id")).to_have_text("mock-3")
+    upscale = mocked.created[2]["params"]
+    assert upscale["upscale"] == {"factor": 2}
+    assert upscale["seed"] == 1235
+    assert upscale["count"] == 1
+    assert upscale["init_image"] == "artifact:mock-1/0"
+    assert s.console_errors == []
