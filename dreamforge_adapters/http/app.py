@@ -59,7 +59,7 @@ def build_litestar(services: ApiServices, settings: HttpSettings) -> Litestar:
             openapi_router=Router(
                 path="/schema",
                 route_handlers=[],
-                response_headers=page_headers(),
+                response_headers=page_headers(settings.image_origins),
                 include_in_schema=False,
             ),
             render_plugins=[OfflineSwaggerPlugin(path=["/", "/swagger"])],
