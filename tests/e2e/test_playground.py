@@ -346,6 +346,7 @@ def test_a_server_with_keys_asks_for_one_then_runs_the_sdxl_demo_model(
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#job-state")).to_have_text("Finished", timeout=120_000)
     expect(page.locator("#gallery .card img")).to_have_js_property("naturalWidth", 64)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     # the key lives in this tab's session storage only
     assert page.evaluate("sessionStorage.getItem('dreamforge.apiKey')") == KEY
     assert page.evaluate("localStorage.length") == 0

@@ -104,3 +104,12 @@ def test_images_may_come_from_the_s3_endpoint_clients_reach() -> None:
 
 def response_type(api: InProcessApi, path: str) -> str:
     return str(api.client.get(path).headers["content-type"]).split(";")[0]
+
+
+def test_static_files_share_one_metrics_label(api: InProcessApi) -> None:
+    for i in range(5):
+        api.client.get(f"/static/probe-{i}.js")
+    api.client.get("/static/js/main.js")
+    metrics = api.client.get("/metrics").text
+    assert "probe-" not in metrics
+    assert 'route="/static/{name}"' in metrics

@@ -107,7 +107,8 @@ function start(job) {
   let poll = null;
   const refresh = async () => {
     try {
-      view.update(await call(job.links.self, { signal }));
+      const fresh = await call(job.links.self, { signal });
+      if (!signal.aborted) view.update(fresh);
     } catch {
       /* the stream tells the outcome */
     }
@@ -118,6 +119,7 @@ function start(job) {
     collecting = collecting.then(async () => {
       try {
         const { items } = await call(job.links.artifacts, { signal });
+        if (signal.aborted) return;
         gallery.add(view.job, items, { inputImage: form.offersInputImage, upscale: form.offersUpscale });
       } catch {
         /* shown on the next artifact or at the end */

@@ -4,6 +4,11 @@
 
 import { askForKey, authHeaders, KeyRefused } from "./api.js";
 
+//: Answers that another try would only repeat (others, and network errors, are retried).
+const GONE = new Set([400, 403, 404, 410, 422]);
+
+class StreamRefused extends Error {}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Parses SSE text into {id, event, data} frames; keeps a partial frame for the next chunk. */
@@ -52,6 +57,7 @@ export async function followJob(streamUrl, { onEvent, onConnection = () => {}, s
         await askForKey("API key needed");
         continue;
       }
+      if (GONE.has(response.status)) throw new StreamRefused(`the job's stream answered ${response.status}`);
       if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
       onConnection("open");
       delay = 500;
@@ -82,7 +88,7 @@ export async function followJob(streamUrl, { onEvent, onConnection = () => {}, s
       }
     } catch (error) {
       if (signal && signal.aborted) return;
-      if (error instanceof KeyRefused) throw error;
+      if (error instanceof KeyRefused || error instanceof StreamRefused) throw error;
     }
     onConnection("lost");
     await sleep(delay);
