@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the virtualenv, makes sure the services the tests use are answering (starting
-# PostgreSQL and Redis when they are not), and runs the secrets check,
+# PostgreSQL and Redis when they are not) and that a Chromium is there for the browser
+# tests (installing Debian's as root), and runs the secrets check,
 # lint, types, import boundaries and the whole test suite. Fails when no test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 make -s install
 
 ./scripts/services.sh
+./scripts/browser.sh
 make -s secrets lint types imports PY=.venv/bin/python
 ./scripts/validate-deploy.sh
 

@@ -56,5 +56,7 @@ class HttpSettings:
     offload_blocking: bool = False  # run use cases in threads (network stores)
     # only these Host names are answered (a loopback server without keys); None: any
     hosts: LoopbackHosts | None = None
+    # origins the playground may show images from besides its own (presigned S3 URLs)
+    image_origins: tuple[str, ...] = ()
     title: str = "Dream Forge"
     version: str = "0.1.0"
