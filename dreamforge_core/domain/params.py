@@ -11,6 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dreamforge_core.domain.image_inputs import (
+    DEFAULT_STRENGTH,
+    INIT_IMAGE,
+    INPUT_FIELDS,
+    MASK_IMAGE,
+    InputImage,
+    image_inputs_schema,
+)
 from dreamforge_core.domain.presets import Preset
 from dreamforge_core.errors import FieldError, InvalidInput
 
@@ -80,8 +88,25 @@ class GenerateParams:
     embed_metadata: bool = True
     count: int = 1
     preset: str | None = None
+    # Image-to-image and inpainting: set from the stored inputs, never from a request.
+    init_image: InputImage | None = None
+    mask_image: InputImage | None = None
+    strength: float | None = None  # with init_image only
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self._text_to_image_dict(), **self._image_inputs_dict()}
+
+    def _image_inputs_dict(self) -> dict[str, Any]:
+        """Only what is set: a text-to-image request keeps the fingerprint it always had."""
+        extra: dict[str, Any] = {}
+        if self.init_image is not None:
+            extra[INIT_IMAGE] = self.init_image.to_dict()
+            extra["strength"] = self.strength
+        if self.mask_image is not None:
+            extra[MASK_IMAGE] = self.mask_image.to_dict()
+        return extra
+
+    def _text_to_image_dict(self) -> dict[str, Any]:
         return {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -100,7 +125,11 @@ class GenerateParams:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateParams:
         """Rebuilds stored, already validated parameters."""
-        return cls(**{k: data[k] for k in _FIELDS if k in data})
+        values = {k: data[k] for k in _FIELDS if k in data}
+        for name in INPUT_FIELDS:
+            if values.get(name) is not None:
+                values[name] = InputImage.from_dict(values[name])
+        return cls(**values)
 
     @property
     def seed_honoured(self) -> bool:
@@ -212,6 +241,25 @@ def _preset(c: _Collector, raw: Mapping[str, Any], presets: Mapping[str, Preset]
     return presets[name]
 
 
+def _strength(c: _Collector, raw: Mapping[str, Any]) -> float | None:
+    """`strength` with an `init_image` (0.75 when not given); the images themselves are read
+    and checked by the use case that stores them."""
+    if MASK_IMAGE in raw and INIT_IMAGE not in raw:
+        c.add(MASK_IMAGE, "needs init_image (the image to repaint)")
+    if "strength" not in raw:
+        return DEFAULT_STRENGTH if INIT_IMAGE in raw else None
+    value = raw["strength"]
+    if INIT_IMAGE not in raw:
+        c.add("strength", "needs init_image (image-to-image)")
+    elif not _is_number(value):
+        c.add("strength", "must be a number")
+    elif not 0 < value <= 1:
+        c.add("strength", "must be greater than 0 and at most 1")
+    else:
+        return float(value)
+    return None
+
+
 def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]) -> GenerateParams:
     """Checks raw `params` against the model's limits and fills defaults.
 
@@ -238,6 +286,7 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     embed = _flag(c, raw, "embed_metadata", default=True)
     count = _int_in(c, raw, "count", 1, MAX_COUNT)
     preset = _preset(c, raw, presets)
+    strength = _strength(c, raw)
     if c.errors:
         raise InvalidInput.for_fields(c.errors)
 
@@ -264,6 +313,7 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
         embed_metadata=embed,
         count=count or base.count,
         preset=preset.name if preset else None,
+        strength=strength,
     )
 
 
@@ -323,5 +373,6 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
             "embed_metadata": {"type": "boolean", "default": True},
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
             "preset": {"type": ["string", "null"], "enum": [*sorted(presets), None]},
+            **image_inputs_schema(),
         },
     }
