@@ -300,7 +300,7 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     )
     if preset is not None:
         base = preset.apply(base, limits)
-    return replace(
+    params = replace(
         base,
         negative_prompt=negative if negative is not None else base.negative_prompt,
         seed=seed,
@@ -315,6 +315,19 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
         preset=preset.name if preset else None,
         strength=strength,
     )
+    if params.strength is not None and denoising_steps(params) < 1:
+        raise InvalidInput.for_fields(
+            [FieldError("params.strength", f"x steps ({params.steps}) must give at least 1 step")]
+        )
+    return params
+
+
+def denoising_steps(params: GenerateParams) -> int:
+    """The steps that run: image-to-image starts part-way, at `strength` of the schedule, and
+    runs `int(steps * strength)` of them (as diffusers counts)."""
+    if params.strength is None:
+        return params.steps
+    return min(int(params.steps * params.strength), params.steps)
 
 
 def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dict[str, Any]:

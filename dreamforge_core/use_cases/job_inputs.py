@@ -144,5 +144,25 @@ class JobInputs:
             raise BadInput(f"the image {reference} is no longer stored") from None
 
 
+def load_inputs(blobs: BlobStore, job: Job) -> dict[str, bytes]:
+    """The job's stored inputs by field name, each checked against the hash its parameters
+    keep: every attempt of the job uses the very bytes its request brought."""
+    params, loaded = job.generation, {}
+    for name in INPUT_FIELDS:
+        named: InputImage | None = getattr(params, name)
+        if named is None:
+            continue
+        try:
+            data = blobs.get(input_key(job.user, job.id, name))
+        except NotFound:
+            raise InvalidInput(
+                f"the stored {name} of job {job.id} is gone", job_id=job.id
+            ) from None
+        if hashlib.sha256(data).hexdigest() != named.sha256:
+            raise InvalidInput(f"the stored {name} of job {job.id} has changed", job_id=job.id)
+        loaded[name] = data
+    return loaded
+
+
 def _size(image: PreparedImage) -> tuple[int, int]:
     return image.width, image.height

@@ -4,7 +4,8 @@
 
 1. claim the job (`JobClaim`: a redelivery, a job held by a live worker, a retry not yet
    due or a stopping worker end here; a job whose worker died is taken over);
-2. for each unfinished item, in order: draw the seed, generate (the runner reports through
+2. read the job's stored inputs (image-to-image, inpainting) once for the attempt;
+   for each unfinished item, in order: draw the seed, generate (the runner reports through
    `RunnerReports`), store (`StoreImage`); item N is stored on a second thread while the
    runner generates item N+1, so the runner never waits on storage;
 3. succeed with the last item's record; or, when the attempt raised, retry, fail or, on a
@@ -33,6 +34,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from dreamforge_core.domain.artifact import job_prefix
+from dreamforge_core.domain.image_inputs import INIT_IMAGE, MASK_IMAGE, is_input_key
 from dreamforge_core.domain.job import GENERATE, ItemState, Job
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
@@ -53,6 +55,7 @@ from dreamforge_core.ports.stop_signal import NO_STOP, Stopping, StopSignal
 from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.job_claim import JobClaim
+from dreamforge_core.use_cases.job_inputs import load_inputs
 from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
 from dreamforge_core.use_cases.runner_reports import RunnerReports
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
@@ -115,6 +118,7 @@ class RunGenerateJob:
             run.save()  # the claim, before touching what an earlier attempt left
             self._delete_orphans(job)
         todo = [i.index for i in job.items if i.state is not ItemState.SUCCEEDED]
+        inputs = load_inputs(p.blobs, job) if todo else {}
         storing = p.threads.single("dreamforge-finish")
         stored: Future[None] | None = None  # the previous item, stored while this one runs
         try:
@@ -126,7 +130,7 @@ class RunGenerateJob:
                 time_left = self._time_left(run)
                 seed = self._draw_seed(job)
                 began = time.monotonic()
-                image = self._generate(run, model, index, seed, time_left)
+                image = self._generate(run, model, index, seed, time_left, inputs)
                 if stored is not None:
                     stored.result()  # item N-1 is stored before item N is
                 if n == len(todo) - 1:  # nothing left to overlap with: store it right here
@@ -176,7 +180,13 @@ class RunGenerateJob:
         return self._ports.seeds.draw()
 
     def _generate(
-        self, run: RunningJob, model: ModelDescriptor, index: int, seed: int, time_left: float
+        self,
+        run: RunningJob,
+        model: ModelDescriptor,
+        index: int,
+        seed: int,
+        time_left: float,
+        inputs: Mapping[str, bytes],
     ) -> GeneratedImage:
         p, job = self._ports, run.job
         with run.lock:
@@ -191,13 +201,16 @@ class RunGenerateJob:
             seed,
             timeout_s=time_left,
             runtime=preset.runtime if preset else {},
+            init_image=inputs.get(INIT_IMAGE),
+            mask_image=inputs.get(MASK_IMAGE),
         )
         with p.tracer.span("dreamforge.image.generate", item_index=index, seed=seed):
             return p.runner.generate(request, RunnerReports(p, run, index))
 
     def _delete_orphans(self, job: Job) -> None:
-        """Blobs stored by an attempt that died before recording their artifact row."""
+        """Blobs stored by an attempt that died before recording their artifact row (the
+        job's inputs, stored with its row, stay)."""
         kept = {a.key for a in self._ports.repo.artifacts(job.id)}
         for key in self._ports.blobs.list_keys(job_prefix(job.user, job.id)):
-            if key not in kept:
+            if key not in kept and not is_input_key(job.user, job.id, key):
                 self._ports.blobs.delete(key)

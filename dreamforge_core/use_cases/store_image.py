@@ -9,6 +9,7 @@ from typing import Protocol
 
 from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key
 from dreamforge_core.domain.clock import new_id
+from dreamforge_core.domain.image_inputs import MASK_BLUR
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, StorageError
@@ -138,4 +139,6 @@ class StoreImage:
             model_name=model.name,
             checkpoint_hash=model.checkpoint_hash,
             generator=self._generator,
+            denoising_strength=params.strength if params.init_image else None,
+            mask_blur=MASK_BLUR if params.mask_image else None,
         )

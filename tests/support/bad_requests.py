@@ -62,6 +62,7 @@ _IMAGE_ROWS = [
     _bad_input("mask without init_image", {**OK, "mask_image": mask_url()}, "params.mask_image"),
     _bad_input("strength 0", {**_IMG, "strength": 0}, "params.strength"),
     _bad_input("strength above 1", {**_IMG, "strength": 1.5}, "params.strength"),
+    _bad_input("strength x steps under one step", {**_IMG, "strength": 0.3}, "params.strength"),
     _bad_input("strength without init_image", {**OK, "strength": 0.5}, "params.strength"),
     (
         "image request over 16 MiB",

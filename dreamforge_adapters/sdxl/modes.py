@@ -1,0 +1,63 @@
+"""Which pipeline runs a request: text-to-image, image-to-image or inpainting, all three over
+the one set of loaded weights.
+
+diffusers' `from_pipe` builds the image-to-image and inpainting pipelines from the loaded
+text-to-image pipeline's components (UNet, VAE, text encoders, tokenizers): no weights are
+read or copied. Each derived pipeline is kept beside the pipeline it came from and goes when
+the cache drops that one.
+
+Only the child process imports this module (it imports torch and diffusers).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLInpaintPipeline
+from PIL import Image, ImageFilter
+
+from dreamforge_adapters.sdxl.child_request import Request
+from dreamforge_core.domain.image_inputs import MASK_BLUR
+
+_IMAGE_TO_IMAGE: Any = StableDiffusionXLImg2ImgPipeline
+_INPAINT: Any = StableDiffusionXLInpaintPipeline
+
+
+def _picture(data: bytes, mode: str) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as picture:
+        return picture.convert(mode)
+
+
+class PipelineModes:
+    def __init__(self) -> None:
+        self._derived: WeakKeyDictionary[Any, dict[str, Any]] = WeakKeyDictionary()
+
+    def select(self, pipe: Any, request: Request) -> tuple[Any, dict[str, Any]]:
+        """The pipeline for `request` and the arguments its mode adds to the common ones."""
+        if request.init_image is None:
+            return pipe, {"width": request.width, "height": request.height}
+        image = _picture(request.init_image, "RGB")
+        if request.mask_image is None:
+            # the output takes the init image's size, which is the request's already
+            return self._derived_from(pipe, _IMAGE_TO_IMAGE), {
+                "image": image,
+                "strength": request.strength,
+            }
+        mask = _picture(request.mask_image, "L").filter(ImageFilter.GaussianBlur(MASK_BLUR))
+        return self._derived_from(pipe, _INPAINT), {
+            "image": image,
+            "mask_image": mask,
+            "strength": request.strength,
+            "width": request.width,
+            "height": request.height,
+        }
+
+    def _derived_from(self, pipe: Any, kind: Any) -> Any:
+        derived = self._derived.setdefault(pipe, {})
+        if kind.__name__ not in derived:
+            made = kind.from_pipe(pipe)
+            made.set_progress_bar_config(disable=True)
+            derived[kind.__name__] = made
+        return derived[kind.__name__]
