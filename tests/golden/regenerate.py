@@ -15,6 +15,12 @@ import httpx
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, pixels, thumbnail
+
+GRADIENT_64 = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAdElEQVR4nO3PwQnE"
+    "MBDAwEu87r9iwxXhxxDQVCA97/v+vmzWWrrhyuy9dcOVmRndcKUBrQGtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQ"
+    "GtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQHt8wPPOUc3XPkDqJkG4C9miBEAAAAASUVORK5CYII="
+)
 from tests.support.demo import create_demo
 
 CASES = [
@@ -22,6 +28,8 @@ CASES = [
     {"seed": 42, "scheduler": "euler_a"},
     {"seed": 4294967295, "scheduler": "dpmpp_2m", "guidance": 3.5},
     {"seed": 7, "width": 128, "height": 64, "steps": 10, "negative_prompt": "blurry"},
+    # image-to-image from a 64x64 gradient (tests.support.images.png_url), half the steps
+    {"seed": 11, "init_image": GRADIENT_64, "strength": 0.5},
 ]
 
 
