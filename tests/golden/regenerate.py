@@ -15,13 +15,13 @@ import httpx
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, pixels, thumbnail
+from tests.support.demo import create_demo
 
 GRADIENT_64 = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAdElEQVR4nO3PwQnE"
     "MBDAwEu87r9iwxXhxxDQVCA97/v+vmzWWrrhyuy9dcOVmRndcKUBrQGtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQ"
     "GtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQHt8wPPOUc3XPkDqJkG4C9miBEAAAAASUVORK5CYII="
 )
-from tests.support.demo import create_demo
 
 CASES = [
     {"seed": 1},
