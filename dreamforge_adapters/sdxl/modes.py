@@ -25,9 +25,13 @@ _IMAGE_TO_IMAGE: Any = StableDiffusionXLImg2ImgPipeline
 _INPAINT: Any = StableDiffusionXLInpaintPipeline
 
 
-def _picture(data: bytes, mode: str) -> Image.Image:
+def _picture(data: bytes, mode: str, size: tuple[int, int]) -> Image.Image:
+    """The input at the request's size: the upscale step's image is enlarged here."""
     with Image.open(io.BytesIO(data)) as picture:
-        return picture.convert(mode)
+        converted = picture.convert(mode)
+    if converted.size != size:
+        converted = converted.resize(size, Image.Resampling.LANCZOS)
+    return converted
 
 
 class PipelineModes:
@@ -38,14 +42,15 @@ class PipelineModes:
         """The pipeline for `request` and the arguments its mode adds to the common ones."""
         if request.init_image is None:
             return pipe, {"width": request.width, "height": request.height}
-        image = _picture(request.init_image, "RGB")
+        size = (request.width, request.height)
+        image = _picture(request.init_image, "RGB", size)
         if request.mask_image is None:
-            # the output takes the init image's size, which is the request's already
+            # the output takes the init image's size, which is the request's now
             return self._derived_from(pipe, _IMAGE_TO_IMAGE), {
                 "image": image,
                 "strength": request.strength,
             }
-        mask = _picture(request.mask_image, "L").filter(ImageFilter.GaussianBlur(MASK_BLUR))
+        mask = _picture(request.mask_image, "L", size).filter(ImageFilter.GaussianBlur(MASK_BLUR))
         return self._derived_from(pipe, _INPAINT), {
             "image": image,
             "mask_image": mask,

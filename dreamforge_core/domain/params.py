@@ -20,6 +20,7 @@ from dreamforge_core.domain.image_inputs import (
     image_inputs_schema,
 )
 from dreamforge_core.domain.presets import Preset
+from dreamforge_core.domain.upscale import UPSCALE, Upscale, upscale_schema, validate_upscale
 from dreamforge_core.errors import FieldError, InvalidInput
 
 MAX_PROMPT_CHARS = 10_000
@@ -92,6 +93,7 @@ class GenerateParams:
     init_image: InputImage | None = None
     mask_image: InputImage | None = None
     strength: float | None = None  # with init_image only
+    upscale: Upscale | None = None  # a second step, `upscale`, per image
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._text_to_image_dict(), **self._image_inputs_dict()}
@@ -104,6 +106,8 @@ class GenerateParams:
             extra["strength"] = self.strength
         if self.mask_image is not None:
             extra[MASK_IMAGE] = self.mask_image.to_dict()
+        if self.upscale is not None:
+            extra[UPSCALE] = self.upscale.to_dict()
         return extra
 
     def _text_to_image_dict(self) -> dict[str, Any]:
@@ -129,6 +133,8 @@ class GenerateParams:
         for name in INPUT_FIELDS:
             if values.get(name) is not None:
                 values[name] = InputImage.from_dict(values[name])
+        if values.get(UPSCALE) is not None:
+            values[UPSCALE] = Upscale.from_dict(values[UPSCALE])
         return cls(**values)
 
     @property
@@ -315,10 +321,24 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
         preset=preset.name if preset else None,
         strength=strength,
     )
+    errors = []
     if params.strength is not None and denoising_steps(params) < 1:
-        raise InvalidInput.for_fields(
-            [FieldError("params.strength", f"x steps ({params.steps}) must give at least 1 step")]
+        errors.append(
+            FieldError("params.strength", f"x steps ({params.steps}) must give at least 1 step")
         )
+    if raw.get(UPSCALE) is not None:
+        upscale, problems = validate_upscale(
+            raw[UPSCALE],
+            width=params.width,
+            height=params.height,
+            max_size=limits.max_size,
+            multiple=limits.size_multiple,
+            max_steps=limits.max_steps,
+        )
+        errors += problems
+        params = replace(params, upscale=upscale)
+    if errors:
+        raise InvalidInput.for_fields(errors)
     return params
 
 
@@ -387,5 +407,6 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
             "preset": {"type": ["string", "null"], "enum": [*sorted(presets), None]},
             **image_inputs_schema(),
+            UPSCALE: {**upscale_schema(limits.max_steps), "type": ["object", "null"]},
         },
     }

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 
 from dreamforge_core.domain.artifact import job_prefix
 from dreamforge_core.domain.image_inputs import INIT_IMAGE, MASK_IMAGE, is_input_key
-from dreamforge_core.domain.job import GENERATE, ItemState, Job
+from dreamforge_core.domain.job import GENERATE, ItemState, Job, JobState
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.domain.upscale import UPSCALE
 from dreamforge_core.errors import InvalidInput, StepTimeout
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
@@ -60,6 +61,7 @@ from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
 from dreamforge_core.use_cases.runner_reports import RunnerReports
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
 from dreamforge_core.use_cases.store_image import StoreImage
+from dreamforge_core.use_cases.upscale_items import generated_image, upscale_params
 
 __all__ = ["GenerateJobPorts", "JobLimits", "RunGenerateJob"]
 
@@ -117,18 +119,28 @@ class RunGenerateJob:
         if job.attempts > 1:
             run.save()  # the claim, before touching what an earlier attempt left
             self._delete_orphans(job)
-        todo = [i.index for i in job.items if i.state is not ItemState.SUCCEEDED]
+        # every unfinished item of every unfinished step: a job resumes in the step it left
+        todo = [
+            (step.name, i.index)
+            for step in job.steps
+            if step.state is not JobState.SUCCEEDED
+            for i in step.items
+            if i.state is not ItemState.SUCCEEDED
+        ]
         inputs = load_inputs(p.blobs, job) if todo else {}
         storing = p.threads.single("dreamforge-finish")
         stored: Future[None] | None = None  # the previous item, stored while this one runs
         try:
-            for n, index in enumerate(todo):
+            for n, (step_name, index) in enumerate(todo):
                 if p.stop.requested:
                     if stored is not None:
                         stored.result()  # the item in hand is stored before the job goes back
                     raise Stopping(f"the worker is stopping before image {index + 1}")
+                if stored is not None and todo[n - 1][0] != step_name:
+                    stored.result()  # a step is complete before the next one starts
+                    stored = None
                 time_left = self._time_left(run)
-                seed = self._draw_seed(job)
+                seed = self._draw_seed(job, index)
                 began = time.monotonic()
                 image = self._generate(run, model, index, seed, time_left, inputs)
                 if stored is not None:
@@ -173,7 +185,9 @@ class RunGenerateJob:
             raise StepTimeout(f"the step ran past its {timeout_s:g}s timeout", job_id=run.job.id)
         return remaining
 
-    def _draw_seed(self, job: Job) -> int:
+    def _draw_seed(self, job: Job, index: int) -> int:
+        if job.step.name == UPSCALE:  # the hires pass keeps its image's seed
+            return job.steps[0].items[index].seed or 0
         params = job.generation
         if params.seed is not None and params.seed_honoured:
             return params.seed
@@ -193,11 +207,15 @@ class RunGenerateJob:
             job.start_item(index, seed, p.clock.now())
             run.save()
         preset = self._presets.get(job.generation.preset or "")
+        params = job.generation
+        if job.step.name == UPSCALE:
+            params = upscale_params(params, model.limits.size_multiple)
+            inputs = {INIT_IMAGE: generated_image(job, index, p.repo, p.blobs)}
         request = GenerationRequest(
             job.id,
             index,
             model,
-            job.generation,
+            params,
             seed,
             timeout_s=time_left,
             runtime=preset.runtime if preset else {},

@@ -10,6 +10,7 @@ from tests.support.images import data_url, encoded, mask_url, png_claiming, png_
 OK = {"prompt": "p", "width": 64, "height": 64, "steps": 2}
 _PNG = encoded(64, 64)
 _IMG = {**OK, "init_image": png_url()}
+_UP = {"factor": 1.5, "strength": 0.5, "steps": 4}
 
 
 def _bad_input(name: str, params: dict[str, Any], field: str) -> tuple[Any, ...]:
@@ -64,6 +65,28 @@ _IMAGE_ROWS = [
     _bad_input("strength above 1", {**_IMG, "strength": 1.5}, "params.strength"),
     _bad_input("strength x steps under one step", {**_IMG, "strength": 0.3}, "params.strength"),
     _bad_input("strength without init_image", {**OK, "strength": 0.5}, "params.strength"),
+    _bad_input(
+        "upscale factor 3", {**OK, "upscale": {**_UP, "factor": 3}}, "params.upscale.factor"
+    ),
+    _bad_input(
+        "upscale factor 1", {**OK, "upscale": {**_UP, "factor": 1}}, "params.upscale.factor"
+    ),
+    _bad_input(
+        "upscale strength 0", {**OK, "upscale": {**_UP, "strength": 0}}, "params.upscale.strength"
+    ),
+    _bad_input(
+        "upscale strength 2", {**OK, "upscale": {**_UP, "strength": 2}}, "params.upscale.strength"
+    ),
+    _bad_input("upscale steps 0", {**OK, "upscale": {**_UP, "steps": 0}}, "params.upscale.steps"),
+    _bad_input(
+        "upscale unknown field", {**OK, "upscale": {**_UP, "model": "x"}}, "params.upscale.model"
+    ),
+    _bad_input("upscale not an object", {**OK, "upscale": 2}, "params.upscale"),
+    _bad_input(
+        "upscale past the largest size",
+        {**OK, "width": 2048, "upscale": _UP},
+        "params.upscale.factor",
+    ),
     (
         "image request over 16 MiB",
         "POST",

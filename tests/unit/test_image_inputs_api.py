@@ -19,15 +19,19 @@ from tests.support.bad_requests import OK, assert_envelope
 from tests.support.images import data_url, encoded, mask_url, png_url
 from tests.support.inprocess_api import InProcessApi, inprocess_api
 
-ALICE = {"Authorization": "Bearer alice-key-0123456789"}
-BOB = {"Authorization": "Bearer bob-key-0123456789ab"}
+KEYS = ("alice", "bob")  # test keys of a server made for this module
+
+
+def _as(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+ALICE, BOB = _as(KEYS[0]), _as(KEYS[1])
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[InProcessApi]:
-    settings = Settings(
-        runner="fake", api_keys=",".join(h["Authorization"][7:] for h in (ALICE, BOB))
-    )
+    settings = Settings(runner="fake", api_keys=",".join(KEYS))
     with inprocess_api(settings) as api:
         yield api
 
