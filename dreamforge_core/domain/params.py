@@ -103,6 +103,7 @@ class GenerateParams:
         extra: dict[str, Any] = {}
         if self.init_image is not None:
             extra[INIT_IMAGE] = self.init_image.to_dict()
+        if self.strength is not None:  # with init_image, or in the upscale step's pass
             extra["strength"] = self.strength
         if self.mask_image is not None:
             extra[MASK_IMAGE] = self.mask_image.to_dict()

@@ -90,3 +90,15 @@ def test_the_metadata_of_an_upscaled_image_reads_as_a_hires_fix(harness: Harness
     assert "Hires" not in generated
     assert "Size: 256x256" in upscaled
     assert "Denoising strength: 0.5, Hires upscale: 1.5, Hires steps: 4," in upscaled
+
+
+def test_the_pass_parameters_a_runner_process_receives_carry_its_strength(
+    harness: Harness,
+) -> None:
+    harness.create(upscale=UPSCALE)
+    harness.settle()
+
+    sent = harness.runner.calls[-1].params.to_dict()  # what travels to the SDXL child
+    assert (sent["strength"], sent["steps"], sent["width"]) == (0.5, 4, 384)
+    assert "upscale" not in sent
+    assert "init_image" not in sent
