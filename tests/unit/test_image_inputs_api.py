@@ -134,6 +134,9 @@ def test_the_parameters_schema_shows_the_image_inputs(api: InProcessApi) -> None
     assert properties["strength"]["default"] == 0.75
     assert properties["strength"]["exclusiveMinimum"] == 0
     assert {"init_image", "mask_image"} <= set(properties)
+    upscale = properties["upscale"]["properties"]
+    assert (upscale["factor"]["minimum"], upscale["factor"]["maximum"]) == (1.5, 2.0)
+    assert upscale["strength"]["exclusiveMinimum"] == 0
 
 
 def test_a_text_request_over_1_mib_is_still_refused(api: InProcessApi) -> None:

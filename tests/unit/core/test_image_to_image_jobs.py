@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from dreamforge_core.domain.image_inputs import input_key
 from dreamforge_core.domain.job import JobState
-from dreamforge_core.errors import ProviderError
+from dreamforge_core.errors import ProviderError, Unavailable
 from tests.support.images import mask_url, png_url
 
 from .conftest import Harness
@@ -60,3 +62,13 @@ def test_a_stored_input_that_is_gone_fails_the_job_as_invalid_input(harness: Har
     assert failed.state is JobState.FAILED
     assert failed.error is not None
     assert failed.error.code == "invalid_input"
+
+
+def test_inputs_of_a_job_that_could_not_be_stored_are_deleted(harness: Harness) -> None:
+    def unreachable(*_: object) -> None:
+        raise Unavailable("the database is down")
+
+    harness.repo.create = unreachable  # type: ignore[method-assign]
+    with pytest.raises(Unavailable):
+        harness.create(init_image=png_url(), mask_image=mask_url())
+    assert harness.blobs.list_keys("") == []
