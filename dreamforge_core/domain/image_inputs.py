@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dreamforge_core.domain.artifact import job_prefix
+from dreamforge_core.errors import FieldError
 
 INIT_IMAGE = "init_image"
 MASK_IMAGE = "mask_image"
@@ -126,6 +127,26 @@ def input_key(user: str, job_id: str, name: str) -> str:
 
 def is_input_key(user: str, job_id: str, key: str) -> bool:
     return key.startswith(f"{job_prefix(user, job_id)}inputs/")
+
+
+def validate_strength(raw: Mapping[str, Any]) -> tuple[float | None, list[FieldError]]:
+    """`strength` with an `init_image` (DEFAULT_STRENGTH when not given), and the rule that a
+    mask needs an image; the images themselves are read by the use case that stores them."""
+    errors = []
+    if MASK_IMAGE in raw and INIT_IMAGE not in raw:
+        errors.append(FieldError(f"params.{MASK_IMAGE}", "needs init_image (the image to repaint)"))
+    if "strength" not in raw:
+        return (DEFAULT_STRENGTH if INIT_IMAGE in raw else None), errors
+    value = raw["strength"]
+    if INIT_IMAGE not in raw:
+        errors.append(FieldError("params.strength", "needs init_image (image-to-image)"))
+    elif not isinstance(value, int | float) or isinstance(value, bool):
+        errors.append(FieldError("params.strength", "must be a number"))
+    elif not 0 < value <= 1:
+        errors.append(FieldError("params.strength", "must be greater than 0 and at most 1"))
+    else:
+        return float(value), errors
+    return None, errors
 
 
 def image_inputs_schema() -> dict[str, Any]:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dreamforge_core.domain.image_inputs import (
-    DEFAULT_STRENGTH,
     INIT_IMAGE,
     INPUT_FIELDS,
     MASK_IMAGE,
     InputImage,
     image_inputs_schema,
+    validate_strength,
 )
 from dreamforge_core.domain.presets import Preset
 from dreamforge_core.domain.upscale import UPSCALE, Upscale, upscale_schema, validate_upscale
@@ -248,25 +248,6 @@ def _preset(c: _Collector, raw: Mapping[str, Any], presets: Mapping[str, Preset]
     return presets[name]
 
 
-def _strength(c: _Collector, raw: Mapping[str, Any]) -> float | None:
-    """`strength` with an `init_image` (0.75 when not given); the images themselves are read
-    and checked by the use case that stores them."""
-    if MASK_IMAGE in raw and INIT_IMAGE not in raw:
-        c.add(MASK_IMAGE, "needs init_image (the image to repaint)")
-    if "strength" not in raw:
-        return DEFAULT_STRENGTH if INIT_IMAGE in raw else None
-    value = raw["strength"]
-    if INIT_IMAGE not in raw:
-        c.add("strength", "needs init_image (image-to-image)")
-    elif not _is_number(value):
-        c.add("strength", "must be a number")
-    elif not 0 < value <= 1:
-        c.add("strength", "must be greater than 0 and at most 1")
-    else:
-        return float(value)
-    return None
-
-
 def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]) -> GenerateParams:
     """Checks raw `params` against the model's limits and fills defaults.
 
@@ -293,7 +274,8 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     embed = _flag(c, raw, "embed_metadata", default=True)
     count = _int_in(c, raw, "count", 1, MAX_COUNT)
     preset = _preset(c, raw, presets)
-    strength = _strength(c, raw)
+    strength, problems = validate_strength(raw)
+    c.errors += problems
     if c.errors:
         raise InvalidInput.for_fields(c.errors)
 
