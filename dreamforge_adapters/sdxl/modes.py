@@ -21,8 +21,8 @@ from PIL import Image, ImageFilter
 from dreamforge_adapters.sdxl.child_request import Request
 from dreamforge_core.domain.image_inputs import MASK_BLUR
 
-_IMAGE_TO_IMAGE: Any = StableDiffusionXLImg2ImgPipeline
-_INPAINT: Any = StableDiffusionXLInpaintPipeline
+IMAGE_TO_IMAGE: Any = StableDiffusionXLImg2ImgPipeline
+INPAINT: Any = StableDiffusionXLInpaintPipeline
 
 
 def _picture(data: bytes, mode: str, size: tuple[int, int]) -> Image.Image:
@@ -46,12 +46,12 @@ class PipelineModes:
         image = _picture(request.init_image, "RGB", size)
         if request.mask_image is None:
             # the output takes the init image's size, which is the request's now
-            return self._derived_from(pipe, _IMAGE_TO_IMAGE), {
+            return self.derived_from(pipe, IMAGE_TO_IMAGE), {
                 "image": image,
                 "strength": request.strength,
             }
         mask = _picture(request.mask_image, "L", size).filter(ImageFilter.GaussianBlur(MASK_BLUR))
-        return self._derived_from(pipe, _INPAINT), {
+        return self.derived_from(pipe, INPAINT), {
             "image": image,
             "mask_image": mask,
             "strength": request.strength,
@@ -59,7 +59,12 @@ class PipelineModes:
             "height": request.height,
         }
 
-    def _derived_from(self, pipe: Any, kind: Any) -> Any:
+    def __len__(self) -> int:
+        """How many loaded pipelines have derived ones kept beside them."""
+        return len(self._derived)
+
+    def derived_from(self, pipe: Any, kind: Any) -> Any:
+        """`kind` (IMAGE_TO_IMAGE or INPAINT) over `pipe`'s components, made once."""
         derived = self._derived.setdefault(pipe, {})
         if kind.__name__ not in derived:
             made = kind.from_pipe(pipe)
