@@ -46,6 +46,11 @@ class ApiServices:
     tracer: Tracer = NO_TRACER  # a span per request (NFR-022)
 
 
+#: A job request carrying images (image-to-image, inpainting) may be this large; every other
+#: request keeps `HttpSettings.max_body_bytes`.
+MAX_IMAGE_BODY_BYTES = 16 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     api_keys: frozenset[str] = frozenset()

@@ -95,6 +95,8 @@ class SubprocessRunner(Runner):
                     "seed": request.seed,
                     "runtime": dict(request.runtime),
                     "hooks": {"enabled": self._options.test_hooks},
+                    "init_image": request.init_image,
+                    "mask_image": request.mask_image,
                 }
             )
             follow = Following(child, request_id)

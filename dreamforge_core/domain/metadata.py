@@ -35,8 +35,26 @@ class ImageMetadata:
     model_name: str
     checkpoint_hash: str | None
     generator: str
+    # What else shaped the image, where it applies (AUTOMATIC1111's names in the text):
+    denoising_strength: float | None = None  # image-to-image, inpainting, the hires pass
+    mask_blur: int | None = None  # inpainting
+    hires_upscale: float | None = None  # the upscale step's factor
+    hires_steps: int | None = None
 
     def as_fields(self) -> dict[str, str]:
+        return {**self._base_fields(), **{k: v for k, _, v in self._extras()}}
+
+    def _extras(self) -> list[tuple[str, str, str]]:
+        """(field name, A1111 name, value) of each optional value that is set."""
+        extras = [
+            ("denoising_strength", "Denoising strength", self.denoising_strength),
+            ("mask_blur", "Mask blur", self.mask_blur),
+            ("hires_upscale", "Hires upscale", self.hires_upscale),
+            ("hires_steps", "Hires steps", self.hires_steps),
+        ]
+        return [(k, a, _number(v)) for k, a, v in extras if v is not None]
+
+    def _base_fields(self) -> dict[str, str]:
         return {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -63,7 +81,9 @@ class ImageMetadata:
         ]
         if self.checkpoint_hash:
             pairs.append(("Model hash", self.checkpoint_hash[:10]))
-        pairs += [("Model", self.model_name), ("Version", self.generator)]
+        pairs.append(("Model", self.model_name))
+        pairs += [(a1111, value) for _, a1111, value in self._extras()]
+        pairs.append(("Version", self.generator))
         lines = [self.prompt]
         if self.negative_prompt:
             lines.append(f"Negative prompt: {self.negative_prompt}")

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dreamforge_core.domain.image_inputs import (
+    INIT_IMAGE,
+    INPUT_FIELDS,
+    MASK_IMAGE,
+    InputImage,
+    image_inputs_schema,
+    validate_strength,
+)
 from dreamforge_core.domain.presets import Preset
+from dreamforge_core.domain.upscale import UPSCALE, Upscale, upscale_schema, validate_upscale
 from dreamforge_core.errors import FieldError, InvalidInput
 
 MAX_PROMPT_CHARS = 10_000
@@ -80,8 +89,29 @@ class GenerateParams:
     embed_metadata: bool = True
     count: int = 1
     preset: str | None = None
+    # Image-to-image and inpainting: set from the stored inputs, never from a request.
+    init_image: InputImage | None = None
+    mask_image: InputImage | None = None
+    strength: float | None = None  # with init_image only
+    upscale: Upscale | None = None  # a second step, `upscale`, per image
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self._text_to_image_dict(), **self._image_inputs_dict()}
+
+    def _image_inputs_dict(self) -> dict[str, Any]:
+        """Only what is set: a text-to-image request keeps the fingerprint it always had."""
+        extra: dict[str, Any] = {}
+        if self.init_image is not None:
+            extra[INIT_IMAGE] = self.init_image.to_dict()
+        if self.strength is not None:  # with init_image, or in the upscale step's pass
+            extra["strength"] = self.strength
+        if self.mask_image is not None:
+            extra[MASK_IMAGE] = self.mask_image.to_dict()
+        if self.upscale is not None:
+            extra[UPSCALE] = self.upscale.to_dict()
+        return extra
+
+    def _text_to_image_dict(self) -> dict[str, Any]:
         return {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -100,7 +130,13 @@ class GenerateParams:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateParams:
         """Rebuilds stored, already validated parameters."""
-        return cls(**{k: data[k] for k in _FIELDS if k in data})
+        values = {k: data[k] for k in _FIELDS if k in data}
+        for name in INPUT_FIELDS:
+            if values.get(name) is not None:
+                values[name] = InputImage.from_dict(values[name])
+        if values.get(UPSCALE) is not None:
+            values[UPSCALE] = Upscale.from_dict(values[UPSCALE])
+        return cls(**values)
 
     @property
     def seed_honoured(self) -> bool:
@@ -238,6 +274,8 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     embed = _flag(c, raw, "embed_metadata", default=True)
     count = _int_in(c, raw, "count", 1, MAX_COUNT)
     preset = _preset(c, raw, presets)
+    strength, problems = validate_strength(raw)
+    c.errors += problems
     if c.errors:
         raise InvalidInput.for_fields(c.errors)
 
@@ -251,7 +289,7 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     )
     if preset is not None:
         base = preset.apply(base, limits)
-    return replace(
+    params = replace(
         base,
         negative_prompt=negative if negative is not None else base.negative_prompt,
         seed=seed,
@@ -264,7 +302,35 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
         embed_metadata=embed,
         count=count or base.count,
         preset=preset.name if preset else None,
+        strength=strength,
     )
+    errors = []
+    if params.strength is not None and denoising_steps(params) < 1:
+        errors.append(
+            FieldError("params.strength", f"x steps ({params.steps}) must give at least 1 step")
+        )
+    if raw.get(UPSCALE) is not None:
+        upscale, problems = validate_upscale(
+            raw[UPSCALE],
+            width=params.width,
+            height=params.height,
+            max_size=limits.max_size,
+            multiple=limits.size_multiple,
+            max_steps=limits.max_steps,
+        )
+        errors += problems
+        params = replace(params, upscale=upscale)
+    if errors:
+        raise InvalidInput.for_fields(errors)
+    return params
+
+
+def denoising_steps(params: GenerateParams) -> int:
+    """The steps that run: image-to-image starts part-way, at `strength` of the schedule, and
+    runs `int(steps * strength)` of them (as diffusers counts)."""
+    if params.strength is None:
+        return params.steps
+    return min(int(params.steps * params.strength), params.steps)
 
 
 def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dict[str, Any]:
@@ -323,5 +389,7 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
             "embed_metadata": {"type": "boolean", "default": True},
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
             "preset": {"type": ["string", "null"], "enum": [*sorted(presets), None]},
+            **image_inputs_schema(),
+            UPSCALE: {**upscale_schema(limits.max_steps), "type": ["object", "null"]},
         },
     }

@@ -10,6 +10,7 @@ from typing import Any
 
 from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.download import DownloadParams, validate_download_params
+from dreamforge_core.domain.image_inputs import INPUT_FIELDS
 from dreamforge_core.domain.job import (
     GENERATE,
     JOB_TYPES,
@@ -19,7 +20,7 @@ from dreamforge_core.domain.job import (
     JobParams,
 )
 from dreamforge_core.domain.model import choose_default_model
-from dreamforge_core.domain.params import validate_params
+from dreamforge_core.domain.params import GenerateParams, validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.domain.webhooks import Webhook, validate_webhook
 from dreamforge_core.errors import (
@@ -35,6 +36,7 @@ from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.webhooks import RefusedTarget, WebhookTargets
 from dreamforge_core.use_cases.caller_limits import CallerLimits
+from dreamforge_core.use_cases.job_inputs import NO_INPUTS, JobInputs, PreparedInputs
 
 PROVIDERS = ("local-sdxl-epicrealism",)
 _TOP_LEVEL = ("type", "provider", "model_id", "priority", "params", "webhook", "webhook_events")
@@ -106,6 +108,8 @@ class CreateJob:
       while the server runs counts at once). The model must be installed and enabled; the
       job records its checkpoint hash;
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
+    - image inputs (`init_image`, `mask_image`) are read and checked by `JobInputs` and
+      stored under the job's `inputs/` before its row; without `inputs` they are refused;
     - `webhook` (with `webhook_events`) needs `webhooks`, the targets' check, which the
       server has only when a webhook secret is configured; the URL's host must resolve to
       addresses webhooks may reach. A webhook is part of the request an Idempotency-Key
@@ -139,6 +143,7 @@ class CreateJob:
         downloads: DownloadJobs | None = None,
         limits: CallerLimits | None = None,
         webhooks: WebhookTargets | None = None,  # None: webhooks are refused
+        inputs: JobInputs | None = None,  # None: image inputs are refused
     ) -> None:
         self._repo = repo
         self._queue = queue
@@ -150,6 +155,7 @@ class CreateJob:
         self._downloads = downloads
         self._limits = limits
         self._webhooks = webhooks
+        self._inputs = inputs
 
     def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
         if cmd.idempotency_key is not None:
@@ -164,6 +170,7 @@ class CreateJob:
         checkpoint_hash = None
         priority = PRIORITIES["normal"]
         webhook: Webhook | None
+        images = NO_INPUTS
         if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
             if not cmd.caller.admin:
                 raise Forbidden(
@@ -181,7 +188,9 @@ class CreateJob:
                 raise InvalidInput.for_fields(
                     [FieldError("model_id", f"model {model_id!r} is {state}")]
                 )
-            params = validate_params(raw_params, model.limits, self._presets)
+            params, images = self._image_inputs(
+                raw_params, validate_params(raw_params, model.limits, self._presets), cmd.caller
+            )
             model_id, checkpoint_hash = model.id, model.checkpoint_hash
         if self._limits is not None:
             self._limits.check(cmd.caller)  # a valid request, before anything is stored
@@ -202,7 +211,7 @@ class CreateJob:
             priority=priority,
             webhook=webhook,
         )
-        stored, created = self._repo.create(job, now - self._window)
+        stored, created = self._store(job, images)
         if not created:
             if stored.fingerprint != fingerprint:
                 raise IdempotencyConflict(
@@ -214,6 +223,31 @@ class CreateJob:
         with contextlib.suppress(Unavailable):  # stored is enough: the sweeper enqueues it
             queue.enqueue(stored.id)
         return CreateJobResult(stored, replayed=False)
+
+    def _image_inputs(
+        self, raw: Any, params: GenerateParams, caller: Caller
+    ) -> tuple[GenerateParams, PreparedInputs]:
+        if self._inputs is not None:
+            return self._inputs.prepare(raw, params, caller)
+        if any(name in raw for name in INPUT_FIELDS):
+            raise InvalidInput.for_fields(
+                [FieldError(f"params.{n}", "is not offered here") for n in INPUT_FIELDS if n in raw]
+            )
+        return params, NO_INPUTS
+
+    def _store(self, job: Job, images: PreparedInputs) -> tuple[Job, bool]:
+        """The job's inputs first, then its row; inputs no row names are deleted again."""
+        if self._inputs is None or not images.images:
+            return self._repo.create(job, job.created_at - self._window)
+        keys = self._inputs.store(job, images)
+        try:
+            stored, created = self._repo.create(job, job.created_at - self._window)
+        except BaseException:
+            self._inputs.discard(keys)
+            raise
+        if not created:  # a replay: the first job has its own inputs
+            self._inputs.discard(keys)
+        return stored, created
 
     def _default_model(self) -> str | None:
         if self._default_model_id is not None:
