@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the virtualenv, makes sure the services the tests use are answering (starting
-# PostgreSQL and Redis when they are not), and runs the secrets check,
+# PostgreSQL and Redis when they are not) and that a Chromium is there for the browser
+# tests (installing Debian's as root), and runs the secrets check,
 # lint, types, import boundaries and the whole test suite. Fails when no test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,14 +11,29 @@ cd "$(dirname "$0")/.."
 make -s install
 
 ./scripts/services.sh
-make -s secrets lint types imports PY=.venv/bin/python
+./scripts/browser.sh
+make -s secrets lint imports PY=.venv/bin/python
 ./scripts/validate-deploy.sh
+
+# The type check (a single-threaded half minute on a fresh clone) runs beside the tests'
+# start-up instead of before it; its verdict counts as much as theirs.
+types_log=$(mktemp)
+make -s types PY=.venv/bin/python >"$types_log" 2>&1 &
+types_pid=$!
 
 # Most tests wait on server processes, so more workers than cores pays (ADR 0024).
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-4}" --dist loadfile
 status=$?
+wait "$types_pid"
+types_status=$?
 set -e
+cat "$types_log"
+rm -f "$types_log"
+if [ "$types_status" -ne 0 ]; then
+    echo "the type check failed" >&2
+    exit 1
+fi
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: failing" >&2
     exit 1

@@ -20,6 +20,7 @@ LONGEST_FIRST = (
     "tests/e2e/test_graceful_stop.py",
     "tests/e2e/test_stack_faults.py",
     "tests/e2e/test_sdxl_runner.py",
+    "tests/e2e/test_playground.py",
     "tests/e2e/test_loras_previews.py",
     "tests/e2e/test_metrics.py",
     "tests/e2e/test_bench_gpu.py",

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from dreamforge_core.domain.params import denoising_steps
 from dreamforge_core.errors import (
     DreamForgeError,
     OutOfMemory,
@@ -105,7 +106,7 @@ class FakeRunner(Runner):
                 NOTE_MODEL_CACHED, f"model {model_id} already loaded", {"model_id": model_id}
             )
         failure = self._fail_calls.get(call, self._always_fail) or self._hooked_failure(request)
-        total = request.params.steps
+        total = denoising_steps(request.params)
         deadline = None if request.timeout_s is None else time.monotonic() + request.timeout_s
         for step in range(1, total + 1):
             if failure is not None and step > self._fail_after:
@@ -139,7 +140,22 @@ class FakeRunner(Runner):
 
 def fake_pixels(request: GenerationRequest) -> bytes:
     """Raw RGB for the request, a pure function of the seed and every parameter that would
-    change a real image."""
+    change a real image. With an init image the grid is blended over it by `strength`, and
+    with a mask only where the mask is white, so a test sees what the inputs decide."""
+    picture = _grid(request)
+    if request.init_image is None:
+        return picture.tobytes()
+    size = (request.params.width, request.params.height)
+    with Image.open(io.BytesIO(request.init_image)) as init:
+        base = init.convert("RGB").resize(size)
+    picture = Image.blend(base, picture, request.params.strength or 1.0)
+    if request.mask_image is not None:
+        with Image.open(io.BytesIO(request.mask_image)) as mask:
+            picture = Image.composite(picture, base, mask.convert("L").resize(size))
+    return picture.tobytes()
+
+
+def _grid(request: GenerationRequest) -> Image.Image:
     p = request.params
     recipe = [
         request.model.id,
@@ -151,6 +167,7 @@ def fake_pixels(request: GenerationRequest) -> bytes:
         p.width,
         p.height,
         request.seed,
+        *[hashlib.sha256(i).hexdigest() for i in (request.init_image, request.mask_image) if i],
     ]
     # A LoRA at scale 0 changes nothing, as on the real runner.
     recipe += [[lora.model.id, lora.scale] for lora in request.loras if lora.scale]
@@ -158,7 +175,7 @@ def fake_pixels(request: GenerationRequest) -> bytes:
     rng = random.Random(int.from_bytes(digest, "big"))
     cols, rows = -(-p.width // CELL), -(-p.height // CELL)
     grid = Image.frombytes("RGB", (cols, rows), rng.randbytes(cols * rows * 3))
-    return grid.resize((p.width, p.height), Image.Resampling.NEAREST).tobytes()
+    return grid.resize((p.width, p.height), Image.Resampling.NEAREST)
 
 
 def fake_preview(request: GenerationRequest, step: int) -> bytes:

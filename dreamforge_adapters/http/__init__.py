@@ -4,6 +4,7 @@ from dreamforge_adapters.http.app import build_app, build_litestar
 from dreamforge_adapters.http.errors import COUNTED_CODES
 from dreamforge_adapters.http.host_names import LoopbackHosts
 from dreamforge_adapters.http.ops_app import OpsServices, build_ops_app
+from dreamforge_adapters.http.playground import origin_of
 from dreamforge_adapters.http.services import (
     ApiServices,
     HttpMetrics,
@@ -22,4 +23,5 @@ __all__ = [
     "build_app",
     "build_litestar",
     "build_ops_app",
+    "origin_of",
 ]

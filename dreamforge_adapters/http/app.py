@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from dreamforge_adapters.http.asgi import ASGIApp, EdgeMiddleware
 from dreamforge_adapters.http.errors import exception_handler
@@ -22,8 +21,10 @@ from dreamforge_adapters.http.jobs import (
 )
 from dreamforge_adapters.http.models import get_model, list_models
 from dreamforge_adapters.http.ops import health, metrics, ready, signed_blob
+from dreamforge_adapters.http.playground import page_headers, playground_router
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_adapters.http.sse import job_stream
+from dreamforge_adapters.http.swagger import OfflineSwaggerPlugin
 from dreamforge_core.errors import DreamForgeError
 
 
@@ -44,6 +45,7 @@ def build_litestar(services: ApiServices, settings: HttpSettings) -> Litestar:
             ready,
             metrics,
             signed_blob,
+            playground_router(settings.image_origins),
         ],
         state=State({"services": services, "http_settings": settings}),
         exception_handlers={DreamForgeError: handle, HTTPException: handle, Exception: handle},
@@ -53,8 +55,14 @@ def build_litestar(services: ApiServices, settings: HttpSettings) -> Litestar:
             version=settings.version,
             description="Text-to-image jobs: create, follow (status, NDJSON logs, progress, "
             "resumable SSE) and collect images through expiring URLs.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # served from the package under the page's security headers: works offline
+            openapi_router=Router(
+                path="/schema",
+                route_handlers=[],
+                response_headers=page_headers(settings.image_origins),
+                include_in_schema=False,
+            ),
+            render_plugins=[OfflineSwaggerPlugin(path=["/", "/swagger"])],
         ),
         logging_config=None,
         debug=False,

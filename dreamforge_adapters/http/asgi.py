@@ -70,6 +70,8 @@ def route_label(path: str) -> str:
         return "/blobs/{key}"
     if path.startswith("/schema"):
         return "/schema"
+    if path.startswith("/static/"):
+        return "/static/{name}"
     return _ID_SEGMENT.sub(lambda m: f"/{m.group(1)}/{{id}}", path)
 
 

@@ -22,9 +22,10 @@ from dreamforge_adapters.http.openapi import (
     optional_value,
     responses,
 )
-from dreamforge_adapters.http.services import ApiServices, HttpSettings
+from dreamforge_adapters.http.services import MAX_IMAGE_BODY_BYTES, ApiServices, HttpSettings
 from dreamforge_adapters.http.shapes import ArtifactList, Job, Progress
-from dreamforge_core.errors import FieldError, InvalidInput, UnsupportedMediaType
+from dreamforge_core.domain.image_inputs import INPUT_FIELDS
+from dreamforge_core.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from dreamforge_core.use_cases.create_job import CreateJobCommand, CreateJobResult
 
 _JSON = "application/json"
@@ -61,9 +62,27 @@ def _refuse_null(request: Request[Any, Any, Any], **values: object) -> None:
         raise InvalidInput.for_fields([FieldError(n, VALUE_RULES[n]) for n in refused])
 
 
+def _carries_images(body: Any) -> bool:
+    params = body.get("params") if isinstance(body, dict) else None
+    return isinstance(params, dict) and any(
+        isinstance(params.get(name), str) for name in INPUT_FIELDS
+    )
+
+
+def _check_size(request: Request[Any, Any, Any], raw: bytes, body: Any) -> None:
+    """Only a request carrying an image may use the larger limit the route admits."""
+    settings: HttpSettings = request.app.state["http_settings"]
+    if len(raw) > settings.max_body_bytes and not _carries_images(body):
+        raise PayloadTooLarge(
+            f"request body exceeds the size limit ({settings.max_body_bytes // 2**20} MiB; "
+            f"{MAX_IMAGE_BODY_BYTES // 2**20} MiB for a request carrying images)"
+        )
+
+
 @post(
     "/v1/jobs",
     status_code=202,
+    request_max_body_size=MAX_IMAGE_BODY_BYTES,
     operation_class=CreateJobOperation,
     responses=responses(202, 403, 409, 413, 415, 422, 429, ok=Job, ok_example=EXAMPLE_JOB),
     summary="Create a generation job",
@@ -83,7 +102,9 @@ async def create_job(
         ),
     ] = None,
 ) -> Response[Job]:
-    body = _decode_json(request, await request.body())
+    raw = await request.body()
+    body = _decode_json(request, raw)
+    _check_size(request, raw, body)
     command = CreateJobCommand(
         body=body, idempotency_key=idempotency_key, caller=request_caller(request.scope)
     )

@@ -101,7 +101,7 @@ _DESCRIPTIONS = {
     403: "A model_download job sent without an admin API key",
     404: "Unknown id",
     409: "Idempotency-Key reused with a different body, or the job's state forbids it",
-    413: "Body over 1 MiB",
+    413: "Body over 1 MiB (16 MiB for a job request carrying images)",
     415: "Body is not JSON",
     422: "Validation failed; details name the fields",
     429: "Over a limit of the API key (details.limit); retry after Retry-After seconds",

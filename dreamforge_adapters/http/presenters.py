@@ -94,6 +94,10 @@ def artifact(artifact: Artifact, signed: SignedUrl) -> shapes.Artifact:
 
 
 def progress(job: Job) -> shapes.Progress:
+    """The job's progress, with the stages and items of its current step (`upscale` once a
+    job with that step has generated every image)."""
+    step = job.step
+    kind = job.stage_kind(step)
     return shapes.Progress(
         job_id=job.id,
         state=job.state.value,
@@ -102,18 +106,19 @@ def progress(job: Job) -> shapes.Progress:
             shapes.StageProgress(
                 name=str(s["name"]), weight=float(s["weight"]), progress=float(s["progress"])
             )
-            for s in stage_summary(job.type, job.items)
+            for s in stage_summary(kind, step.items)
         ],
         items=[
             shapes.ItemProgress(
                 item_index=i.index,
                 state=i.state.value,
-                progress=round(item_progress(job.type, i.stages), 6),
+                progress=round(item_progress(kind, i.stages), 6),
                 seed=i.seed,
             )
-            for i in job.items
+            for i in step.items
         ],
         updated_at=_time(job.updated_at),
+        step=step.name,
     )
 
 

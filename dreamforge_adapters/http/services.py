@@ -46,6 +46,11 @@ class ApiServices:
     tracer: Tracer = NO_TRACER  # a span per request (NFR-022)
 
 
+#: A job request carrying images (image-to-image, inpainting) may be this large; every other
+#: request keeps `HttpSettings.max_body_bytes`.
+MAX_IMAGE_BODY_BYTES = 16 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     api_keys: frozenset[str] = frozenset()
@@ -56,5 +61,7 @@ class HttpSettings:
     offload_blocking: bool = False  # run use cases in threads (network stores)
     # only these Host names are answered (a loopback server without keys); None: any
     hosts: LoopbackHosts | None = None
+    # origins the playground may show images from besides its own (presigned S3 URLs)
+    image_origins: tuple[str, ...] = ()
     title: str = "Dream Forge"
     version: str = "0.1.0"

@@ -124,6 +124,7 @@ class Progress(msgspec.Struct):
     stages: list[StageProgress]
     items: list[ItemProgress]
     updated_at: Time
+    step: str  # the step `stages` and `items` are of: generate, download or upscale
 
 
 class ModelSummary(msgspec.Struct):

@@ -100,6 +100,14 @@ class LocalBlobStore(BlobStore):
                 raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(directory)) from None
         return missing
 
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no object {key!r}") from None
+        except OSError as e:
+            raise _storage_error(f"could not read {key}: {e.strerror or e}", e) from e
+
     def _signature(self, key: str, expires: int) -> str:
         return hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
 

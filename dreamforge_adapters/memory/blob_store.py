@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from dreamforge_core.errors import StorageError
+from dreamforge_core.errors import NotFound, StorageError
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 
 
@@ -21,6 +21,12 @@ class MemoryBlobStore(BlobStore):
                 self.fail_next_puts -= 1
                 raise StorageError(f"storage unavailable while writing {key}")
             self.blobs[key] = (bytes(data), content_type)
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            if key not in self.blobs:
+                raise NotFound(f"no object {key!r}")
+            return self.blobs[key][0]
 
     def presign(self, key: str, ttl_s: int, base_url: str) -> SignedUrl:
         expires = datetime.now(UTC) + timedelta(seconds=ttl_s)

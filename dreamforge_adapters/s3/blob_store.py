@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
+from minio.error import S3Error
 from minio.helpers import check_bucket_name
 
 from dreamforge_adapters.s3 import bucket_setup
 from dreamforge_adapters.s3.retry import STORAGE_FAILURES, describe, is_permanent, with_retries
 from dreamforge_core.domain.retry import RetryPolicy
-from dreamforge_core.errors import PermanentStorageError, StorageError, Unavailable
+from dreamforge_core.errors import NotFound, PermanentStorageError, StorageError, Unavailable
 from dreamforge_core.ports.blob_store import BlobStore, SignedUrl
 
 MAX_PRESIGN_TTL_S = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
@@ -138,6 +139,24 @@ class S3BlobStore(BlobStore):
             with_retries(f"storing {key}", upload, self._policy, self._sleep)
         except STORAGE_FAILURES as e:
             raise _storage_error(f"could not store {key} in {self._where}: {describe(e)}", e) from e
+
+    def get(self, key: str) -> bytes:
+        def download() -> bytes:
+            response = self._client.get_object(self.bucket, key)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        try:
+            return with_retries(f"reading {key}", download, self._policy, self._sleep)
+        except S3Error as e:
+            if e.code == "NoSuchKey":
+                raise NotFound(f"no object {key!r}") from None
+            raise _storage_error(f"could not read {key} in {self._where}: {describe(e)}", e) from e
+        except STORAGE_FAILURES as e:
+            raise _storage_error(f"could not read {key} in {self._where}: {describe(e)}", e) from e
 
     def presign(self, key: str, ttl_s: int, base_url: str) -> SignedUrl:
         """A SigV4 presigned GET on the S3 endpoint itself; `base_url` plays no part."""

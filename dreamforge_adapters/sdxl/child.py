@@ -70,7 +70,7 @@ class _Server:
         import numpy as np
         import torch
 
-        from dreamforge_adapters.sdxl import pipelines, schedulers
+        from dreamforge_adapters.sdxl import modes, pipelines, schedulers
 
         self.conn = conn
         self.np = np
@@ -78,6 +78,7 @@ class _Server:
         self.pipelines = pipelines
         self.schedulers = schedulers
         self.cache = pipelines.PipelineCache(int(options.get("pipeline_cache_size") or 1))
+        self.modes = modes.PipelineModes()  # image-to-image, inpainting: the same weights
         self.device = self.cache.device
         self.memory = MemoryProbe(torch, self.device)
         self.pending: deque[Any] = deque()  # read while a request ran, served after it
@@ -175,8 +176,10 @@ class _Server:
             "seconds": time.perf_counter() - started,
         }
 
-    def _run(self, pipe: Any, request: Request) -> bytes:
-        """Runs the pipeline with this request's own scheduler, restoring the model's after."""
+    def _run(self, loaded: Any, request: Request) -> bytes:
+        """Runs the request's mode of the pipeline with this request's own scheduler,
+        restoring the model's after."""
+        pipe, mode_args = self.modes.select(loaded, request)
         base = pipe.scheduler
         try:
             scheduler = self.schedulers.make_scheduler(request.scheduler, base.config)
@@ -192,13 +195,12 @@ class _Server:
                 prompt=request.prompt,
                 # None, not "": SDXL then uses zero embeddings for "no negative prompt"
                 negative_prompt=request.negative_prompt or None,
-                width=request.width,
-                height=request.height,
                 num_inference_steps=request.steps,
                 guidance_scale=request.guidance,
                 generator=generator,
                 output_type="np",
                 callback_on_step_end=on_step_end,
+                **mode_args,
             )
         finally:
             pipe.scheduler = base

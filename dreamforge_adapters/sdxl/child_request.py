@@ -37,6 +37,17 @@ class Request:
     hooks: bool
     request_id: str
     preview_every: int | None = None
+    # image-to-image and inpainting: PNG bytes of width x height, and how much to repaint
+    strength: float | None = None
+    init_image: bytes | None = None
+    mask_image: bytes | None = None
+
+    @property
+    def denoise_steps(self) -> int:
+        """The steps that run: image-to-image runs int(steps * strength) of the schedule."""
+        if self.init_image is None or self.strength is None:
+            return self.steps
+        return min(int(self.steps * self.strength), self.steps)
 
     @classmethod
     def parse(cls, message: GenerateMessage) -> Request:
@@ -55,6 +66,9 @@ class Request:
                 hooks=bool((message.get("hooks") or {}).get("enabled")),
                 request_id=str(message["request_id"]),
                 preview_every=_preview_every(params.get("preview_every")),
+                strength=None if params.get("strength") is None else float(params["strength"]),
+                init_image=_optional_bytes(message.get("init_image")),
+                mask_image=_optional_bytes(message.get("mask_image")),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise RequestError(f"malformed generate message: {e!r}") from e
@@ -64,11 +78,23 @@ class Request:
             raise RequestError("steps must be at least 1")
         if not 0 <= request.seed < 2**64:
             raise RequestError("seed must be between 0 and 2**64 - 1")
+        if request.mask_image is not None and request.init_image is None:
+            raise RequestError("a mask_image needs an init_image")
+        if request.init_image is not None and request.denoise_steps < 1:
+            raise RequestError("strength x steps must give at least one step")
         return request
 
 
 def _preview_every(value: Any) -> int | None:
     return None if value is None else max(1, int(value))
+
+
+def _optional_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, bytes | bytearray):
+        raise TypeError(f"expected bytes, got {type(value).__name__}")
+    return bytes(value)
 
 
 def step_reporter(
@@ -87,18 +113,19 @@ def step_reporter(
     reported = 0
     calls = 0
     next_preview = request.preview_every or 0  # the step whose latents the next preview shows
+    total = request.denoise_steps
     slow = _SLOW.search(request.prompt) if request.hooks else None
 
     def report(done: int) -> None:
         nonlocal reported
-        while reported < min(done, request.steps):
+        while reported < min(done, total):
             reported += 1
             send(
                 {
                     "type": "step",
                     "request_id": request.request_id,
                     "done": reported,
-                    "total": request.steps,
+                    "total": total,
                 }
             )
             if slow:
@@ -114,8 +141,8 @@ def step_reporter(
             if "[[oom]]" in request.prompt:
                 raise torch.OutOfMemoryError("simulated CUDA out of memory")
         nonlocal next_preview
-        total_calls = max(int(getattr(pipe, "num_timesteps", 0) or request.steps), 1)
-        report((index + 1) * request.steps // total_calls)
+        total_calls = max(int(getattr(pipe, "num_timesteps", 0) or total), 1)
+        report((index + 1) * total // total_calls)
         if next_preview and reported >= next_preview and "latents" in kwargs:
             width, height, rgb = latent_preview_rgb(kwargs["latents"], torch)
             send(
@@ -123,7 +150,7 @@ def step_reporter(
                     "type": "preview",
                     "request_id": request.request_id,
                     "step": reported,
-                    "total": request.steps,
+                    "total": total,
                     "width": width,
                     "height": height,
                     "rgb": rgb,
@@ -134,4 +161,4 @@ def step_reporter(
         check_interrupt()
         return kwargs
 
-    return on_step_end, lambda: report(request.steps)
+    return on_step_end, lambda: report(total)

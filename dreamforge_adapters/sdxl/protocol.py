@@ -8,7 +8,9 @@ names another request, so a late message of an abandoned request never answers t
 Parent → child:
   {"op": "generate", "request_id": str, "model": ModelSpec,
    "params": dict (GenerateParams.to_dict()), "seed": int, "runtime": dict, "hooks": dict,
-   "loras": [LoraSpec]}
+   "loras": [LoraSpec],
+   "init_image": bytes | None, "mask_image": bytes | None}  PNG of width x height: with
+   init_image the request is image-to-image (params.strength), with both inpainting
   {"op": "interrupt", "request_id": str}   stop that request at its next step (or after the load)
   {"op": "shutdown"}                       also interrupts the running request
 
@@ -40,7 +42,8 @@ On CUDA the figures are torch's allocated bytes (peak from max_memory_allocated,
 emptying the cache); without CUDA they are the child's resident set size (peak = VmHWM) and
 say so with kind "process".
 
-Counting and timing: `step.done` counts the requested steps 1..steps exactly once each, whatever
+Counting and timing: `step.done` counts the steps that run 1..N exactly once each (N = steps,
+or int(steps * strength) with an init_image), whatever
 the sampler calls internally (heun calls back 2N-1 times for N steps). `loaded.seconds` is the
 load alone; `done.seconds` the generation alone. An unknown op gets an `invalid_input` error.
 An empty negative prompt reaches diffusers as None (SDXL's zero embedding, as with no

@@ -99,6 +99,8 @@ class SubprocessRunner(Runner):
                     "runtime": dict(request.runtime),
                     "hooks": {"enabled": self._options.test_hooks},
                     "loras": [lora_spec(lora) for lora in request.loras],
+                    "init_image": request.init_image,
+                    "mask_image": request.mask_image,
                 }
             )
             follow = Following(child, request_id)

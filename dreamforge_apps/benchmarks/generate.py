@@ -44,9 +44,7 @@ def raw_pipeline(folder: Path, params: dict[str, Any]) -> tuple[Callable[[int], 
 
     diffusers_logging.disable_progress_bar()
     started = time.perf_counter()
-    pipe = StableDiffusionXLPipeline.from_pretrained(
-        str(folder), local_files_only=True
-    )
+    pipe = StableDiffusionXLPipeline.from_pretrained(str(folder), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     load_s = time.perf_counter() - started
     pipe.scheduler = make_scheduler(params["scheduler"], pipe.scheduler.config)

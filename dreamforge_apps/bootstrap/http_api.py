@@ -14,6 +14,7 @@ from dreamforge_adapters.http import (
     LoopbackHosts,
     SignedBlobReader,
     build_app,
+    origin_of,
 )
 from dreamforge_apps import __version__
 from dreamforge_apps.settings import Settings
@@ -35,6 +36,8 @@ def http_settings(
         sse_keepalive_s=settings.sse_keepalive_s,
         version=__version__,
         hosts=hosts,
+        # the playground shows artifacts from where their presigned URLs point
+        image_origins=origin_of(settings.s3_public_endpoint or settings.s3_endpoint),
     )
 
 

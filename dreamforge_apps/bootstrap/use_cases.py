@@ -13,7 +13,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from dreamforge_adapters.imaging import PillowImageEncoder
+from dreamforge_adapters.imaging import PillowImageEncoder, PillowInputReader
 from dreamforge_adapters.inprocess.creation_rate import InProcessCreationRate
 from dreamforge_adapters.logs import StructlogContext
 from dreamforge_adapters.system import RandomSeeds, SystemThreads
@@ -46,6 +46,7 @@ from dreamforge_core.use_cases.caller_limits import CallerLimits, Limits
 from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
+from dreamforge_core.use_cases.job_inputs import JobInputs
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 from dreamforge_core.use_cases.run_download_job import DownloadJobPorts, RunDownloadJob
@@ -173,6 +174,7 @@ class UseCases(containers.DeclarativeContainer):
         downloads=providers.Callable(download_jobs, settings, io_queue),
         limits=caller_limits,
         webhooks=providers.Callable(_webhook_targets, settings, webhooks.provider),
+        inputs=providers.Singleton(JobInputs, repo, blobs, providers.Singleton(PillowInputReader)),
     )
     cancel_job = providers.Singleton(CancelJob, repo, bus, clock)
     job_queries = providers.Singleton(

@@ -19,7 +19,13 @@ from dreamforge_core.domain.clock import iso, new_id
 from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventDraft, EventKind
 from dreamforge_core.domain.params import GenerateParams
-from dreamforge_core.domain.progress import item_progress, job_progress, stage_weights
+from dreamforge_core.domain.progress import (
+    item_progress,
+    job_progress,
+    stage_weights,
+    weighted_progress,
+)
+from dreamforge_core.domain.upscale import UPSCALE
 from dreamforge_core.domain.webhooks import (
     COMPLETED,
     ITEM_COMPLETED,
@@ -34,7 +40,7 @@ SCHEMA_VERSION = 1
 GENERATE = "generate"  # images from a prompt, on the GPU queue
 MODEL_DOWNLOAD = "model_download"  # a model fetched into the registry, on the IO queue (FR-098)
 JOB_TYPES = (GENERATE, MODEL_DOWNLOAD)
-#: The single step of each job type.
+#: The first step of each job type; a `generate` job with `upscale` has a second one.
 STEP_NAMES = {GENERATE: "generate", MODEL_DOWNLOAD: "download"}
 
 JobParams = GenerateParams | DownloadParams
@@ -161,11 +167,13 @@ class Job:
         priority: int = 0,
         webhook: Webhook | None = None,
     ) -> Job:
-        step = Step(
-            id=new_id(),
-            name=STEP_NAMES[job_type],
-            items=[Item(index=i) for i in range(params.count)],
-        )
+        names = [STEP_NAMES[job_type]]
+        if isinstance(params, GenerateParams) and params.upscale is not None:
+            names.append(UPSCALE)
+        steps = [
+            Step(id=new_id(), name=name, items=[Item(index=i) for i in range(params.count)])
+            for name in names
+        ]
         job = cls(
             id=new_id(),
             type=job_type,
@@ -174,7 +182,7 @@ class Job:
             params=params,
             created_at=now,
             updated_at=now,
-            steps=[step],
+            steps=steps,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             user=user,
@@ -218,8 +226,9 @@ class Job:
 
     @property
     def step(self) -> Step:
-        """The job's only step: `generate`, or `download` for a model download."""
-        return self.steps[0]
+        """The step running now or next: the first that has not succeeded (the last once all
+        have). `generate` or `download`; `upscale` after `generate` when the job has one."""
+        return next((s for s in self.steps if s.state is not JobState.SUCCEEDED), self.steps[-1])
 
     @property
     def generation(self) -> GenerateParams:
@@ -241,7 +250,13 @@ class Job:
 
     @property
     def progress(self) -> float:
-        return job_progress(self.type, self.items)
+        return weighted_progress(
+            [(s.name, job_progress(self.stage_kind(s), s.items)) for s in self.steps]
+        )
+
+    def stage_kind(self, step: Step) -> str:
+        """Whose stage weights a step's items use: the job type's, or the upscale step's."""
+        return UPSCALE if step.name == UPSCALE else self.type
 
     def next_item(self) -> Item | None:
         """The first unfinished item: a retry resumes the batch here."""
@@ -313,7 +328,7 @@ class Job:
         item = self.items[index]
         if item.state is not ItemState.RUNNING:
             raise InvalidTransition(f"item {index} of job {self.id} is not running")
-        for name in stage_weights(self.type):
+        for name in stage_weights(self.stage_kind(self.step)):
             if name == stage:
                 break
             item.stages[name] = 1.0
@@ -325,8 +340,9 @@ class Job:
         item = self.items[index]
         if item.state is not ItemState.RUNNING:
             raise InvalidTransition(f"item {index} of job {self.id} is not running")
+        step = self.step
         item.state = ItemState.SUCCEEDED
-        item.stages = dict.fromkeys(stage_weights(self.type), 1.0)
+        item.stages = dict.fromkeys(stage_weights(self.stage_kind(step)), 1.0)
         item.finished_at = now
         self.new_artifacts.append(artifact)
         self._tell(ITEM_COMPLETED, now, artifact)
@@ -335,7 +351,7 @@ class Job:
             "artifact_stored",
             f"image {index + 1} stored",
             now,
-            step_id=self.step.id,
+            step_id=step.id,
             item_index=index,
             data={"artifact": artifact.to_dict()},
         )
@@ -343,12 +359,14 @@ class Job:
         self._record(
             EventKind.LOG,
             "item_succeeded",
-            f"image {index + 1}/{self.count} done",
+            f"{self._item_name(index)} done",
             now,
-            step_id=self.step.id,
+            step_id=step.id,
             item_index=index,
             data={"seed": item.seed},
         )
+        if step is not self.steps[-1] and all(i.state is ItemState.SUCCEEDED for i in step.items):
+            self._next_step(step, now)
 
     def finish_download(
         self, model_id: str, now: datetime, *, checkpoint_hash: str | None = None, **detail: Any
@@ -542,6 +560,30 @@ class Job:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _next_step(self, done: Step, now: datetime) -> None:
+        """Every item of `done` succeeded: the next step starts within the same attempt."""
+        done.state, done.finished_at = JobState.SUCCEEDED, now
+        self._record(
+            EventKind.LOG,
+            "step_succeeded",
+            f"step {done.name} done",
+            now,
+            step_id=done.id,
+            data={"step": done.name},
+        )
+        following = self.step
+        following.state = JobState.RUNNING
+        following.attempts += 1
+        following.started_at = following.started_at or now
+        self._record(
+            EventKind.LOG,
+            "step_started",
+            f"step {following.name} started",
+            now,
+            step_id=following.id,
+            data={"step": following.name, "attempt": self.attempts},
+        )
+
     def _require(self, state: JobState, action: str) -> None:
         if self.state is not state:
             raise InvalidTransition(f"cannot {action} job {self.id} in state {self.state}")
@@ -591,7 +633,7 @@ class Job:
             item_index=item.index,
             data={
                 "stage": stage,
-                "item_progress": round(item_progress(self.type, item.stages), 6),
+                "item_progress": round(item_progress(self.stage_kind(self.step), item.stages), 6),
                 "progress": round(self.progress, 6),
                 **detail,
             },
@@ -600,7 +642,8 @@ class Job:
     def _item_name(self, index: int, *, of: bool = True) -> str:
         if self.type == MODEL_DOWNLOAD:
             return "download"
-        return f"image {index + 1}/{self.count}" if of else f"image {index + 1}"
+        name = f"image {index + 1}/{self.count}" if of else f"image {index + 1}"
+        return f"{name} ({UPSCALE})" if self.step.name == UPSCALE else name
 
     def _record_end(self, now: datetime) -> None:
         self._record(

@@ -36,8 +36,26 @@ class ImageMetadata:
     checkpoint_hash: str | None
     generator: str
     lora_hashes: tuple[tuple[str, str], ...] = ()  # (name, A1111 short hash) per LoRA
+    # What else shaped the image, where it applies (AUTOMATIC1111's names in the text):
+    denoising_strength: float | None = None  # image-to-image, inpainting, the hires pass
+    mask_blur: int | None = None  # inpainting
+    hires_upscale: float | None = None  # the upscale step's factor
+    hires_steps: int | None = None
 
     def as_fields(self) -> dict[str, str]:
+        return {**self._base_fields(), **{k: v for k, _, v in self._extras()}}
+
+    def _extras(self) -> list[tuple[str, str, str]]:
+        """(field name, A1111 name, value) of each optional value that is set."""
+        extras = [
+            ("denoising_strength", "Denoising strength", self.denoising_strength),
+            ("mask_blur", "Mask blur", self.mask_blur),
+            ("hires_upscale", "Hires upscale", self.hires_upscale),
+            ("hires_steps", "Hires steps", self.hires_steps),
+        ]
+        return [(k, a, _number(v)) for k, a, v in extras if v is not None]
+
+    def _base_fields(self) -> dict[str, str]:
         return {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -66,6 +84,7 @@ class ImageMetadata:
         if self.checkpoint_hash:
             pairs.append(("Model hash", self.checkpoint_hash[:10]))
         pairs.append(("Model", self.model_name))
+        pairs += [(a1111, value) for _, a1111, value in self._extras()]
         if self.lora_hashes:
             pairs.append(("Lora hashes", _lora_hashes(self.lora_hashes)))
         pairs.append(("Version", self.generator))

@@ -11,6 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dreamforge_core.domain.image_inputs import (
+    INIT_IMAGE,
+    INPUT_FIELDS,
+    MASK_IMAGE,
+    InputImage,
+    image_inputs_schema,
+    validate_strength,
+)
 from dreamforge_core.domain.loras import (
     LORAS_SCHEMA,
     PREVIEW_EVERY_SCHEMA,
@@ -19,6 +27,7 @@ from dreamforge_core.domain.loras import (
     parse_preview_every,
 )
 from dreamforge_core.domain.presets import Preset
+from dreamforge_core.domain.upscale import UPSCALE, Upscale, upscale_schema, validate_upscale
 from dreamforge_core.errors import FieldError, InvalidInput
 
 MAX_PROMPT_CHARS = 10_000
@@ -87,11 +96,36 @@ class GenerateParams:
     embed_metadata: bool = True
     count: int = 1
     preset: str | None = None
+    # Image-to-image and inpainting: set from the stored inputs, never from a request.
+    init_image: InputImage | None = None
+    mask_image: InputImage | None = None
+    strength: float | None = None  # with init_image only
+    upscale: Upscale | None = None  # a second step, `upscale`, per image
     loras: tuple[LoraUse, ...] = ()
     preview_every: int | None = None  # live previews every N steps; None: none
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {**self._text_to_image_dict(), **self._image_inputs_dict()}
+
+    def _image_inputs_dict(self) -> dict[str, Any]:
+        """Only what is set: a text-to-image request keeps the fingerprint it always had."""
+        extra: dict[str, Any] = {}
+        if self.init_image is not None:
+            extra[INIT_IMAGE] = self.init_image.to_dict()
+        if self.strength is not None:  # with init_image, or in the upscale step's pass
+            extra["strength"] = self.strength
+        if self.mask_image is not None:
+            extra[MASK_IMAGE] = self.mask_image.to_dict()
+        if self.upscale is not None:
+            extra[UPSCALE] = self.upscale.to_dict()
+        if self.loras:
+            extra["loras"] = [u.to_dict() for u in self.loras]
+        if self.preview_every is not None:
+            extra["preview_every"] = self.preview_every
+        return extra
+
+    def _text_to_image_dict(self) -> dict[str, Any]:
+        return {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
             "seed": self.seed,
@@ -105,17 +139,16 @@ class GenerateParams:
             "count": self.count,
             "preset": self.preset,
         }
-        # Left out when unused, so the fingerprints of requests without them do not change.
-        if self.loras:
-            out["loras"] = [u.to_dict() for u in self.loras]
-        if self.preview_every is not None:
-            out["preview_every"] = self.preview_every
-        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateParams:
         """Rebuilds stored, already validated parameters."""
         values = {k: data[k] for k in _FIELDS if k in data}
+        for name in INPUT_FIELDS:
+            if values.get(name) is not None:
+                values[name] = InputImage.from_dict(values[name])
+        if values.get(UPSCALE) is not None:
+            values[UPSCALE] = Upscale.from_dict(values[UPSCALE])
         if "loras" in values:
             values["loras"] = tuple(
                 LoraUse(str(u["model_id"]), float(u["scale"])) for u in values["loras"]
@@ -258,6 +291,8 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     embed = _flag(c, raw, "embed_metadata", default=True)
     count = _int_in(c, raw, "count", 1, MAX_COUNT)
     preset = _preset(c, raw, presets)
+    strength, problems = validate_strength(raw)
+    c.errors += problems
     loras = parse_loras(raw["loras"], c.add) if "loras" in raw else ()
     preview_every = parse_preview_every(raw.get("preview_every"), c.add)
     if c.errors:
@@ -273,7 +308,7 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
     )
     if preset is not None:
         base = preset.apply(base, limits)
-    return replace(
+    params = replace(
         base,
         negative_prompt=negative if negative is not None else base.negative_prompt,
         seed=seed,
@@ -286,9 +321,37 @@ def validate_params(raw: Any, limits: ModelLimits, presets: Mapping[str, Preset]
         embed_metadata=embed,
         count=count or base.count,
         preset=preset.name if preset else None,
+        strength=strength,
         loras=loras,
         preview_every=preview_every,
     )
+    errors = []
+    if params.strength is not None and denoising_steps(params) < 1:
+        errors.append(
+            FieldError("params.strength", f"x steps ({params.steps}) must give at least 1 step")
+        )
+    if raw.get(UPSCALE) is not None:
+        upscale, problems = validate_upscale(
+            raw[UPSCALE],
+            width=params.width,
+            height=params.height,
+            max_size=limits.max_size,
+            multiple=limits.size_multiple,
+            max_steps=limits.max_steps,
+        )
+        errors += problems
+        params = replace(params, upscale=upscale)
+    if errors:
+        raise InvalidInput.for_fields(errors)
+    return params
+
+
+def denoising_steps(params: GenerateParams) -> int:
+    """The steps that run: image-to-image starts part-way, at `strength` of the schedule, and
+    runs `int(steps * strength)` of them (as diffusers counts)."""
+    if params.strength is None:
+        return params.steps
+    return min(int(params.steps * params.strength), params.steps)
 
 
 def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dict[str, Any]:
@@ -347,6 +410,8 @@ def parameters_schema(limits: ModelLimits, presets: Mapping[str, Preset]) -> dic
             "embed_metadata": {"type": "boolean", "default": True},
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
             "preset": {"type": ["string", "null"], "enum": [*sorted(presets), None]},
+            **image_inputs_schema(),
+            UPSCALE: {**upscale_schema(limits.max_steps), "type": ["object", "null"]},
             "loras": LORAS_SCHEMA,
             "preview_every": PREVIEW_EVERY_SCHEMA,
         },

@@ -18,6 +18,10 @@ class BlobStore(Protocol):
         """Stores data under key; raises StorageError."""
         ...
 
+    def get(self, key: str) -> bytes:
+        """The bytes stored under key; raises NotFound when there are none, StorageError."""
+        ...
+
     def presign(self, key: str, ttl_s: int, base_url: str) -> SignedUrl:
         """An absolute URL for GET valid `ttl_s` seconds. `base_url` is this service's public
         root, for stores that serve through the service itself."""

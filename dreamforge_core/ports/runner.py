@@ -42,6 +42,10 @@ class GenerationRequest:
     seed: int
     timeout_s: float | None = None  # time left in the step; past it the runner raises StepTimeout
     runtime: Mapping[str, Any] = field(default_factory=dict)  # preset runtime options
+    # The job's stored inputs (PNG of width x height): image-to-image, and with a mask
+    # (one grey channel, white = repaint) inpainting; `params.strength` says how much.
+    init_image: bytes | None = None
+    mask_image: bytes | None = None
     loras: tuple[AppliedLora, ...] = ()  # params.loras, resolved
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from dreamforge_core.domain.caller import KEYLESS, Caller
 from dreamforge_core.domain.download import DownloadParams, validate_download_params
+from dreamforge_core.domain.image_inputs import INPUT_FIELDS
 from dreamforge_core.domain.job import (
     GENERATE,
     JOB_TYPES,
@@ -20,7 +21,7 @@ from dreamforge_core.domain.job import (
 )
 from dreamforge_core.domain.loras import KIND_LORA, check_loras
 from dreamforge_core.domain.model import choose_default_model
-from dreamforge_core.domain.params import validate_params
+from dreamforge_core.domain.params import GenerateParams, validate_params
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.domain.webhooks import Webhook, validate_webhook
 from dreamforge_core.errors import (
@@ -36,6 +37,7 @@ from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.webhooks import RefusedTarget, WebhookTargets
 from dreamforge_core.use_cases.caller_limits import CallerLimits
+from dreamforge_core.use_cases.job_inputs import NO_INPUTS, JobInputs, PreparedInputs
 
 PROVIDERS = ("local-sdxl-epicrealism",)
 _TOP_LEVEL = ("type", "provider", "model_id", "priority", "params", "webhook", "webhook_events")
@@ -109,6 +111,8 @@ class CreateJob:
     - `params` follow the model's limits (`validate_params`); nothing is stored on failure;
       each LoRA in `params.loras` is an installed, enabled `sdxl-lora` of the model's base
       family (`check_loras`), and a LoRA is no `model_id` of its own;
+    - image inputs (`init_image`, `mask_image`) are read and checked by `JobInputs` and
+      stored under the job's `inputs/` before its row; without `inputs` they are refused;
     - `webhook` (with `webhook_events`) needs `webhooks`, the targets' check, which the
       server has only when a webhook secret is configured; the URL's host must resolve to
       addresses webhooks may reach. A webhook is part of the request an Idempotency-Key
@@ -142,6 +146,7 @@ class CreateJob:
         downloads: DownloadJobs | None = None,
         limits: CallerLimits | None = None,
         webhooks: WebhookTargets | None = None,  # None: webhooks are refused
+        inputs: JobInputs | None = None,  # None: image inputs are refused
     ) -> None:
         self._repo = repo
         self._queue = queue
@@ -153,6 +158,7 @@ class CreateJob:
         self._downloads = downloads
         self._limits = limits
         self._webhooks = webhooks
+        self._inputs = inputs
 
     def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
         if cmd.idempotency_key is not None:
@@ -167,6 +173,7 @@ class CreateJob:
         checkpoint_hash = None
         priority = PRIORITIES["normal"]
         webhook: Webhook | None
+        images = NO_INPUTS
         if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
             if not cmd.caller.admin:
                 raise Forbidden(
@@ -188,10 +195,11 @@ class CreateJob:
                 raise InvalidInput.for_fields(
                     [FieldError("model_id", f"{model_id!r} is a LoRA; name it in params.loras")]
                 )
-            params = validate_params(raw_params, model.limits, self._presets)
-            lora_errors = check_loras(params.loras, model, self._registry.get)
-            if lora_errors:
+            validated = validate_params(raw_params, model.limits, self._presets)
+            lora_errors = check_loras(validated.loras, model, self._registry.get)
+            if lora_errors:  # before any input image is stored
                 raise InvalidInput.for_fields(lora_errors)
+            params, images = self._image_inputs(raw_params, validated, cmd.caller)
             model_id, checkpoint_hash = model.id, model.checkpoint_hash
         if self._limits is not None:
             self._limits.check(cmd.caller)  # a valid request, before anything is stored
@@ -212,7 +220,7 @@ class CreateJob:
             priority=priority,
             webhook=webhook,
         )
-        stored, created = self._repo.create(job, now - self._window)
+        stored, created = self._store(job, images)
         if not created:
             if stored.fingerprint != fingerprint:
                 raise IdempotencyConflict(
@@ -224,6 +232,31 @@ class CreateJob:
         with contextlib.suppress(Unavailable):  # stored is enough: the sweeper enqueues it
             queue.enqueue(stored.id)
         return CreateJobResult(stored, replayed=False)
+
+    def _image_inputs(
+        self, raw: Any, params: GenerateParams, caller: Caller
+    ) -> tuple[GenerateParams, PreparedInputs]:
+        if self._inputs is not None:
+            return self._inputs.prepare(raw, params, caller)
+        if any(name in raw for name in INPUT_FIELDS):
+            raise InvalidInput.for_fields(
+                [FieldError(f"params.{n}", "is not offered here") for n in INPUT_FIELDS if n in raw]
+            )
+        return params, NO_INPUTS
+
+    def _store(self, job: Job, images: PreparedInputs) -> tuple[Job, bool]:
+        """The job's inputs first, then its row; inputs no row names are deleted again."""
+        if self._inputs is None or not images.images:
+            return self._repo.create(job, job.created_at - self._window)
+        keys = self._inputs.store(job, images)
+        try:
+            stored, created = self._repo.create(job, job.created_at - self._window)
+        except BaseException:
+            self._inputs.discard(keys)
+            raise
+        if not created:  # a replay: the first job has its own inputs
+            self._inputs.discard(keys)
+        return stored, created
 
     def _default_model(self) -> str | None:
         if self._default_model_id is not None:

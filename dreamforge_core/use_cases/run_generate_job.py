@@ -4,7 +4,8 @@
 
 1. claim the job (`JobClaim`: a redelivery, a job held by a live worker, a retry not yet
    due or a stopping worker end here; a job whose worker died is taken over);
-2. for each unfinished item, in order: draw the seed, generate (the runner reports through
+2. read the job's stored inputs (image-to-image, inpainting) once for the attempt;
+   for each unfinished item, in order: draw the seed, generate (the runner reports through
    `RunnerReports`), store (`StoreImage`); item N is stored on a second thread while the
    runner generates item N+1, so the runner never waits on storage;
 3. succeed with the last item's record; or, when the attempt raised, retry, fail or, on a
@@ -33,10 +34,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from dreamforge_core.domain.artifact import job_prefix
-from dreamforge_core.domain.job import GENERATE, ItemState, Job
+from dreamforge_core.domain.image_inputs import INIT_IMAGE, MASK_IMAGE, is_input_key
+from dreamforge_core.domain.job import GENERATE, ItemState, Job, JobState
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.domain.retry import RetryPolicy
+from dreamforge_core.domain.upscale import UPSCALE
 from dreamforge_core.errors import InvalidInput, StepTimeout
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
@@ -53,11 +56,13 @@ from dreamforge_core.ports.stop_signal import NO_STOP, Stopping, StopSignal
 from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.job_claim import JobClaim
+from dreamforge_core.use_cases.job_inputs import load_inputs
 from dreamforge_core.use_cases.job_loras import applied_loras
 from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
 from dreamforge_core.use_cases.runner_reports import RunnerReports
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
 from dreamforge_core.use_cases.store_image import StoreImage
+from dreamforge_core.use_cases.upscale_items import generated_image, upscale_params
 
 __all__ = ["GenerateJobPorts", "JobLimits", "RunGenerateJob"]
 
@@ -115,19 +120,30 @@ class RunGenerateJob:
         if job.attempts > 1:
             run.save()  # the claim, before touching what an earlier attempt left
             self._delete_orphans(job)
-        todo = [i.index for i in job.items if i.state is not ItemState.SUCCEEDED]
+        # every unfinished item of every unfinished step: a job resumes in the step it left
+        todo = [
+            (step.name, i.index)
+            for step in job.steps
+            if step.state is not JobState.SUCCEEDED
+            for i in step.items
+            if i.state is not ItemState.SUCCEEDED
+        ]
+        inputs = load_inputs(p.blobs, job) if todo else {}
         storing = p.threads.single("dreamforge-finish")
         stored: Future[None] | None = None  # the previous item, stored while this one runs
         try:
-            for n, index in enumerate(todo):
+            for n, (step_name, index) in enumerate(todo):
                 if p.stop.requested:
                     if stored is not None:
                         stored.result()  # the item in hand is stored before the job goes back
                     raise Stopping(f"the worker is stopping before image {index + 1}")
+                if stored is not None and todo[n - 1][0] != step_name:
+                    stored.result()  # a step is complete before the next one starts
+                    stored = None
                 time_left = self._time_left(run)
-                seed = self._draw_seed(job)
+                seed = self._draw_seed(job, index)
                 began = time.monotonic()
-                image = self._generate(run, model, index, seed, time_left)
+                image = self._generate(run, model, index, seed, time_left, inputs)
                 if stored is not None:
                     stored.result()  # item N-1 is stored before item N is
                 if n == len(todo) - 1:  # nothing left to overlap with: store it right here
@@ -170,36 +186,51 @@ class RunGenerateJob:
             raise StepTimeout(f"the step ran past its {timeout_s:g}s timeout", job_id=run.job.id)
         return remaining
 
-    def _draw_seed(self, job: Job) -> int:
+    def _draw_seed(self, job: Job, index: int) -> int:
+        if job.step.name == UPSCALE:  # the hires pass keeps its image's seed
+            return job.steps[0].items[index].seed or 0
         params = job.generation
         if params.seed is not None and params.seed_honoured:
             return params.seed
         return self._ports.seeds.draw()
 
     def _generate(
-        self, run: RunningJob, model: ModelDescriptor, index: int, seed: int, time_left: float
+        self,
+        run: RunningJob,
+        model: ModelDescriptor,
+        index: int,
+        seed: int,
+        time_left: float,
+        inputs: Mapping[str, bytes],
     ) -> GeneratedImage:
         p, job = self._ports, run.job
         with run.lock:
             job.start_item(index, seed, p.clock.now())
             run.save()
         preset = self._presets.get(job.generation.preset or "")
+        params = job.generation
+        if job.step.name == UPSCALE:
+            params = upscale_params(params, model.limits.size_multiple)
+            inputs = {INIT_IMAGE: generated_image(job, index, p.repo, p.blobs)}
         request = GenerationRequest(
             job.id,
             index,
             model,
-            job.generation,
+            params,
             seed,
             timeout_s=time_left,
             runtime=preset.runtime if preset else {},
+            init_image=inputs.get(INIT_IMAGE),
+            mask_image=inputs.get(MASK_IMAGE),
             loras=applied_loras(p.registry, job.generation.loras, job.id),
         )
         with p.tracer.span("dreamforge.image.generate", item_index=index, seed=seed):
             return p.runner.generate(request, RunnerReports(p, run, index))
 
     def _delete_orphans(self, job: Job) -> None:
-        """Blobs stored by an attempt that died before recording their artifact row."""
+        """Blobs stored by an attempt that died before recording their artifact row (the
+        job's inputs, stored with its row, stay)."""
         kept = {a.key for a in self._ports.repo.artifacts(job.id)}
         for key in self._ports.blobs.list_keys(job_prefix(job.user, job.id)):
-            if key not in kept:
+            if key not in kept and not is_input_key(job.user, job.id, key):
                 self._ports.blobs.delete(key)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from dataclasses import replace
 from typing import Protocol
 
 from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key
 from dreamforge_core.domain.clock import new_id
+from dreamforge_core.domain.image_inputs import MASK_BLUR
 from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.upscale import UPSCALE
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, StorageError
 from dreamforge_core.ports.blob_store import BlobStore
 from dreamforge_core.ports.clock import Clock
@@ -131,7 +134,7 @@ class StoreImage:
         params = run.job.generation
         if not params.embed_metadata:
             return None
-        return ImageMetadata(
+        metadata = ImageMetadata(
             prompt=params.prompt,
             negative_prompt=params.negative_prompt,
             seed=seed,
@@ -144,4 +147,18 @@ class StoreImage:
             checkpoint_hash=model.checkpoint_hash,
             generator=self._generator,
             lora_hashes=lora_hashes(self._p.registry, params.loras) if params.loras else (),
+            denoising_strength=params.strength if params.init_image else None,
+            mask_blur=MASK_BLUR if params.mask_image else None,
+        )
+        upscale = params.upscale
+        if upscale is None or run.job.step.name != UPSCALE:
+            return metadata
+        # As AUTOMATIC1111 writes a hires-fixed image: the first pass's size, then the pass
+        return replace(
+            metadata,
+            width=params.width,
+            height=params.height,
+            denoising_strength=upscale.strength,
+            hires_upscale=upscale.factor,
+            hires_steps=upscale.steps,
         )

@@ -18,6 +18,7 @@ import pytest
 from dreamforge_adapters.localfs import LocalBlobStore
 from dreamforge_adapters.memory import MemoryBlobStore
 from dreamforge_adapters.s3 import S3BlobStore
+from dreamforge_core.errors import NotFound
 from dreamforge_core.ports.blob_store import BlobStore
 from tests.support.seaweed import SeaweedS3
 
@@ -53,6 +54,13 @@ def test_put_list_delete_round_trip(blob_store: BlobStore) -> None:
     assert blob_store.list_keys("") == [f"{JOB}/1.jpg"]
     blob_store.delete(f"{JOB}/1.jpg")
     assert blob_store.list_keys("") == []
+
+
+def test_get_returns_what_was_put_and_not_found_for_a_missing_key(blob_store: BlobStore) -> None:
+    blob_store.put(f"{JOB}/0.png", PNG, "image/png")
+    assert blob_store.get(f"{JOB}/0.png") == PNG
+    with pytest.raises(NotFound):
+        blob_store.get(f"{JOB}/missing.png")
 
 
 def test_put_again_replaces_the_object(blob_store: BlobStore) -> None:

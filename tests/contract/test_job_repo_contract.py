@@ -24,8 +24,10 @@ from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import iso, new_id
 from dreamforge_core.domain.download import DownloadParams
 from dreamforge_core.domain.events import EventKind
+from dreamforge_core.domain.image_inputs import InputImage
 from dreamforge_core.domain.job import MODEL_DOWNLOAD, ErrorInfo, ItemState, Job, JobState
 from dreamforge_core.domain.params import GenerateParams
+from dreamforge_core.domain.upscale import Upscale
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound, Unavailable
 from dreamforge_core.ports.job_repo import JobRepo
 
@@ -141,6 +143,32 @@ def test_a_saved_job_reads_back_equal_in_every_field(job_repo: JobRepo) -> None:
     assert note.data == {"peak_gib": 9.5, "nested": {"a": [1, 2]}}
     assert note.item_index == 1
     assert note.step_id == job.step.id
+
+
+def test_a_job_with_inputs_and_an_upscale_step_reads_back_in_the_step_it_reached(
+    job_repo: JobRepo,
+) -> None:
+    inputs = InputImage("ab" * 32, "artifact:0123/0", 640, 480)
+    params = replace(
+        make_job().generation, init_image=inputs, strength=0.5, upscale=Upscale(1.5, 0.4, 12)
+    )
+    job = stored(job_repo, Job.create(
+        params=params, model_id="epicrealism-xl", provider="local-sdxl-epicrealism", now=T0,
+        user="alice", key_fingerprint=ALICE,
+    ))  # fmt: skip
+    job.start(at(1))
+    run_item(job_repo, job, 0, start=2)  # generate done: the upscale step is current
+    job.start_item(0, 1000, at(3))
+    job_repo.save(job)
+
+    got = fetch(job_repo, job.id)
+    assert got == job
+    assert got.params == params
+    assert [(s.name, s.state) for s in got.steps] == [
+        ("generate", JobState.SUCCEEDED), ("upscale", JobState.RUNNING)
+    ]  # fmt: skip
+    assert got.step.name == "upscale"
+    assert got.items[0].state is ItemState.RUNNING
 
 
 def test_get_of_an_unknown_job_is_none(job_repo: JobRepo) -> None:

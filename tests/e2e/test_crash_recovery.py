@@ -31,3 +31,31 @@ def test_kill_nine_mid_batch_then_restart_completes_the_job(make_server: object)
     codes = [e.data["code"] for e in client.stream(job["id"])]
     assert "job_requeued" in codes
     client.close()
+
+
+def test_kill_nine_in_the_upscale_step_resumes_there(make_server: object) -> None:
+    """The generated images survive; only the upscale step's unfinished items run again."""
+    server: ServerProcess = make_server(DREAMFORGE_FAKE_STEP_DELAY_S="0.05")  # type: ignore[operator]
+    server.start()
+    client = DreamForgeClient(server.url)
+    upscale = {"factor": 2, "strength": 1, "steps": 20}
+    job = client.create_job({"prompt": "p", "count": 2, "width": 64, "height": 64, "steps": 2,
+                             "upscale": upscale})  # fmt: skip
+
+    wait_for_artifacts(client, job["id"], 3)  # both generated, one upscaled
+    before = client.artifacts(job["id"])
+    server.kill9()
+    client.close()
+
+    server.start()
+    client = DreamForgeClient(server.url)
+    final = wait_for_state(client, job["id"], {"succeeded", "failed"})
+    assert final["state"] == "succeeded", final
+    assert [s["attempts"] for s in final["steps"]] == [1, 2]  # type: ignore[index]
+    after = client.artifacts(job["id"])
+    assert [(a["step"], a["item_index"]) for a in after] == [
+        ("generate", 0), ("generate", 1), ("upscale", 0), ("upscale", 1)
+    ]  # fmt: skip
+    assert [a["id"] for a in after[:3]] == [a["id"] for a in before[:3]]  # kept, not redone
+    assert len(server.stored_keys(job["id"])) == 4  # no orphaned file
+    client.close()

@@ -51,6 +51,22 @@ def test_health_ready_metrics_and_schema(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/schema").status_code == 200
 
 
+def test_both_deployments_serve_the_playground_under_its_policy(server: ServerProcess) -> None:
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200
+    assert '<script type="module" src="/static/js/main.js">' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    images = next(d for d in policy.split("; ") if d.startswith("img-src "))
+    if isinstance(server, StackServer):
+        # the stack's artifact URLs are presigned for its S3 endpoint: the page may show them
+        assert server.env["DREAMFORGE_S3_ENDPOINT"].rstrip("/") in images.split()
+    else:
+        assert images == "img-src 'self' data: blob:"
+    assert httpx.get(f"{server.url}/static/js/main.js").status_code == 200
+    assert httpx.get(f"{server.url}/schema/swagger").headers["content-security-policy"] == policy
+
+
 def test_models_list_and_descriptor(server: ServerProcess) -> None:
     items = httpx.get(f"{server.url}/v1/models").json()["items"]
     assert items

@@ -18,6 +18,7 @@ from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embe
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
 from tests.support.demo import create_demo
+from tests.support.images import mask_url, png_url
 
 pytestmark = pytest.mark.embedded_only
 
@@ -195,10 +196,62 @@ def test_killing_the_runner_mid_item_is_retried_and_the_job_completes(
     assert any(e["code"] == "runner_cleanup" for e in logs)
 
 
+def test_image_to_image_and_inpainting_run_on_the_loaded_model(sdxl: DreamForgeClient) -> None:
+    """Image-to-image from a data: URL, then inpainting an artifact of that job: both from
+    the weights text-to-image loaded, each image naming what shaped it."""
+    run(sdxl)  # the model is loaded
+    job, events = run(sdxl, seed=5, init_image=png_url(), strength=0.5)
+    assert job["state"] == "succeeded", job
+    denoised = [e for e in events if e.get("stage") == "denoise"]
+    assert (denoised[-1]["step"], denoised[-1]["total_steps"]) == (3, 3)  # int(6 x 0.5)
+    codes = [e["code"] for e in events]
+    assert "model_cache_hit" in codes
+    assert "model_loaded" not in codes
+    [(_, first)] = images(sdxl, job["id"])
+    a1111 = parse_a1111_parameters(read_embedded_metadata(first)["parameters"])
+    assert a1111["Denoising strength"] == "0.5"
+
+    inpainted, _ = run(sdxl, seed=5, init_image=f"artifact:{job['id']}/0", mask_image=mask_url())
+    assert inpainted["state"] == "succeeded", inpainted
+    assert inpainted["params"]["strength"] == 0.75
+    [(_, second)] = images(sdxl, inpainted["id"])
+    a1111 = parse_a1111_parameters(read_embedded_metadata(second)["parameters"])
+    assert (a1111["Denoising strength"], a1111["Mask blur"]) == ("0.75", "4")
+    assert pixels(second) != pixels(first)
+
+
+def test_the_upscale_step_enlarges_and_repaints_each_image(sdxl: DreamForgeClient) -> None:
+    job, events = run(sdxl, count=2, upscale={"factor": 1.5, "strength": 0.5, "steps": 4})
+    assert job["state"] == "succeeded", job["error"]
+    assert [(s["name"], s["state"]) for s in job["steps"]] == [
+        ("generate", "succeeded"), ("upscale", "succeeded")
+    ]  # fmt: skip
+    codes = [e["code"] for e in events]
+    assert codes.index("step_succeeded") < codes.index("step_started")
+    found = images(sdxl, job["id"])
+    assert [(a["step"], a["item_index"], a["width"]) for a, _ in found] == [
+        ("generate", 0, 64), ("generate", 1, 64), ("upscale", 0, 96), ("upscale", 1, 96)
+    ]  # fmt: skip
+    for artifact, data in found[2:]:
+        assert "/upscale/" in artifact["key"]
+        assert artifact["seed"] == found[artifact["item_index"]][0]["seed"]
+        a1111 = parse_a1111_parameters(read_embedded_metadata(data)["parameters"])
+        assert (a1111["Hires upscale"], a1111["Hires steps"], a1111["Size"]) == (
+            "1.5",
+            "4",
+            "64x64",
+        )
+        assert a1111["Denoising strength"] == "0.5"
+    progress = [e["progress"] for e in events if e["code"] == "item_progress"]
+    assert progress == sorted(progress)
+    assert progress[-1] == 1.0
+
+
 def test_golden_seeded_images_have_not_drifted(sdxl: DreamForgeClient) -> None:
     golden = json.loads(GOLDEN.read_text())
     for case in golden["cases"]:
         job, _ = run(sdxl, **case["params"])
-        got = thumbnail(images(sdxl, job["id"])[0][1])
+        assert job["state"] == "succeeded", (case["params"], job["error"])
+        got = thumbnail(images(sdxl, job["id"])[-1][1])  # the upscale step's, if any
         drift = max(abs(a - b) for a, b in zip(got, case["thumbnail"], strict=True))
         assert drift <= GOLDEN_TOLERANCE, (case["params"], drift)

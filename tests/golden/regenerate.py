@@ -17,11 +17,21 @@ from tests.e2e.conftest import ServerProcess
 from tests.e2e.test_sdxl_runner import GOLDEN, SDXL_ENV, SMALL, pixels, thumbnail
 from tests.support.demo import create_demo
 
+GRADIENT_64 = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAdElEQVR4nO3PwQnE"
+    "MBDAwEu87r9iwxXhxxDQVCA97/v+vmzWWrrhyuy9dcOVmRndcKUBrQGtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQ"
+    "GtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQGtAa0BrQHt8wPPOUc3XPkDqJkG4C9miBEAAAAASUVORK5CYII="
+)
+
 CASES = [
     {"seed": 1},
     {"seed": 42, "scheduler": "euler_a"},
     {"seed": 4294967295, "scheduler": "dpmpp_2m", "guidance": 3.5},
     {"seed": 7, "width": 128, "height": 64, "steps": 10, "negative_prompt": "blurry"},
+    # image-to-image from a 64x64 gradient (tests.support.images.png_url), half the steps
+    {"seed": 11, "init_image": GRADIENT_64, "strength": 0.5},
+    # the upscale step: the 64x64 image enlarged to 128x128 and repainted (its image is kept)
+    {"seed": 3, "upscale": {"factor": 2, "strength": 0.5, "steps": 4}},
 ]
 
 
@@ -38,7 +48,8 @@ def main() -> None:
                 full = {"prompt": "a lighthouse at dawn", **SMALL, **params}
                 job = client.create_job(full)
                 list(client.stream(job["id"]))
-                [artifact] = client.artifacts(job["id"])
+                assert client.job(job["id"])["state"] == "succeeded", params
+                artifact = client.artifacts(job["id"])[-1]  # the upscale step's, if any
                 data = httpx.get(artifact["url"]).content
                 digest = hashlib.sha256(pixels(data)).hexdigest()
                 cases.append({"params": params, "thumbnail": thumbnail(data), "rgb_sha256": digest})

@@ -194,6 +194,28 @@ def test_the_single_file_gives_the_folders_pixels(
     assert np.array_equal(from_folder, from_file)
 
 
+def test_image_to_image_and_inpainting_share_the_weights_and_go_with_them(demo: Demo) -> None:
+    """The runner's pipeline modes hold no second copy of the model, and drop what they made
+    from a pipeline once the cache has dropped that pipeline."""
+    import gc
+
+    from dreamforge_adapters.sdxl import modes
+
+    with offline():
+        pipe = sdxl_pipeline().from_pretrained(demo.folder, local_files_only=True)
+    kept = modes.PipelineModes()
+    image_to_image = kept.derived_from(pipe, modes.IMAGE_TO_IMAGE)
+    inpaint = kept.derived_from(pipe, modes.INPAINT)
+    assert kept.derived_from(pipe, modes.INPAINT) is inpaint  # made once
+    for derived in (image_to_image, inpaint):
+        assert derived.unet is pipe.unet
+        assert derived.vae is pipe.vae
+        assert derived.text_encoder_2 is pipe.text_encoder_2
+    del pipe, image_to_image, inpaint, derived
+    gc.collect()
+    assert len(kept) == 0
+
+
 def test_the_single_file_is_recognised_as_sdxl_base(demo: Demo) -> None:
     from safetensors.torch import load_file
 

@@ -5,7 +5,99 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from tests.support.images import data_url, encoded, mask_url, png_claiming, png_url
+
 OK = {"prompt": "p", "width": 64, "height": 64, "steps": 2}
+_PNG = encoded(64, 64)
+_IMG = {**OK, "init_image": png_url()}
+_UP = {"factor": 1.5, "strength": 0.5, "steps": 4}
+
+
+def _bad_input(name: str, params: dict[str, Any], field: str) -> tuple[Any, ...]:
+    return (name, "POST", "/v1/jobs", {"params": params}, {}, 422, "invalid_input", field)
+
+
+# Image-to-image and inpainting inputs: each refused naming its field, nothing stored.
+_IMAGE_ROWS = [
+    _bad_input(
+        "init_image not an image", {**OK, "init_image": data_url(b"hello")}, "params.init_image"
+    ),
+    _bad_input(
+        "init_image truncated",
+        {**OK, "init_image": data_url(_PNG[: len(_PNG) // 2])},
+        "params.init_image",
+    ),
+    _bad_input(
+        "init_image a GIF",
+        {**OK, "init_image": data_url(b"GIF89a" + bytes(64))},
+        "params.init_image",
+    ),
+    _bad_input(
+        "init_image over 8 MiB",
+        {**OK, "init_image": data_url(_PNG + bytes(9 * 2**20))},
+        "params.init_image",
+    ),
+    _bad_input(
+        "init_image a pixel bomb",
+        {**OK, "init_image": data_url(png_claiming(20000, 20000))},
+        "pixels",
+    ),
+    _bad_input(
+        "init_image not base64",
+        {**OK, "init_image": "data:image/png;base64,@@@"},
+        "params.init_image",
+    ),
+    _bad_input(
+        "init_image a URL", {**OK, "init_image": "https://example.com/a.png"}, "params.init_image"
+    ),
+    _bad_input(
+        "init_image of a missing job",
+        {**OK, "init_image": "artifact:0123456789abcdef/0"},
+        "params.init_image",
+    ),
+    _bad_input(
+        "mask of another aspect ratio",
+        {**_IMG, "mask_image": mask_url(64, 32)},
+        "params.mask_image",
+    ),
+    _bad_input("mask without init_image", {**OK, "mask_image": mask_url()}, "params.mask_image"),
+    _bad_input("strength 0", {**_IMG, "strength": 0}, "params.strength"),
+    _bad_input("strength above 1", {**_IMG, "strength": 1.5}, "params.strength"),
+    _bad_input("strength x steps under one step", {**_IMG, "strength": 0.3}, "params.strength"),
+    _bad_input("strength without init_image", {**OK, "strength": 0.5}, "params.strength"),
+    _bad_input(
+        "upscale factor 3", {**OK, "upscale": {**_UP, "factor": 3}}, "params.upscale.factor"
+    ),
+    _bad_input(
+        "upscale factor 1", {**OK, "upscale": {**_UP, "factor": 1}}, "params.upscale.factor"
+    ),
+    _bad_input(
+        "upscale strength 0", {**OK, "upscale": {**_UP, "strength": 0}}, "params.upscale.strength"
+    ),
+    _bad_input(
+        "upscale strength 2", {**OK, "upscale": {**_UP, "strength": 2}}, "params.upscale.strength"
+    ),
+    _bad_input("upscale steps 0", {**OK, "upscale": {**_UP, "steps": 0}}, "params.upscale.steps"),
+    _bad_input(
+        "upscale unknown field", {**OK, "upscale": {**_UP, "model": "x"}}, "params.upscale.model"
+    ),
+    _bad_input("upscale not an object", {**OK, "upscale": 2}, "params.upscale"),
+    _bad_input(
+        "upscale past the largest size",
+        {**OK, "width": 2048, "upscale": _UP},
+        "params.upscale.factor",
+    ),
+    (
+        "image request over 16 MiB",
+        "POST",
+        "/v1/jobs",
+        {"params": {**OK, "init_image": data_url(bytes(13 * 2**20))}},
+        {},
+        413,
+        "payload_too_large",
+        "size limit",
+    ),
+]
 
 # (name, method, path, body or raw bytes, headers, status, code, text the error must name)
 _TABLE: list[tuple[Any, ...]] = [
@@ -328,7 +420,7 @@ class BadRequest(NamedTuple):
         assert_envelope(response, self.status, self.code, self.names)
 
 
-CASES = [BadRequest(*row) for row in _TABLE]
+CASES = [BadRequest(*row) for row in [*_TABLE, *_IMAGE_ROWS]]
 
 JOB_CASES = [
     ("bad since_ts", "/logs?since_ts=yesterday", "since_ts"),

@@ -61,6 +61,7 @@ class InProcess(containers.DeclarativeContainer):
 class InProcessApi:
     client: TestClient[Any]
     repo: MemoryJobRepo
+    blobs: MemoryBlobStore
 
     def job_count(self) -> int:
         return sum(self.repo.count_by_state().values())
@@ -71,4 +72,4 @@ def inprocess_api(settings: Settings | None = None) -> Iterator[InProcessApi]:
     deployment = InProcess(settings=settings or Settings(runner="fake"))
     app = cast(Litestar, deployment.http.app())  # the edge layer around it is ASGI all the same
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        yield InProcessApi(client, deployment.ports.repo())
+        yield InProcessApi(client, deployment.ports.repo(), deployment.ports.blobs())

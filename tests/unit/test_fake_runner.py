@@ -3,11 +3,13 @@ the typed failures a test asks for."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from dreamforge_adapters.fake_runner import FakeRunner
 from dreamforge_core.domain.model import ModelDescriptor
@@ -177,3 +179,34 @@ def test_fail_marker_fails_only_with_test_hooks_on() -> None:
     FakeRunner().generate(request, RecordingListener())  # hooks off: the marker is just text
     with pytest.raises(ProviderError):
         FakeRunner(test_hooks=True).generate(request, RecordingListener())
+
+
+def _png(width: int, height: int, color: object, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (width, height), color).save(out, format="PNG")  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def test_image_to_image_runs_strength_of_the_steps_and_starts_from_the_init_image() -> None:
+    init = _png(64, 48, (255, 0, 0))
+    listener = RecordingListener()
+    call = replace(_request(steps=10, strength=0.3), init_image=init)
+    image = FakeRunner().generate(call, listener)
+    assert listener.steps == [(1, 3), (2, 3), (3, 3)]
+    pixels = Image.frombytes("RGB", (64, 48), image.pixels)
+    red = [pixels.getpixel((x, y))[0] for x in range(64) for y in range(48)]  # type: ignore[index]
+    assert min(red) >= int(255 * 0.7) - 1  # 70 % of each pixel is the init image's
+
+
+def test_inpainting_keeps_what_the_mask_leaves_black() -> None:
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (32, 0, 64, 48))
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    blue = _png(64, 48, (0, 0, 255))
+    call = replace(_request(strength=1.0), init_image=blue, mask_image=out.getvalue())
+    pixels = Image.frombytes(
+        "RGB", (64, 48), FakeRunner().generate(call, RecordingListener()).pixels
+    )
+    assert {pixels.getpixel((x, y)) for x in range(32) for y in range(48)} == {(0, 0, 255)}
+    assert len({pixels.getpixel((x, y)) for x in range(32, 64) for y in range(48)}) > 1

@@ -99,3 +99,16 @@ def test_fields_carry_every_value_as_text() -> None:
         "generator": "dreamforge 0.1.0",
     }
     assert replace(BASE, checkpoint_hash=None).as_fields()["checkpoint_hash"] == ""
+
+
+def test_image_to_image_inpainting_and_hires_values_follow_the_model_as_a1111_writes_them() -> None:
+    shaped = replace(BASE, denoising_strength=0.5, mask_blur=4, hires_upscale=1.5, hires_steps=10)
+    assert shaped.a1111_parameters().endswith(
+        "Model: epicrealismXL_v8, Denoising strength: 0.5, Mask blur: 4, Hires upscale: 1.5, "
+        "Hires steps: 10, Version: dreamforge 0.1.0"
+    )
+    fields = shaped.as_fields()
+    assert (fields["denoising_strength"], fields["mask_blur"]) == ("0.5", "4")
+    assert (fields["hires_upscale"], fields["hires_steps"]) == ("1.5", "10")
+    assert "denoising_strength" not in BASE.as_fields()
+    assert "Denoising strength" not in BASE.a1111_parameters()

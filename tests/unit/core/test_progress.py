@@ -52,7 +52,7 @@ def test_job_progress_weighs_every_item_the_same() -> None:
 
 def test_an_unknown_job_type_is_an_error() -> None:
     with pytest.raises(KeyError):
-        item_progress("upscale", {})
+        item_progress("sharpen", {})
 
 
 stage_dicts = st.dictionaries(st.sampled_from(list(WEIGHTS)), st.floats(0, 1))

@@ -233,6 +233,7 @@ def test_progress_of_a_queued_job(h: Harness, queries: JobQueries) -> None:
             {"item_index": 1, "state": "pending", "progress": 0.0, "seed": None},
         ],
         "updated_at": iso(h.job(job_id).updated_at),
+        "step": "generate",
     }
 
 
