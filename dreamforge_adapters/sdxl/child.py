@@ -76,7 +76,11 @@ class _Server:
         self.torch = torch
         self.pipelines = pipelines
         self.schedulers = schedulers
-        self.cache = pipelines.PipelineCache(int(options.get("pipeline_cache_size") or 1))
+        budget_mb = options.get("memory_budget_mb")
+        self.cache = pipelines.PipelineCache(
+            int(options.get("pipeline_cache_size") or 1),
+            budget_bytes=int(budget_mb) * 2**20 if budget_mb else None,
+        )
         self.device = self.cache.device
         self.memory = MemoryProbe(torch, self.device)
         self.pending: deque[Any] = deque()  # read while a request ran, served after it
@@ -158,6 +162,7 @@ class _Server:
                 "model_id": spec["id"],
                 "seconds": seconds,
                 "cached": cached,
+                "warm": self.cache.warm_ids(),
             }
         )
         self.check_interrupt()  # a load can take long; the parent may have given up meanwhile

@@ -14,7 +14,8 @@ from dreamforge_adapters.sdxl.protocol import ChildMessage
 @dataclass(frozen=True, slots=True)
 class ChildOptions:
     threads: int | None = None  # torch intra-op threads in the child (None: torch's default)
-    pipeline_cache_size: int = 1
+    pipeline_cache_size: int = 1  # models kept warm: one on the device, idle ones in CPU memory
+    memory_budget_mb: int | None = None  # what the warm models' weights may take together
     compile_cache_dir: str | None = None
     test_hooks: bool = False  # honour the prompt markers of protocol.py (tests only)
     start_timeout_s: float = 300.0
@@ -24,6 +25,7 @@ class ChildOptions:
         return {
             "threads": self.threads,
             "pipeline_cache_size": self.pipeline_cache_size,
+            "memory_budget_mb": self.memory_budget_mb,
             "compile_cache_dir": self.compile_cache_dir,
             "env": dict(self.env),
         }

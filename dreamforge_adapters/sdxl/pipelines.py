@@ -169,18 +169,29 @@ def free_memory(device: str) -> None:
 
 
 class PipelineCache:
-    """Least-recently-used pipelines, at most `max_pipelines` of them.
+    """Least-recently-used pipelines, at most `max_pipelines` of them, and fewer when their
+    weights would take more than `budget_bytes` together (the one in use always stays).
 
-    The oldest is dropped *before* a new one loads, so two models never need to fit at once.
+    On CUDA only the pipeline in use sits on the GPU: the others are moved to CPU memory while
+    idle, and moving one back costs a fraction of a load from disk. The oldest is dropped
+    *before* a new one loads, so two models never need to fit on the GPU at once.
     """
 
-    def __init__(self, max_pipelines: int = 1, device: str | None = None) -> None:
+    def __init__(
+        self, max_pipelines: int = 1, device: str | None = None, budget_bytes: int | None = None
+    ) -> None:
         self.max_pipelines = max(1, max_pipelines)
         self.device = device or default_device()
+        self.budget_bytes = budget_bytes
         self._pipes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._on_device: tuple[Any, ...] | None = None  # the key whose pipeline is on the GPU
 
     def __len__(self) -> int:
         return len(self._pipes)
+
+    def warm_ids(self) -> list[str]:
+        """The model ids kept, the most recently used first."""
+        return list(dict.fromkeys(str(key[0]) for key in reversed(self._pipes)))
 
     def load(self, spec: ModelSpec, runtime: Mapping[str, Any]) -> tuple[Any, float, bool]:
         """The pipeline for `spec`, the seconds it took, and whether it came from the cache.
@@ -202,12 +213,16 @@ class PipelineCache:
         cached = pipe is not None
         if pipe is not None:
             self._pipes.move_to_end(key)
+            self._bring_to_device(key)
         else:
             _check_files(spec)
             while len(self._pipes) >= self.max_pipelines:
                 self._evict_oldest()
+            self._park_on_cpu()
             pipe = _prepare(_read(spec, options.dtype), options, self.device)
             self._pipes[key] = pipe
+            self._on_device = key
+            self._keep_within_budget()
         _apply_switches(pipe, options)
         return pipe, time.perf_counter() - started, cached
 
@@ -215,7 +230,49 @@ class PipelineCache:
         while self._pipes:
             self._evict_oldest()
 
+    def _movable(self, key: tuple[Any, ...]) -> bool:
+        """Only a GPU pipeline without CPU offload (which moves modules itself) is moved."""
+        offloaded = key[-1]  # the load key ends with cpu_offload
+        return self.device == "cuda" and not offloaded
+
+    def _park_on_cpu(self) -> None:
+        """The pipeline on the GPU goes to CPU memory, to make room for another one."""
+        key, self._on_device = self._on_device, None
+        if key is not None and key in self._pipes and self._movable(key):
+            self._pipes[key].to("cpu")
+            free_memory(self.device)
+
+    def _bring_to_device(self, key: tuple[Any, ...]) -> None:
+        if self._on_device == key:
+            return
+        self._park_on_cpu()
+        if self._movable(key):
+            self._pipes[key].to(self.device)
+        self._on_device = key
+
+    def _keep_within_budget(self) -> None:
+        if self.budget_bytes is None:
+            return
+        while len(self._pipes) > 1 and sum(map(weight_bytes, self._pipes.values())) > (
+            self.budget_bytes
+        ):
+            self._evict_oldest()
+
     def _evict_oldest(self) -> None:
-        _, pipe = self._pipes.popitem(last=False)
+        key, pipe = self._pipes.popitem(last=False)
+        if key == self._on_device:
+            self._on_device = None
         del pipe
         free_memory(self.device)
+
+
+def weight_bytes(pipe: Any) -> int:
+    """What a pipeline's weights take: the parameters and buffers of its models."""
+    total = 0
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        module = getattr(pipe, name, None)
+        if module is None:
+            continue
+        for tensor in [*module.parameters(), *module.buffers()]:
+            total += tensor.numel() * tensor.element_size()
+    return total
