@@ -160,6 +160,7 @@ def test_a_model_loads_once_then_comes_from_the_cache(child: Child, tiny: Spec) 
     assert first[0]["cached"] is False
     assert second[0]["type"] == "loaded"
     assert second[0]["cached"] is True
+    assert second[0]["warm"] == ["tiny"]  # what routing advertises for this worker
     assert second[0]["seconds"] < first[0]["seconds"]
     assert first[-1]["pixels"] == second[-1]["pixels"]
 
@@ -356,6 +357,24 @@ def test_the_cache_keeps_the_most_recent_pipelines(models: dict[str, Spec]) -> N
     assert pipe._progress_bar_config == {"disable": True}
     cache.clear()
     assert len(cache) == 0
+
+
+def test_the_cache_keeps_fewer_pipelines_when_their_weights_pass_the_budget(
+    models: dict[str, Spec],
+) -> None:
+    from dreamforge_adapters.sdxl.pipelines import PipelineCache, weight_bytes
+
+    tiny, single = cast(ModelSpec, models["folder"]), cast(ModelSpec, models["single"])
+    cache = PipelineCache(max_pipelines=3, device="cpu")
+    size = weight_bytes(cache.load(tiny, {})[0])
+    assert size > 0
+    cache.budget_bytes = int(size * 1.5)  # room for one
+    cache.load(single, {})
+    assert cache.warm_ids() == ["tiny-single"]  # the older one went, the one in use stays
+    cache.budget_bytes = None
+    cache.load(tiny, {})
+    assert cache.warm_ids() == ["tiny", "tiny-single"]
+    cache.clear()
 
 
 def test_an_interrupt_stops_the_request_at_its_next_step_and_the_child_serves_on(
