@@ -5,13 +5,20 @@ its model, takes such a job once it has waited its bound, and advertises what it
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from dreamforge_adapters.memory import MemoryWarmRoster
+from dreamforge_core.ports.runner import (
+    NOTE_MODEL_LOADED,
+    GeneratedImage,
+    GenerationRequest,
+    RunnerListener,
+)
 from dreamforge_core.use_cases.job_claim import PASS_PAUSE_S
 from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.run_generate_job import RunGenerateJob
 
-from .conftest import MODEL_ID, SMALL, Harness, make_model
+from .conftest import MODEL_ID, SMALL, Harness, StubRunner, make_model
 
 OTHER = "other-model"
 
@@ -66,3 +73,20 @@ def test_a_worker_passes_while_jobs_wait_for_their_warm_worker_then_takes_them(
     assert roster.warm_elsewhere("busy") == {MODEL_ID}  # advertised to the others
     routing.close()
     assert roster.warm_elsewhere("busy") == frozenset()
+
+
+class NotingRunner(StubRunner):
+    """Reports a load that leaves two models warm, as the SDXL runner's child does."""
+
+    def generate(self, request: GenerationRequest, listener: RunnerListener) -> GeneratedImage:
+        listener.note(NOTE_MODEL_LOADED, "loaded", {"seconds": 1.0, "warm": [MODEL_ID, OTHER]})
+        return super().generate(request, listener)
+
+
+def test_the_runners_load_note_says_what_is_warm_here(harness: Harness) -> None:
+    job = _create(harness, MODEL_ID)
+    routing = ModelRouting(MemoryWarmRoster(), worker_id="me", max_wait_s=60)
+    ports = replace(harness.ports, runner=NotingRunner())
+    RunGenerateJob(ports, harness.retry, generator="test", routing=routing)(job)
+
+    assert routing.here == [MODEL_ID, OTHER]  # the runner's word, beyond the claimed model
