@@ -117,6 +117,7 @@ SECTIONS: dict[str, tuple[list[Row], list[str]]] = {
             Row("warm_memory_budget_mb", "serve, worker", "unset (no limit but the count)"),
             Row("runner_threads", "serve, worker"),
             Row("compile_cache_dir", "serve, worker", "`$DREAMFORGE_DATA_DIR/compile-cache`"),
+            Row("compile_mode", "serve, worker", "unset (`max-autotune-no-cudagraphs`)"),
             Row("runner_test_hooks", "serve, worker"),
         ],
         [],

@@ -54,6 +54,7 @@ def build_runner(settings: Settings) -> Runner:
             pipeline_cache_size=settings.warm_models,
             memory_budget_mb=settings.warm_memory_budget_mb,
             compile_cache_dir=str(cache.resolve()),
+            compile_mode=settings.compile_mode,
             test_hooks=settings.runner_test_hooks,
         ),
         config_for,

@@ -408,6 +408,17 @@ class Settings(BaseSettings):
             "uses `/cache/compile`, on a volume."
         ),
     )
+    compile_mode: (
+        Literal["max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default"] | None
+    ) = Field(
+        None,
+        description=(
+            "`torch.compile` mode of the SDXL runner for presets that compile (`h100-fast`), on "
+            "CUDA. Unset: `max-autotune-no-cudagraphs`. `reduce-overhead` and `max-autotune` "
+            "add CUDA graphs (static shapes: one size per compiled graph, more memory). See "
+            "[performance.md](performance.md#runtime-presets)."
+        ),
+    )
     runner_test_hooks: bool = Field(
         False,
         description=(

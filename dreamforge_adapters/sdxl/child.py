@@ -80,6 +80,7 @@ class _Server:
         self.cache = pipelines.PipelineCache(
             int(options.get("pipeline_cache_size") or 1),
             budget_bytes=int(budget_mb) * 2**20 if budget_mb else None,
+            compile_mode=options.get("compile_mode"),
         )
         self.device = self.cache.device
         self.memory = MemoryProbe(torch, self.device)
