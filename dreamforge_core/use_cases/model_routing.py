@@ -57,7 +57,10 @@ class ModelRouting:
         front = repo.queued_front(job_type, now, FRONT_SIZE)
         if not front:
             return Pick(None)
-        elsewhere = self._roster.warm_elsewhere(self._worker_id)
+        try:
+            elsewhere = self._roster.warm_elsewhere(self._worker_id)
+        except Unavailable:
+            elsewhere = frozenset()  # nobody known warm: this worker takes what comes, unrouted
         return pick_turn(front, self.here, elsewhere, now, self._max_wait_s)
 
     def taking(self, model_id: str) -> None:

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 from dreamforge_adapters.memory import MemoryWarmRoster
+from dreamforge_core.errors import Unavailable
 from dreamforge_core.ports.runner import (
     NOTE_MODEL_LOADED,
     GeneratedImage,
@@ -90,3 +91,16 @@ def test_the_runners_load_note_says_what_is_warm_here(harness: Harness) -> None:
     RunGenerateJob(ports, harness.retry, generator="test", routing=routing)(job)
 
     assert routing.here == [MODEL_ID, OTHER]  # the runner's word, beyond the claimed model
+
+
+class DownRoster(MemoryWarmRoster):
+    def warm_elsewhere(self, worker_id: str) -> frozenset[str]:
+        raise Unavailable("redis is down")
+
+
+def test_a_roster_that_cannot_be_read_leaves_the_worker_taking_jobs(harness: Harness) -> None:
+    job = _create(harness, MODEL_ID)
+    routing = ModelRouting(DownRoster(), worker_id="me", max_wait_s=60)
+    RunGenerateJob(harness.ports, harness.retry, generator="test", routing=routing)(job)
+
+    assert [c.job_id for c in harness.runner.calls] == [job]
