@@ -395,3 +395,37 @@ def test_an_interrupt_stops_the_request_at_its_next_step_and_the_child_serves_on
     assert replies[-1]["code"] == "interrupted"
     assert len(replies) < 50  # stopped at the next step or so, not after 200
     assert child.request(tiny, request_id="next")[-1]["type"] == "done"
+
+
+class _Parked:
+    """A stand-in pipeline that remembers where it was moved."""
+
+    def __init__(self) -> None:
+        self.device = "cuda"
+
+    def to(self, device: str) -> _Parked:
+        self.device = device
+        return self
+
+
+def test_on_cuda_only_the_pipeline_in_use_stays_on_the_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dreamforge_adapters.sdxl import pipelines
+
+    monkeypatch.setattr(pipelines, "_check_files", lambda spec: None)
+    monkeypatch.setattr(pipelines, "_read", lambda spec, dtype: _Parked())
+    monkeypatch.setattr(pipelines, "prepare", lambda pipe, options, device: pipe.to(device))
+    monkeypatch.setattr(pipelines, "apply_switches", lambda pipe, options: None)
+    monkeypatch.setattr(pipelines, "free_memory", lambda device: None)
+    cache = pipelines.PipelineCache(max_pipelines=2, device="cuda")
+    spec_a = cast(ModelSpec, _spec("a", "sdxl-diffusers", Path("/a")))
+    spec_b = cast(ModelSpec, _spec("b", "sdxl-diffusers", Path("/b")))
+
+    a = cache.load(spec_a, {})[0]
+    b = cache.load(spec_b, {})[0]
+    assert (a.device, b.device) == ("cpu", "cuda")  # the idle one waits in CPU memory
+    again, _, cached = cache.load(spec_a, {})
+    assert (again is a, cached) == (True, True)
+    assert (a.device, b.device) == ("cuda", "cpu")  # moved back, not loaded again
+    assert cache.warm_ids() == ["a", "b"]
