@@ -492,13 +492,14 @@ class Settings(BaseSettings):
         0.0,
         ge=0,
         description=(
-            "Model routing in the stack (≥ 0 seconds; 0, the default, turns it off). On, an "
-            "idle worker prefers queued jobs of the models it holds warm, and leaves a job "
+            "Model routing in the stack (≥ 0 seconds; 0, the default, turns it off). On, a "
+            "free worker prefers queued jobs of the models it holds warm, and leaves a job "
             "whose model another live worker holds warm to that worker, but for no longer "
-            "than this many seconds after the job could start. It reorders jobs within one "
-            "priority only, so jobs of one priority no longer start strictly oldest first; "
-            "off, every job goes to the next free worker in queue order. 10 suits SDXL "
-            "workers that keep 2 or more models warm. See "
+            "than this many seconds after the job could start; no job is passed over by one "
+            "that came this much later, and priorities are never crossed. Jobs of one "
+            "priority then no longer start strictly oldest first. Off, every job goes to the "
+            "next free worker in queue order. 10 suits SDXL workers that keep 2 or more "
+            "models warm. See "
             "[operations.md](operations.md#warm-models-and-routing)."
         ),
     )

@@ -71,7 +71,7 @@ def test_jobs_alternating_between_two_models_load_each_model_once(
 ) -> None:
     before = two_workers.loads()
     client = two_workers.client
-    ids = send_alternating(client, 20, 0.0, (FAKE_MODEL_ID, SECOND_MODEL_ID))
+    ids = send_alternating(client, 20, 0.1, (FAKE_MODEL_ID, SECOND_MODEL_ID))
     jobs = wait_all(client, ids, timeout_s=60)
 
     assert [j["state"] for j in jobs] == ["succeeded"] * 20

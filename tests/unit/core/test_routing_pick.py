@@ -1,5 +1,6 @@
-"""Model routing's choice of a turn: warm jobs first within one priority, never past a job that
-has waited its bound, never across priorities (ADR 0034)."""
+"""Model routing's choice of a turn: warm jobs first within one priority, but never ahead of a
+job that came the bound earlier, never leaving a job that has waited its bound to a busy warm
+worker, never across priorities (ADR 0034)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,15 @@ def test_jobs_warm_elsewhere_wait_and_the_pass_says_until_when() -> None:
     assert pick.wait_s == 2.0  # j1 reaches its 5 s bound first
 
 
-def test_a_job_past_its_bound_goes_first_even_to_a_cold_worker() -> None:
-    pick = pick_turn(FRONT, {"m1"}, {"m2"}, NOW, max_wait_s=3)
+def test_a_warm_job_never_passes_a_job_that_came_the_bound_earlier() -> None:
+    front = [turn("old", "m2", 6), turn("warm", "m1", 2)]
+    assert pick_turn(front, {"m1"}, {"m2"}, NOW, max_wait_s=5).job_id == "warm"  # 4 s apart
+    pick = pick_turn(front, {"m1"}, {"m2"}, NOW, max_wait_s=3)
+    assert (pick.job_id, pick.warm) == ("old", False)
+
+
+def test_a_free_worker_takes_a_job_that_has_waited_its_bound_for_its_warm_worker() -> None:
+    pick = pick_turn(FRONT, {"m9"}, {"m1", "m2", "m3"}, NOW, max_wait_s=3)
     assert (pick.job_id, pick.warm) == ("j1", False)
 
 
