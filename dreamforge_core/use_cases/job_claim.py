@@ -13,6 +13,9 @@ Rules:
 - a store that is down ends the delivery quietly: the job's row still says what comes
   next, and the sweeper enqueues a queued job again or takes a running one over once its
   lease lapses;
+- with model routing, a delivery may pass: its job goes back to the queue at once and
+  the worker waits a moment before its next message, while every job waits for a busy
+  worker that holds its model (ADR 0034);
 - while a loaded job is handled, process log lines carry its step id (the caller binds
   the job id, which it knows before the job is read).
 """
