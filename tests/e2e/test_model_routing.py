@@ -1,42 +1,36 @@
 """Model routing in the stack (ADR 0034): two workers, a fake runner whose model loads cost
-time and show in the workers' metrics. Jobs go to the worker that holds their model warm,
-and a job waits for that worker no longer than DREAMFORGE_ROUTING_MAX_WAIT_S while another
-worker is idle."""
+time and show in the workers' metrics. Jobs go to the worker that holds their model warm
+(`dreamforge bench routing` counts the loads), and a job waits for that worker no longer than
+DREAMFORGE_ROUTING_MAX_WAIT_S while another worker is idle."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dreamforge_apps.benchmarks.routing import (
-    SECOND_MODEL_ID,
-    add_fake_model,
-    model_loads,
-    queue_waits_s,
-    send_alternating,
-    wait_all,
-)
+from dreamforge_apps.benchmarks.routing import queue_waits_s
 from dreamforge_apps.client import DreamForgeClient
 from dreamforge_apps.models import FAKE_MODEL_ID
 from tests.e2e.conftest import TEARDOWN_GRACE_S, wait_for_state
 from tests.e2e.stack import StackProcesses
 from tests.support.postgres import PostgresServer
 from tests.support.seaweed import SeaweedS3
+from tests.support.services import REDIS_URL
 
 MAX_WAIT_S = 2.0
 STEP_DELAY_S = 0.04
 
 
 class TwoWorkers:
-    def __init__(self, stack: StackProcesses, worker_urls: list[str]) -> None:
+    def __init__(self, stack: StackProcesses) -> None:
         self.stack = stack
         self.client = DreamForgeClient(stack.url)
-        self.worker_urls = worker_urls
-
-    def loads(self) -> int:
-        return model_loads(self.worker_urls)
 
 
 @pytest.fixture(scope="module")
@@ -57,25 +51,45 @@ def two_workers(
         DREAMFORGE_ROUTING_MAX_WAIT_S=str(MAX_WAIT_S),
     )
     try:
-        add_fake_model(dsn)
         stack.start()
-        urls = [stack.workers[0][1], stack.start_worker()]
-        yield TwoWorkers(stack, urls)
+        stack.start_worker()
+        yield TwoWorkers(stack)
     finally:
         stack.stop(TEARDOWN_GRACE_S)
         postgres_server.drop(database)
 
 
-def test_jobs_alternating_between_two_models_load_each_model_once(
-    two_workers: TwoWorkers,
+def test_bench_routing_loads_each_model_once_with_routing_on(
+    tmp_path: Path, postgres_dsn: str, seaweed_s3: SeaweedS3
 ) -> None:
-    before = two_workers.loads()
-    client = two_workers.client
-    ids = send_alternating(client, 20, 0.1, (FAKE_MODEL_ID, SECOND_MODEL_ID))
-    jobs = wait_all(client, ids, timeout_s=60)
-
-    assert [j["state"] for j in jobs] == ["succeeded"] * 20
-    assert two_workers.loads() - before <= 2  # without routing: up to one per switch
+    """`dreamforge bench routing`, small: two workers of its own per mode, jobs alternating
+    between two models; with routing on each model loads once, not once per switch."""
+    out = tmp_path / "routing.json"
+    env = {
+        **os.environ,
+        "DREAMFORGE_DATABASE_URL": postgres_dsn,
+        "DREAMFORGE_REDIS_URL": REDIS_URL,
+        "DREAMFORGE_S3_ENDPOINT": seaweed_s3.endpoint,
+        "DREAMFORGE_S3_ACCESS_KEY": seaweed_s3.access_key,
+        "DREAMFORGE_S3_SECRET_KEY": seaweed_s3.secret_key,
+    }
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "dreamforge_apps.cli", "bench", "routing", "--jobs", "16",
+            "--interval-ms", "100", "--load-s", "0.3", "--json-out", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    on, off = json.loads(out.read_text())["runs"]
+    assert (on["routing"], off["routing"]) == ("on", "off")
+    assert on["succeeded"] == off["succeeded"] == 16
+    assert on["model_loads"] <= 2  # without routing: up to one per switch
+    assert off["model_loads"] >= 2
+    assert "model loads per 100 jobs" in done.stdout.splitlines()[-1]
 
 
 def test_a_job_waits_for_its_warm_worker_no_longer_than_the_bound(
