@@ -21,11 +21,8 @@ from typing import NamedTuple
 
 from PIL import Image
 
-<<<<<<< HEAD
-from dreamforge_core.domain.params import denoising_steps
-=======
 from dreamforge_adapters.fake_runner.warm import WarmPipelines
->>>>>>> routing
+from dreamforge_core.domain.params import denoising_steps
 from dreamforge_core.errors import (
     DreamForgeError,
     OutOfMemory,

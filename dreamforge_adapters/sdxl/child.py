@@ -76,17 +76,13 @@ class _Server:
         self.torch = torch
         self.pipelines = pipelines
         self.schedulers = schedulers
-<<<<<<< HEAD
-        self.cache = pipelines.PipelineCache(int(options.get("pipeline_cache_size") or 1))
-        self.modes = modes.PipelineModes()  # image-to-image, inpainting: the same weights
-=======
         budget_mb = options.get("memory_budget_mb")
         self.cache = pipelines.PipelineCache(
             int(options.get("pipeline_cache_size") or 1),
             budget_bytes=int(budget_mb) * 2**20 if budget_mb else None,
             compile_mode=options.get("compile_mode"),
         )
->>>>>>> routing
+        self.modes = modes.PipelineModes()  # image-to-image, inpainting: the same weights
         self.device = self.cache.device
         self.memory = MemoryProbe(torch, self.device)
         self.pending: deque[Any] = deque()  # read while a request ran, served after it

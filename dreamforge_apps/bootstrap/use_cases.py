@@ -46,11 +46,8 @@ from dreamforge_core.use_cases.caller_limits import CallerLimits, Limits
 from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
-<<<<<<< HEAD
 from dreamforge_core.use_cases.job_inputs import JobInputs
-=======
 from dreamforge_core.use_cases.model_routing import ModelRouting
->>>>>>> routing
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 from dreamforge_core.use_cases.run_download_job import DownloadJobPorts, RunDownloadJob

@@ -400,7 +400,6 @@ def test_an_interrupt_stops_the_request_at_its_next_step_and_the_child_serves_on
     assert child.request(tiny, request_id="next")[-1]["type"] == "done"
 
 
-<<<<<<< HEAD
 # --- image-to-image and inpainting, from the same loaded weights ----------------------------
 
 
@@ -466,7 +465,8 @@ def test_inpainting_repaints_where_the_mask_is_white(child: Child, tiny: Spec) -
 def test_a_mask_without_an_init_image_is_invalid_input(child: Child, tiny: Spec) -> None:
     reply = child.request(tiny, mask_image=_png(64, 64, right_half=255))[-1]
     assert (reply["type"], reply["code"]) == ("error", "invalid_input")
-=======
+
+
 class _Parked:
     """A stand-in pipeline that remembers where it was moved."""
 
@@ -499,4 +499,3 @@ def test_on_cuda_only_the_pipeline_in_use_stays_on_the_gpu(
     assert (again is a, cached) == (True, True)
     assert (a.device, b.device) == ("cuda", "cpu")  # moved back, not loaded again
     assert cache.warm_ids() == ["a", "b"]
->>>>>>> routing
