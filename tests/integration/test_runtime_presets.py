@@ -25,11 +25,17 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _image(spec: dict[str, Any], runtime: dict[str, Any], seed: int) -> np.ndarray:
-    import torch
 
     from dreamforge_adapters.sdxl.pipelines import PipelineCache
 
     pipe, _, _ = PipelineCache(device="cpu").load(spec, runtime)  # type: ignore[arg-type]
+    return _draw(pipe, seed)
+
+
+def _draw(pipe: Any, seed: int) -> np.ndarray:
+    """The same small seeded picture from any pipeline."""
+    import torch
+
     out = pipe(
         "a red cat at dawn",
         width=64,
@@ -92,20 +98,9 @@ def test_a_bfloat16_vae_decodes_stably_and_close_to_float32(spec: dict[str, Any]
     assert pipe.vae.config.force_upcast is False
     assert pipe.unet.dtype == torch.float32  # only the VAE changes
 
-    def image(seed: int) -> np.ndarray:
-        out = pipe(
-            "a red cat at dawn",
-            width=64,
-            height=64,
-            num_inference_steps=3,
-            generator=torch.Generator("cpu").manual_seed(seed),
-            output_type="np",
-        )
-        return np.asarray(out.images[0])
-
-    first = image(7)
-    assert np.array_equal(first, image(7))
-    assert not np.array_equal(first, image(8))
+    first = _draw(pipe, 7)
+    assert np.array_equal(first, _draw(pipe, 7))
+    assert not np.array_equal(first, _draw(pipe, 8))
     plain = _image(spec, {}, seed=7)
     assert 0 < np.abs(first - plain).max() < 0.05  # bfloat16's rounding, not another picture
 
