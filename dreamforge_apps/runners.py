@@ -31,7 +31,11 @@ def base_config_dir(settings: Settings) -> Path | None:
 def build_runner(settings: Settings) -> Runner:
     if settings.runner == "fake":
         return FakeRunner(
-            step_delay_s=settings.fake_step_delay_s, test_hooks=settings.runner_test_hooks
+            step_delay_s=settings.fake_step_delay_s,
+            test_hooks=settings.runner_test_hooks,
+            load_s=settings.fake_load_s,
+            warm_models=settings.warm_models,
+            memory_budget_mb=settings.warm_memory_budget_mb,
         )
     from dreamforge_adapters.sdxl.child_process import ChildOptions
     from dreamforge_adapters.sdxl.supervisor import SubprocessRunner
@@ -47,7 +51,10 @@ def build_runner(settings: Settings) -> Runner:
     return SubprocessRunner(
         ChildOptions(
             threads=settings.runner_threads,
+            pipeline_cache_size=settings.warm_models,
+            memory_budget_mb=settings.warm_memory_budget_mb,
             compile_cache_dir=str(cache.resolve()),
+            compile_mode=settings.compile_mode,
             test_hooks=settings.runner_test_hooks,
         ),
         config_for,

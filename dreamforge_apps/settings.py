@@ -363,6 +363,34 @@ class Settings(BaseSettings):
             "time in demos and benchmarks."
         ),
     )
+    fake_load_s: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Seconds the fake runner takes to load a model that is not warm (≥ 0); moving an "
+            "idle one back from CPU memory takes a tenth of it. It stands in for a real load "
+            "in tests and benchmarks of model routing."
+        ),
+    )
+    warm_models: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Models a worker keeps loaded (≥ 1): the one in use on the GPU, the others moved "
+            "to CPU memory while idle, so a job on any of them starts without a load. The "
+            "least recently used is dropped first. See "
+            "[operations.md](operations.md#warm-models-and-routing)."
+        ),
+    )
+    warm_memory_budget_mb: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Memory, in MiB, that a worker's warm models may take together (≥ 1): fewer than "
+            "`DREAMFORGE_WARM_MODELS` are kept when their weights do not fit in it. The "
+            "model in use always stays."
+        ),
+    )
     runner_threads: int | None = Field(
         None,
         ge=1,
@@ -378,6 +406,17 @@ class Settings(BaseSettings):
             "Persistent `torch.compile` cache of the SDXL runner (used by presets that "
             "compile, on CUDA). Compiled kernels survive runner restarts. The worker image "
             "uses `/cache/compile`, on a volume."
+        ),
+    )
+    compile_mode: (
+        Literal["max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default"] | None
+    ) = Field(
+        None,
+        description=(
+            "`torch.compile` mode of the SDXL runner for presets that compile (`h100-fast`), on "
+            "CUDA. Unset: `max-autotune-no-cudagraphs`. `reduce-overhead` and `max-autotune` "
+            "add CUDA graphs (static shapes: one size per compiled graph, more memory). See "
+            "[performance.md](performance.md#runtime-presets)."
         ),
     )
     runner_test_hooks: bool = Field(
@@ -447,6 +486,21 @@ class Settings(BaseSettings):
             "A worker whose Redis heartbeat is silent this long is taken for dead, and its "
             "unacknowledged message is delivered to another worker (> 0). Give `api` and "
             "`worker` the same value: both pass it to the broker."
+        ),
+    )
+    routing_max_wait_s: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Model routing in the stack (≥ 0 seconds; 0, the default, turns it off). On, a "
+            "free worker prefers queued jobs of the models it holds warm, and leaves a job "
+            "whose model another live worker holds warm to that worker, but for no longer "
+            "than this many seconds after the job could start; no job is passed over by one "
+            "that came this much later, and priorities are never crossed. Jobs of one "
+            "priority then no longer start strictly oldest first. Off, every job goes to the "
+            "next free worker in queue order. 10 suits SDXL workers that keep 2 or more "
+            "models warm. See "
+            "[operations.md](operations.md#warm-models-and-routing)."
         ),
     )
     worker_poll_ms: int = Field(

@@ -30,6 +30,7 @@ LONGEST_FIRST = (
     "tests/e2e/test_dlq_cli.py",
     "tests/e2e/test_model_download_safety.py",
     "tests/e2e/test_stack.py",
+    "tests/e2e/test_model_routing.py",
     "tests/e2e/test_cancel.py",
     "tests/e2e/test_webhooks.py",
     "tests/e2e/test_sdxl_runner_timeout.py",

@@ -13,6 +13,7 @@ from dreamforge_adapters.dramatiq_queue.broker import close_broker, make_broker,
 from dreamforge_adapters.dramatiq_queue.job_queue import DramatiqJobQueue
 from dreamforge_adapters.dramatiq_queue.keys import GPU_QUEUE, IO_QUEUE, actor_name_for
 from dreamforge_adapters.dramatiq_queue.records import DeadLetter
+from dreamforge_adapters.dramatiq_queue.warm_roster import RedisWarmRoster
 from dreamforge_adapters.dramatiq_queue.worker import run_worker, start_worker
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "DeadLetter",
     "DeadLettered",
     "DramatiqJobQueue",
+    "RedisWarmRoster",
     "actor_name_for",
     "close_broker",
     "declare_job_actor",

@@ -2,9 +2,10 @@
 
 Tests and the `fake` runner setting (no GPU) need what a real runner promises: the same seed and
 parameters (LoRAs included) give the same image and anything else a different one, every step is
-reported, previews come every `preview_every` steps, and
-failures arrive as the typed errors the retry rule classifies. The picture is a coarse random
-grid scaled up 8x, so it costs a few ms at 1024x1024 and compresses like an image, not noise.
+reported, previews come every `preview_every` steps, and failures arrive as the typed errors
+the retry rule classifies. Model loads cost what `warm.py` books, so routing shows in loads.
+The picture is a coarse random grid scaled up 8x, so it costs a few ms at 1024x1024 and
+compresses like an image, not noise.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from dreamforge_adapters.fake_runner.warm import WarmPipelines
 from dreamforge_core.domain.params import denoising_steps
 from dreamforge_core.errors import (
     DreamForgeError,
@@ -66,6 +68,9 @@ class FakeRunner(Runner):
     - `always_fail` makes every call raise that class (after `fail_calls` is consulted);
     - `fail_after_steps` is how many steps a failing call reports before raising, to mimic an
       out-of-memory error in the middle of denoising (0: it fails before the first step).
+
+    Model loads: `load_s` is the simulated load time, `warm_models` and `memory_budget_mb`
+    bound the pipelines kept warm (see `warm.py`); `pipelines.loads` counts the loads.
     """
 
     def __init__(
@@ -76,6 +81,9 @@ class FakeRunner(Runner):
         always_fail: type[DreamForgeError] | None = None,
         fail_after_steps: int = 0,
         test_hooks: bool = False,
+        load_s: float = 0.0,
+        warm_models: int = 1,
+        memory_budget_mb: int | None = None,
     ) -> None:
         self._delay = step_delay_s
         self._fail_calls = dict(fail_calls or {})
@@ -83,7 +91,7 @@ class FakeRunner(Runner):
         self._fail_after = fail_after_steps
         self._hooks = test_hooks
         self._lock = threading.Lock()
-        self._loaded: set[str] = set()
+        self.pipelines = WarmPipelines(load_s, warm_models, memory_budget_mb)
         self.calls: list[FakeCall] = []
 
     def generate(self, request: GenerationRequest, listener: RunnerListener) -> GeneratedImage:
@@ -92,19 +100,16 @@ class FakeRunner(Runner):
             self.calls.append(
                 FakeCall(request.job_id, request.item_index, request.seed, time.monotonic())
             )
-            first_use = request.model.id not in self._loaded
-            self._loaded.add(request.model.id)
         model_id = request.model.id
-        if first_use:  # a real runner reports its model load once, then cache hits, like this
+        ready = self.pipelines.ready(model_id)
+        facts = {"model_id": model_id, "seconds": ready.seconds, "warm": ready.warm}
+        if ready.how == "loaded":  # as a real runner: a load, then cache hits while warm
             listener.note(
-                NOTE_MODEL_LOADED,
-                f"fake runner: model {model_id} ready, no weights",
-                {"model_id": model_id, "seconds": 0.0},
+                NOTE_MODEL_LOADED, f"fake runner: model {model_id} ready, no weights", facts
             )
         else:
-            listener.note(
-                NOTE_MODEL_CACHED, f"model {model_id} already loaded", {"model_id": model_id}
-            )
+            text = "moved back from CPU memory" if ready.how == "restored" else "already loaded"
+            listener.note(NOTE_MODEL_CACHED, f"model {model_id} {text}", facts)
         failure = self._fail_calls.get(call, self._always_fail) or self._hooked_failure(request)
         total = denoising_steps(request.params)
         deadline = None if request.timeout_s is None else time.monotonic() + request.timeout_s

@@ -7,6 +7,7 @@ from dreamforge_adapters.memory.job_repo import MemoryJobRepo
 from dreamforge_adapters.memory.log_context import RecordingLogContext
 from dreamforge_adapters.memory.model_registry import MemoryModelRegistry
 from dreamforge_adapters.memory.seeds import ScriptedSeeds
+from dreamforge_adapters.memory.warm_roster import MemoryWarmRoster
 
 __all__ = [
     "ManualClock",
@@ -14,6 +15,7 @@ __all__ = [
     "MemoryDeadLetterQueue",
     "MemoryJobRepo",
     "MemoryModelRegistry",
+    "MemoryWarmRoster",
     "RecordingLogContext",
     "ScriptedSeeds",
 ]

@@ -10,6 +10,7 @@ from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.clock import new_id
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.domain.routing import QueuedTurn
 from dreamforge_core.domain.webhooks import Delivery
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, NotFound
 from dreamforge_core.ports.job_repo import JobRepo
@@ -148,6 +149,23 @@ class MemoryJobRepo(JobRepo, WebhookOutbox):
                 and (j.next_attempt_at is None or j.next_attempt_at <= now)
             ]
             return min(due, key=_queue_order).id if due else None
+
+    def queued_front(self, job_type: str, now: datetime, limit: int) -> list[QueuedTurn]:
+        with self._lock:
+            due = sorted(
+                (
+                    j
+                    for j in self._jobs.values()
+                    if j.state is JobState.QUEUED
+                    and j.type == job_type
+                    and (j.next_attempt_at is None or j.next_attempt_at <= now)
+                ),
+                key=_queue_order,
+            )
+            return [
+                QueuedTurn(j.id, j.model_id, j.priority, j.created_at, j.next_attempt_at)
+                for j in due[:limit]
+            ]
 
     def jobs_ahead(self, job: Job) -> int:
         with self._lock:

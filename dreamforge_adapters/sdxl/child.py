@@ -77,7 +77,12 @@ class _Server:
         self.torch = torch
         self.pipelines = pipelines
         self.schedulers = schedulers
-        self.cache = pipelines.PipelineCache(int(options.get("pipeline_cache_size") or 1))
+        budget_mb = options.get("memory_budget_mb")
+        self.cache = pipelines.PipelineCache(
+            int(options.get("pipeline_cache_size") or 1),
+            budget_bytes=int(budget_mb) * 2**20 if budget_mb else None,
+            compile_mode=options.get("compile_mode"),
+        )
         self.modes = modes.PipelineModes()  # image-to-image, inpainting: the same weights
         self.device = self.cache.device
         self.memory = MemoryProbe(torch, self.device)
@@ -161,6 +166,7 @@ class _Server:
                 "model_id": spec["id"],
                 "seconds": seconds,
                 "cached": cached,
+                "warm": self.cache.warm_ids(),
                 "loras_loaded": loras_loaded,
             }
         )

@@ -14,8 +14,10 @@ from dreamforge_adapters.sdxl.protocol import ChildMessage
 @dataclass(frozen=True, slots=True)
 class ChildOptions:
     threads: int | None = None  # torch intra-op threads in the child (None: torch's default)
-    pipeline_cache_size: int = 1
+    pipeline_cache_size: int = 1  # models kept warm: one on the device, idle ones in CPU memory
+    memory_budget_mb: int | None = None  # what the warm models' weights may take together
     compile_cache_dir: str | None = None
+    compile_mode: str | None = None  # torch.compile's mode for presets that compile (None: theirs)
     test_hooks: bool = False  # honour the prompt markers of protocol.py (tests only)
     start_timeout_s: float = 300.0
     env: Mapping[str, str] = field(default_factory=dict)
@@ -24,7 +26,9 @@ class ChildOptions:
         return {
             "threads": self.threads,
             "pipeline_cache_size": self.pipeline_cache_size,
+            "memory_budget_mb": self.memory_budget_mb,
             "compile_cache_dir": self.compile_cache_dir,
+            "compile_mode": self.compile_mode,
             "env": dict(self.env),
         }
 

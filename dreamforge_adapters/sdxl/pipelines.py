@@ -22,15 +22,14 @@ from typing import Any
 
 import torch
 from diffusers import StableDiffusionXLPipeline
-from diffusers.models.attention_processor import AttnProcessor2_0
 
+from dreamforge_adapters.sdxl.pipeline_setup import apply_switches, prepare
 from dreamforge_adapters.sdxl.protocol import ModelSpec
 
-# diffusers is partly untyped; these two are used through `Any` to keep mypy's checks here.
+# diffusers is partly untyped; the pipeline class is used through `Any` to keep mypy's checks.
 _Pipeline: Any = StableDiffusionXLPipeline
-_Sdpa: Any = AttnProcessor2_0
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-_COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default")
+COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default")
 
 
 class ModelLoadError(Exception):
@@ -57,6 +56,7 @@ class RuntimeOptions:
     cpu_offload: bool
     vae_tiling: bool
     vae_slicing: bool
+    vae_dtype: torch.dtype | None = None  # None: diffusers' rule (an fp16 VAE decodes in fp32)
 
     @classmethod
     def from_runtime(cls, runtime: Mapping[str, Any], device: str) -> RuntimeOptions:
@@ -68,10 +68,19 @@ class RuntimeOptions:
         if on_cuda:
             dtype = torch.float16 if name == "auto" else _DTYPES[name]
         mode = runtime.get("compile_mode") or "max-autotune-no-cudagraphs"
-        if mode not in _COMPILE_MODES:
+        if mode not in COMPILE_MODES:
             raise ModelLoadError(f"unknown compile mode {mode!r}")
+        # bfloat16 has fp32's range, so the SDXL VAE does not overflow in it as in fp16, and the
+        # decode needs no fp32 copy of the VAE; only where the GPU computes in bfloat16.
+        bf16_vae = (
+            on_cuda
+            and bool(runtime.get("vae_bfloat16"))
+            and dtype == torch.float16
+            and torch.cuda.is_bf16_supported()
+        )
         return cls(
             dtype=dtype,
+            vae_dtype=torch.bfloat16 if bf16_vae else None,
             channels_last=bool(runtime.get("channels_last")),
             fuse_qkv=bool(runtime.get("fuse_qkv")),
             compile_mode=mode if on_cuda and runtime.get("compile") else None,
@@ -86,7 +95,8 @@ class RuntimeOptions:
             self.channels_last,
             self.fuse_qkv,
             self.compile_mode,
-            self.cpu_offload,
+            str(self.vae_dtype),
+            self.cpu_offload,  # last: PipelineCache reads it there
         )
 
 
@@ -121,46 +131,6 @@ def _read(spec: ModelSpec, dtype: torch.dtype) -> Any:
         raise ModelLoadError(f"cannot load model {spec['id']!r}: {e!r}") from e
 
 
-def _use_sdpa(module: Any) -> None:
-    """Makes sure every attention layer uses PyTorch's fused scaled-dot-product attention."""
-    processors = getattr(module, "attn_processors", {})
-    if any(not isinstance(p, AttnProcessor2_0) for p in processors.values()):
-        module.set_attn_processor(_Sdpa())
-
-
-def _prepare(pipe: Any, options: RuntimeOptions, device: str) -> Any:
-    _use_sdpa(pipe.unet)
-    _use_sdpa(pipe.vae)
-    if options.fuse_qkv:  # after the processors are set: fusing installs its own
-        pipe.unet.fuse_qkv_projections()
-        pipe.vae.fuse_qkv_projections()
-    if options.channels_last:
-        pipe.unet.to(memory_format=torch.channels_last)
-    if options.cpu_offload:
-        pipe.enable_model_cpu_offload()
-    else:
-        pipe.to(device)
-    if options.compile_mode:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.fx_graph_cache = True  # with TORCHINDUCTOR_CACHE_DIR: survives restarts
-        pipe.unet = torch.compile(pipe.unet, mode=options.compile_mode)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _apply_switches(pipe: Any, options: RuntimeOptions) -> None:
-    vae = pipe.vae
-    if options.vae_tiling:
-        vae.enable_tiling()
-    else:
-        vae.disable_tiling()
-    if options.vae_slicing:
-        vae.enable_slicing()
-    else:
-        vae.disable_slicing()
-
-
 def free_memory(device: str) -> None:
     """Returns the caching allocator's free blocks; leaked tensors stay (only exit frees them)."""
     gc.collect()
@@ -169,18 +139,34 @@ def free_memory(device: str) -> None:
 
 
 class PipelineCache:
-    """Least-recently-used pipelines, at most `max_pipelines` of them.
+    """Least-recently-used pipelines, at most `max_pipelines` of them, and fewer when their
+    weights would take more than `budget_bytes` together (the one in use always stays).
 
-    The oldest is dropped *before* a new one loads, so two models never need to fit at once.
+    On CUDA only the pipeline in use sits on the GPU: the others are moved to CPU memory while
+    idle, and moving one back costs a fraction of a load from disk. The oldest is dropped
+    *before* a new one loads, so two models never need to fit on the GPU at once.
     """
 
-    def __init__(self, max_pipelines: int = 1, device: str | None = None) -> None:
+    def __init__(
+        self,
+        max_pipelines: int = 1,
+        device: str | None = None,
+        budget_bytes: int | None = None,
+        compile_mode: str | None = None,
+    ) -> None:
         self.max_pipelines = max(1, max_pipelines)
+        self.compile_mode = compile_mode  # the operator's mode for presets that compile
         self.device = device or default_device()
+        self.budget_bytes = budget_bytes
         self._pipes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._on_device: tuple[Any, ...] | None = None  # the key whose pipeline is on the GPU
 
     def __len__(self) -> int:
         return len(self._pipes)
+
+    def warm_ids(self) -> list[str]:
+        """The model ids kept, the most recently used first."""
+        return list(dict.fromkeys(str(key[0]) for key in reversed(self._pipes)))
 
     def load(self, spec: ModelSpec, runtime: Mapping[str, Any]) -> tuple[Any, float, bool]:
         """The pipeline for `spec`, the seconds it took, and whether it came from the cache.
@@ -189,7 +175,7 @@ class PipelineCache:
         does not fit.
         """
         started = time.perf_counter()
-        options = RuntimeOptions.from_runtime(runtime, self.device)
+        options = self.options_for(runtime)
         key = (
             spec["id"],
             spec["kind"],
@@ -202,20 +188,72 @@ class PipelineCache:
         cached = pipe is not None
         if pipe is not None:
             self._pipes.move_to_end(key)
+            self._bring_to_device(key)
         else:
             _check_files(spec)
             while len(self._pipes) >= self.max_pipelines:
                 self._evict_oldest()
-            pipe = _prepare(_read(spec, options.dtype), options, self.device)
+            self._park_on_cpu()
+            pipe = prepare(_read(spec, options.dtype), options, self.device)
             self._pipes[key] = pipe
-        _apply_switches(pipe, options)
+            self._on_device = key
+            self._keep_within_budget()
+        apply_switches(pipe, options)
         return pipe, time.perf_counter() - started, cached
+
+    def options_for(self, runtime: Mapping[str, Any]) -> RuntimeOptions:
+        """A preset's options on this device, with the operator's compile mode if set."""
+        if self.compile_mode:
+            runtime = {**runtime, "compile_mode": self.compile_mode}
+        return RuntimeOptions.from_runtime(runtime, self.device)
 
     def clear(self) -> None:
         while self._pipes:
             self._evict_oldest()
 
+    def _movable(self, key: tuple[Any, ...]) -> bool:
+        """Only a GPU pipeline without CPU offload (which moves modules itself) is moved."""
+        offloaded = key[-1]  # the load key ends with cpu_offload
+        return self.device == "cuda" and not offloaded
+
+    def _park_on_cpu(self) -> None:
+        """The pipeline on the GPU goes to CPU memory, to make room for another one."""
+        key, self._on_device = self._on_device, None
+        if key is not None and key in self._pipes and self._movable(key):
+            self._pipes[key].to("cpu")
+            free_memory(self.device)
+
+    def _bring_to_device(self, key: tuple[Any, ...]) -> None:
+        if self._on_device == key:
+            return
+        self._park_on_cpu()
+        if self._movable(key):
+            self._pipes[key].to(self.device)
+        self._on_device = key
+
+    def _keep_within_budget(self) -> None:
+        if self.budget_bytes is None:
+            return
+        while len(self._pipes) > 1 and sum(map(weight_bytes, self._pipes.values())) > (
+            self.budget_bytes
+        ):
+            self._evict_oldest()
+
     def _evict_oldest(self) -> None:
-        _, pipe = self._pipes.popitem(last=False)
+        key, pipe = self._pipes.popitem(last=False)
+        if key == self._on_device:
+            self._on_device = None
         del pipe
         free_memory(self.device)
+
+
+def weight_bytes(pipe: Any) -> int:
+    """What a pipeline's weights take: the parameters and buffers of its models."""
+    total = 0
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        module = getattr(pipe, name, None)
+        if module is None:
+            continue
+        for tensor in [*module.parameters(), *module.buffers()]:
+            total += tensor.numel() * tensor.element_size()
+    return total

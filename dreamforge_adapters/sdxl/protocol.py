@@ -17,6 +17,7 @@ Parent → child:
 Child → parent (all but `ready` carry the request's "request_id"):
   {"type": "ready", "device": "cuda"|"cpu", "torch": str, "diffusers": str}   once, at start
   {"type": "loaded", "model_id": str, "seconds": float, "cached": bool,
+   "warm": [model id, ...] (the models kept warm now, the one in use first),
    "loras_loaded": [str]}                                                    per request
   {"type": "step", "done": int, "total": int}                                per denoising step
   {"type": "preview", "step": int, "total": int, "width": int, "height": int,
@@ -51,12 +52,14 @@ negative prompt at all).
 
 Child options (the second argument of `child_main`): {"threads": int | None (None: all
 cores but one without CUDA, torch's default with it),
-"pipeline_cache_size": int, "compile_cache_dir": str | None, "env": {name: value}}.
+"pipeline_cache_size": int, "memory_budget_mb": int | None, "compile_cache_dir": str | None,
+"compile_mode": str | None (overrides the preset's), "env": {name: value}}.
 
 runtime (from the preset): {"dtype": "auto"|"float16"|"bfloat16"|"float32",
 "channels_last": bool, "fuse_qkv": bool, "compile": bool, "vae_tiling": bool, "vae_slicing": bool,
-"cpu_offload": bool, "compile_mode": str}. Unknown keys are ignored. torch.compile is lazy:
-the first item after a load compiles the UNet, so a compile preset's first item is slow.
+"cpu_offload": bool, "compile_mode": str, "vae_bfloat16": bool}. Unknown keys are ignored.
+torch.compile is lazy: the first item after a load compiles the UNet, so a compile preset's
+first item is slow.
 
 hooks (tests only; empty unless the operator enabled test hooks): prompt markers act in the
 child: "[[oom]]" raises a simulated CUDA out-of-memory error at the first step,

@@ -297,17 +297,12 @@ class SubprocessRunner(Runner):
         model_id = str(message.get("model_id"))
         for lora_id in message.get("loras_loaded") or []:
             listener.note(NOTE_LORA_LOADED, f"LoRA {lora_id} loaded", {"model_id": str(lora_id)})
+        seconds = float(message.get("seconds", 0.0))
+        facts = {"model_id": model_id, "seconds": seconds, "warm": list(message.get("warm", []))}
         if message.get("cached"):
-            listener.note(
-                NOTE_MODEL_CACHED, f"model {model_id} already loaded (warm)", {"model_id": model_id}
-            )
+            listener.note(NOTE_MODEL_CACHED, f"model {model_id} already loaded (warm)", facts)
         else:
-            seconds = float(message.get("seconds", 0.0))
-            listener.note(
-                NOTE_MODEL_LOADED,
-                f"model {model_id} loaded in {seconds:.2f}s",
-                {"model_id": model_id, "seconds": seconds},
-            )
+            listener.note(NOTE_MODEL_LOADED, f"model {model_id} loaded in {seconds:.2f}s", facts)
 
     @staticmethod
     def _note_memory(memory: Any, listener: RunnerListener) -> None:

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from dreamforge_adapters.sql.dialect import Dialect, SqlStore
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.domain.routing import QueuedTurn
 
 _COUNT_BY_STATE = "SELECT state, count(*) AS jobs FROM jobs GROUP BY state"
 # Answered from the partial index `jobs_active_by_key` (migration 0004).
@@ -66,6 +67,12 @@ _NEXT_QUEUED = (
     "AND (next_attempt_at IS NULL OR next_attempt_at <= {now}) "
     "ORDER BY priority DESC, created_at, id{text_order} LIMIT 1"
 )
+_FRONT = (
+    "SELECT id, model_id, priority, created_at, next_attempt_at FROM jobs "
+    "WHERE state = 'queued' AND type = {type} "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= {now}) "
+    "ORDER BY priority DESC, created_at, id{text_order} LIMIT {limit}"
+)
 _AHEAD = (
     "SELECT count(*) AS jobs FROM jobs WHERE state = 'queued' AND type = {type} "
     "AND (priority > {priority} OR (priority = {priority} AND (created_at < {created} "
@@ -81,6 +88,27 @@ def next_queued(store: SqlStore, dialect: Dialect, job_type: str, now: datetime)
     )
     rows = store.fetch(statement, {"type": job_type, "now": dialect.values.time_out(now)})
     return str(rows[0]["id"]) if rows else None
+
+
+def queued_front(
+    store: SqlStore, dialect: Dialect, job_type: str, now: datetime, limit: int
+) -> list[QueuedTurn]:
+    """The first `limit` due queued jobs of this type, in start order."""
+    p = dialect.param
+    statement = _FRONT.format(
+        type=p("type"), now=p("now"), limit=p("limit"), text_order=dialect.text_order
+    )
+    values = {"type": job_type, "now": dialect.values.time_out(now), "limit": limit}
+    return [
+        QueuedTurn(
+            job_id=str(row["id"]),
+            model_id=str(row["model_id"]),
+            priority=int(row["priority"]),
+            created_at=dialect.values.time_in(row["created_at"]),
+            next_attempt_at=dialect.values.time(row["next_attempt_at"]),
+        )
+        for row in store.fetch(statement, values)
+    ]
 
 
 def jobs_ahead(store: SqlStore, dialect: Dialect, job: Job) -> int:
@@ -116,6 +144,9 @@ class JobCounts(Generic[Store]):
 
     def next_queued(self, job_type: str, now: datetime) -> str | None:
         return next_queued(self.database, self.dialect, job_type, now)
+
+    def queued_front(self, job_type: str, now: datetime, limit: int) -> list[QueuedTurn]:
+        return queued_front(self.database, self.dialect, job_type, now, limit)
 
     def jobs_ahead(self, job: Job) -> int:
         return jobs_ahead(self.database, self.dialect, job)

@@ -102,8 +102,10 @@ def our_preset(spec: dict[str, Any], runtime: dict[str, Any], device: str) -> Ca
 
     def load() -> Any:
         from dreamforge_adapters.sdxl.pipelines import PipelineCache
+        from dreamforge_apps.settings import Settings
 
-        pipe, _, _ = PipelineCache(device=device).load(spec, runtime)  # type: ignore[arg-type]
+        cache = PipelineCache(device=device, compile_mode=Settings().compile_mode)
+        pipe, _, _ = cache.load(spec, runtime)  # type: ignore[arg-type]
         return pipe
 
     return load

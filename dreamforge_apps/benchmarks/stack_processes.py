@@ -56,6 +56,7 @@ class StackUnderTest:
         self.api: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.worker_delay_s: float | None = None  # the running worker's fake step delay
+        self.more_workers: list[subprocess.Popen[bytes]] = []  # those of `add_worker`
         self.poll_ms = Settings().worker_poll_ms  # as the worker reads it: environment, .env
         self.url = ""
 
@@ -98,6 +99,17 @@ class StackUnderTest:
         self.worker_delay_s = step_delay_s
         self._wait(f"http://127.0.0.1:{port}/ready", self.worker)
 
+    def add_worker(self, **env: str) -> str:
+        """One more worker with these settings; returns the URL of its /metrics port."""
+        port = free_port()
+        proc = self._spawn(
+            "worker", env={**self.env, "DREAMFORGE_WORKER_HTTP_PORT": str(port), **env}
+        )
+        self.more_workers.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        self._wait(f"{url}/ready", proc)
+        return url
+
     def kill_worker(self) -> None:
         """SIGKILL: the worker gets no chance to finish, requeue or ack its job."""
         proc, self.worker, self.worker_delay_s = self.worker, None, None
@@ -120,6 +132,10 @@ class StackUnderTest:
 
     def stop(self) -> None:
         self.stop_worker()
+        for worker in self.more_workers:
+            worker.terminate()  # all at once: each drains while the others do
+        while self.more_workers:
+            _terminate(self.more_workers.pop())
         proc, self.api = self.api, None
         if proc is not None:
             _terminate(proc)

@@ -3,6 +3,8 @@ before `yield` opens the part, what comes after closes it."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator, Sequence
 
 from dreamforge_apps.runners import build_runner
@@ -11,7 +13,10 @@ from dreamforge_apps.sweeper import Sweeper
 from dreamforge_apps.tracing import Tracing, TracingUnavailable, open_tracing
 from dreamforge_apps.webhook_deliverer import Doorbell, WebhookDeliverer
 from dreamforge_core.ports.runner import Runner
+from dreamforge_core.ports.threads import Threads
+from dreamforge_core.ports.warm_models import WarmRoster
 from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
+from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 
 
@@ -54,3 +59,22 @@ def webhook_deliverer(
     deliverer.start()
     yield deliverer
     deliverer.stop()
+
+
+def model_routing(
+    settings: Settings, roster: WarmRoster, threads: Threads
+) -> Iterator[ModelRouting | None]:
+    """This worker's model routing (ADR 0034), advertised from a heartbeat while the worker
+    runs and withdrawn when it stops; None where `DREAMFORGE_ROUTING_MAX_WAIT_S` is 0."""
+    if settings.routing_max_wait_s <= 0:
+        yield None
+        return
+    routing = ModelRouting(
+        roster,
+        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        max_wait_s=settings.routing_max_wait_s,
+        capacity=settings.warm_models,
+    )
+    routing.start(threads)
+    yield routing
+    routing.close()

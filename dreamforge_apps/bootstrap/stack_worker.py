@@ -18,12 +18,14 @@ from dramatiq.brokers.redis import RedisBroker
 
 from dreamforge_adapters.dramatiq_queue import (
     IO_QUEUE,
+    RedisWarmRoster,
     close_broker,
     declare_job_actor,
     start_worker,
 )
 from dreamforge_adapters.http import OpsServices, build_ops_app
 from dreamforge_adapters.prometheus import PrometheusMetrics
+from dreamforge_adapters.system import SystemThreads
 from dreamforge_apps.bootstrap import resources
 from dreamforge_apps.bootstrap.stack import StackPorts, open_broker
 from dreamforge_apps.bootstrap.use_cases import use_cases_over
@@ -116,7 +118,15 @@ class StackWorker(containers.DeclarativeContainer):
     )
     runner = providers.Resource(resources.runner, settings)
     drain = providers.Singleton(Drain, settings.provided.drain_timeout_s, runner)
-    use_cases = use_cases_over(ports, settings, runner=runner, stop=drain)
+    routing = providers.Resource(
+        resources.model_routing,
+        settings,
+        providers.Singleton(
+            RedisWarmRoster, ports.broker.provided.client, settings.provided.redis_namespace
+        ),
+        providers.Singleton(SystemThreads),
+    )
+    use_cases = use_cases_over(ports, settings, runner=runner, stop=drain, routing=routing)
     ops = providers.Resource(ops_server, settings, ports.metrics, ports.ready_checks)
     sweeper = providers.Resource(resources.sweeper, use_cases.sweeps, settings)
     io = providers.Resource(io_consumer, settings, use_cases.run_download_job)

@@ -47,6 +47,7 @@ from dreamforge_core.use_cases.cancel_job import CancelJob
 from dreamforge_core.use_cases.create_job import CreateJob
 from dreamforge_core.use_cases.deliver_webhooks import DeliverWebhooks
 from dreamforge_core.use_cases.job_inputs import JobInputs
+from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.queries import ArtifactLimits, JobQueries, ModelQueries
 from dreamforge_core.use_cases.recover_jobs import RecoverJobs
 from dreamforge_core.use_cases.run_download_job import DownloadJobPorts, RunDownloadJob
@@ -124,6 +125,10 @@ class UseCases(containers.DeclarativeContainer):
         default=providers.Singleton(InProcessCreationRate)
     )
     outbox: providers.Dependency[WebhookOutbox] = providers.Dependency()
+    # Where several workers share a queue: which queued job a turn takes (None: queue order).
+    routing: providers.Dependency[ModelRouting | None] = providers.Dependency(
+        default=providers.Object(None)
+    )
     webhooks: providers.Dependency[HttpWebhooks] = providers.Dependency(
         default=providers.Singleton(
             HttpWebhooks, allow_private=settings.provided.webhook_allow_private
@@ -206,7 +211,12 @@ class UseCases(containers.DeclarativeContainer):
         stop=stop,
     )
     run_generate_job = providers.Singleton(
-        RunGenerateJob, generate_job_ports, retry, generator=generator, limits=generate_limits
+        RunGenerateJob,
+        generate_job_ports,
+        retry,
+        generator=generator,
+        limits=generate_limits,
+        routing=routing,
     )
     run_download_job = providers.Singleton(
         RunDownloadJob,

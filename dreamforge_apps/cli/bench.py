@@ -179,6 +179,36 @@ def bench_stack(**options: Any) -> None:
     run_bench_stack(**options)
 
 
+@bench.command("routing")
+@click.option("--jobs", default=100, show_default=True, help="Jobs per mode, alternating models.")
+@click.option("--workers", default=2, show_default=True, help="Worker processes.")
+@click.option(
+    "--interval-ms",
+    default=50.0,
+    show_default=True,
+    help="Time between two job creations (0: all at once).",
+)
+@click.option(
+    "--load-s", default=0.5, show_default=True, help="Simulated model load (fake runner)."
+)
+@click.option(
+    "--step-delay-s", default=0.01, show_default=True, help="Fake runner seconds per step."
+)
+@click.option(
+    "--max-wait-s",
+    default=10.0,
+    show_default=True,
+    help="DREAMFORGE_ROUTING_MAX_WAIT_S of the run with routing on.",
+)
+@json_out_option
+def bench_routing(**options: Any) -> None:
+    """Stack (DREAMFORGE_DATABASE_URL, _REDIS_URL, _S3_*): model loads per 100 jobs with model
+    routing on and off, several workers, jobs alternating between two models."""
+    from dreamforge_apps.benchmarks.routing import run_bench_routing
+
+    run_bench_routing(**options)
+
+
 @bench.command("gaps")
 @click.option("--jobs", default=200, show_default=True, help="Jobs queued at once.")
 def bench_gaps(jobs: int) -> None:

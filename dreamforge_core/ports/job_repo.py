@@ -7,6 +7,7 @@ from typing import Protocol
 from dreamforge_core.domain.artifact import Artifact
 from dreamforge_core.domain.events import Event
 from dreamforge_core.domain.job import Job, JobState
+from dreamforge_core.domain.routing import QueuedTurn
 
 
 class EventSource(Protocol):
@@ -60,6 +61,11 @@ class JobRepo(EventSource, Protocol):
     def next_queued(self, job_type: str, now: datetime) -> str | None:
         """The queued job of this type that should start now: highest priority first, oldest
         first within one, among those whose retry time (if any) has come."""
+        ...
+
+    def queued_front(self, job_type: str, now: datetime, limit: int) -> list[QueuedTurn]:
+        """The first `limit` queued jobs of this type that are due, in the order
+        `next_queued` takes them (what model routing chooses from)."""
         ...
 
     def jobs_ahead(self, job: Job) -> int:

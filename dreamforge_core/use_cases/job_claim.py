@@ -13,12 +13,16 @@ Rules:
 - a store that is down ends the delivery quietly: the job's row still says what comes
   next, and the sweeper enqueues a queued job again or takes a running one over once its
   lease lapses;
+- with model routing, a delivery may pass: its job goes back to the queue at once and
+  the worker waits a moment before its next message, while every job waits for a busy
+  worker that holds its model (ADR 0034);
 - while a loaded job is handled, process log lines carry its step id (the caller binds
   the job id, which it knows before the job is read).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
@@ -35,6 +39,7 @@ from dreamforge_core.ports.threads import Threads
 from dreamforge_core.ports.tracer import Tracer
 from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 from dreamforge_core.use_cases.lease_renewal import LeaseRenewal
+from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.progress_pacer import ProgressPacer
 from dreamforge_core.use_cases.running_job import JobLimits, JobStore, RunningJob
 from dreamforge_core.use_cases.worker_gap import WorkerGap
@@ -60,9 +65,15 @@ class ClaimPorts(JobStore, Protocol):
     def threads(self) -> Threads: ...
 
 
+#: The longest a worker waits before it looks at the queue again after passing its turn.
+PASS_PAUSE_S = 0.25
+
+
 class JobClaim:
     """Claims the jobs of one type for one use case; `progress_interval_s` paces the
-    progress writes of the jobs it holds."""
+    progress writes of the jobs it holds; `routing` (model routing, ADR 0034) chooses which
+    queued job a turn takes, and without it the turn goes to the job that should start next.
+    """
 
     def __init__(
         self,
@@ -72,8 +83,10 @@ class JobClaim:
         *,
         job_type: str,
         progress_interval_s: float,
+        routing: ModelRouting | None = None,
     ) -> None:
         self._ports = ports
+        self._routing = routing
         self._retry = retry
         self._limits = limits
         self._job_type = job_type
@@ -88,7 +101,8 @@ class JobClaim:
         over; it owns the outcome now."""
         p = self._ports
         try:
-            job = p.repo.get(self._turn(job_id))
+            turn = self._turn(job_id)
+            job = p.repo.get(turn) if turn is not None else None
             if job is None or job.state.terminal or job.type != self._job_type:
                 yield None  # a job of another type was sent to the wrong queue: its sweeper has it
                 return
@@ -99,6 +113,8 @@ class JobClaim:
                 if run is None:
                     yield None
                     return
+                if self._routing is not None:
+                    self._routing.taking(job.model_id)
                 try:
                     yield run
                 except ConcurrentUpdate:
@@ -111,21 +127,45 @@ class JobClaim:
         except Unavailable:
             return
 
-    def _turn(self, job_id: str) -> str:
-        """The job this delivery runs. A message is a turn in the queue: the turn goes to the
-        queued job that should start now (highest priority, then oldest), which is the
-        message's own job unless a job of higher priority, or an older one, waits. A job
-        that gives its turn away gets a new message, so every queued job keeps one."""
+    def _turn(self, job_id: str) -> str | None:
+        """The job this delivery runs, or None when this worker passes its turn. A message
+        is a turn in the queue: the turn goes to the queued job that should start now
+        (highest priority, then oldest), which is the message's own job unless a job of
+        higher priority, or an older one, waits; with routing, among the jobs of the highest
+        priority, the one routing picks for this worker. A job that gives its turn away
+        gets a new message, so every queued job keeps one."""
         p = self._ports
         now = p.clock.now()
-        best = p.repo.next_queued(self._job_type, now)
+        if self._routing is None:
+            best = p.repo.next_queued(self._job_type, now)
+        else:
+            pick = self._routing.pick(p.repo, self._job_type, now)
+            if pick.job_id is None and pick.wait_s is not None:
+                self._pass(job_id, now, pick.wait_s)
+                return None
+            best = pick.job_id
         if best is None or best == job_id:
             return job_id
+        self._send_again(job_id, now)
+        return best
+
+    def _send_again(self, job_id: str, now: datetime) -> None:
+        """A new message for the job of a message whose turn went to another job."""
+        p = self._ports
         passed = p.repo.get(job_id)
         if passed is not None and passed.state is JobState.QUEUED:
             due = passed.next_attempt_at
             p.queue.enqueue(job_id, max(0.0, (due - now).total_seconds()) if due else 0.0)
-        return best
+
+    def _pass(self, job_id: str, now: datetime, wait_s: float) -> None:
+        """Every job at the front waits for a worker that holds its model warm: the message
+        goes back to the queue at once (a warm worker that frees up takes it), and this
+        worker waits until the first of those jobs has waited long enough to be its, or
+        `PASS_PAUSE_S`, whichever comes first, before it takes its next message."""
+        self._send_again(job_id, now)
+        until = time.monotonic() + min(max(wait_s, 0.0), PASS_PAUSE_S)
+        while not self._ports.stop.requested and (left := until - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
 
     def run(
         self,

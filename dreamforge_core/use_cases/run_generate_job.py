@@ -59,6 +59,7 @@ from dreamforge_core.use_cases.job_claim import JobClaim
 from dreamforge_core.use_cases.job_inputs import load_inputs
 from dreamforge_core.use_cases.job_loras import applied_loras
 from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
+from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.runner_reports import RunnerReports
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
 from dreamforge_core.use_cases.store_image import StoreImage
@@ -94,6 +95,7 @@ class RunGenerateJob:
         generator: str,
         limits: JobLimits | None = None,
         presets: Mapping[str, Preset] = DEFAULT_PRESETS,
+        routing: ModelRouting | None = None,
     ) -> None:
         limits = limits or JobLimits()
         self._ports = ports
@@ -105,7 +107,9 @@ class RunGenerateJob:
             limits,
             job_type=GENERATE,
             progress_interval_s=limits.progress_interval_s,
+            routing=routing,
         )
+        self._routing = routing
         self._store_image = StoreImage(ports, generator)
         self._outcome = JobOutcome(ports, retry)
 
@@ -225,7 +229,8 @@ class RunGenerateJob:
             loras=applied_loras(p.registry, job.generation.loras, job.id),
         )
         with p.tracer.span("dreamforge.image.generate", item_index=index, seed=seed):
-            return p.runner.generate(request, RunnerReports(p, run, index))
+            on_warm = self._routing.reported if self._routing is not None else None
+            return p.runner.generate(request, RunnerReports(p, run, index, on_warm=on_warm))
 
     def _delete_orphans(self, job: Job) -> None:
         """Blobs stored by an attempt that died before recording their artifact row (the

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from dreamforge_core.domain.events import LivePreview
 from dreamforge_core.ports.clock import Clock
 from dreamforge_core.ports.event_bus import EventBus
 from dreamforge_core.ports.job_metrics import JobMetrics
-from dreamforge_core.ports.runner import NOTE_CLEANUP, NOTE_MEMORY, NOTE_MODEL_LOADED
+from dreamforge_core.ports.runner import (
+    NOTE_CLEANUP,
+    NOTE_MEMORY,
+    NOTE_MODEL_CACHED,
+    NOTE_MODEL_LOADED,
+)
 from dreamforge_core.ports.stop_signal import Stopping, StopSignal
 from dreamforge_core.use_cases.running_job import RunningJob
 
@@ -49,8 +54,16 @@ class RunnerReports:
       so it is late by about one step at most, never by a whole progress interval.
     """
 
-    def __init__(self, ports: ReportPorts, run: RunningJob, index: int) -> None:
+    def __init__(
+        self,
+        ports: ReportPorts,
+        run: RunningJob,
+        index: int,
+        *,
+        on_warm: Callable[[Sequence[str]], None] | None = None,
+    ) -> None:
         self._p = ports
+        self._on_warm = on_warm  # told the models a load note says the runner holds warm
         self._run = run
         self._index = index
         self._began = time.monotonic()
@@ -88,6 +101,9 @@ class RunnerReports:
 
     def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
         run = self._run
+        warm = data.get("warm")
+        if code in (NOTE_MODEL_LOADED, NOTE_MODEL_CACHED) and self._on_warm and warm is not None:
+            self._on_warm([str(m) for m in warm])
         if code == NOTE_MODEL_LOADED:
             self._p.metrics.model_loaded(float(data.get("seconds", 0.0)))
         elif code == NOTE_MEMORY or (code == NOTE_CLEANUP and _has_memory(data)):

@@ -629,3 +629,29 @@ def test_a_download_job_round_trips_and_keeps_the_model_it_installed(job_repo: J
     final = fetch(job_repo, job.id)
     assert (final.state, final.model_id, final.progress) == (JobState.SUCCEEDED, "tiny@abc", 1.0)
     assert final.items[0].seed is None
+
+
+def test_the_queue_front_lists_due_jobs_in_start_order_with_their_models(
+    job_repo: JobRepo,
+) -> None:
+    assert job_repo.queued_front("generate", at(100), 10) == []
+    low = stored(job_repo, make_job(now=at(1), priority=-1))
+    normal = stored(job_repo, make_job(now=at(2)))
+    high = stored(job_repo, make_job(now=at(3), priority=1))
+    waiting = stored(job_repo, make_job(now=at(4)))
+    waiting.start(at(5))
+    job_repo.save(waiting)
+    waiting.schedule_retry(ErrorInfo("provider_error", "x"), at(6), retry_at=at(60))
+    job_repo.save(waiting)
+
+    front = job_repo.queued_front("generate", at(30), 10)
+    assert [t.job_id for t in front] == [high.id, normal.id, low.id]  # the retry is not due
+    assert [t.priority for t in front] == [1, 0, -1]
+    assert front[1].model_id == normal.model_id
+    assert front[1].created_at == at(2)
+    two = job_repo.queued_front("generate", at(30), 2)
+    assert [t.job_id for t in two] == [high.id, normal.id]
+    later = job_repo.queued_front("generate", at(60), 10)
+    assert [t.job_id for t in later] == [high.id, normal.id, waiting.id, low.id]
+    assert later[2].next_attempt_at == at(60)
+    assert job_repo.queued_front("model_download", at(100), 10) == []

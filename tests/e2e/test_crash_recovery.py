@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_artifacts, wait_for_state
+
+
+def _kill_nine_and_restart(
+    server: ServerProcess, client: DreamForgeClient, job_id: str
+) -> tuple[DreamForgeClient, dict[str, Any]]:
+    """kill -9 mid-job, a fresh start on the same data, and the job once it has ended."""
+    server.kill9()
+    client.close()
+    server.start()
+    client = DreamForgeClient(server.url)
+    return client, wait_for_state(client, job_id, {"succeeded", "failed"})
 
 
 def test_kill_nine_mid_batch_then_restart_completes_the_job(make_server: object) -> None:
@@ -13,12 +26,7 @@ def test_kill_nine_mid_batch_then_restart_completes_the_job(make_server: object)
     job = client.create_job({"prompt": "p", "count": 5, "width": 64, "height": 64, "steps": 10})
 
     before = wait_for_artifacts(client, job["id"], 2)
-    server.kill9()
-    client.close()
-
-    server.start()
-    client = DreamForgeClient(server.url)
-    final = wait_for_state(client, job["id"], {"succeeded", "failed"})
+    client, final = _kill_nine_and_restart(server, client, job["id"])
     assert final["state"] == "succeeded", final
     artifacts = client.artifacts(job["id"])
     assert sorted(a["item_index"] for a in artifacts) == [0, 1, 2, 3, 4]
@@ -44,14 +52,9 @@ def test_kill_nine_in_the_upscale_step_resumes_there(make_server: object) -> Non
 
     wait_for_artifacts(client, job["id"], 3)  # both generated, one upscaled
     before = client.artifacts(job["id"])
-    server.kill9()
-    client.close()
-
-    server.start()
-    client = DreamForgeClient(server.url)
-    final = wait_for_state(client, job["id"], {"succeeded", "failed"})
+    client, final = _kill_nine_and_restart(server, client, job["id"])
     assert final["state"] == "succeeded", final
-    assert [s["attempts"] for s in final["steps"]] == [1, 2]  # type: ignore[index]
+    assert [s["attempts"] for s in final["steps"]] == [1, 2]
     after = client.artifacts(job["id"])
     assert [(a["step"], a["item_index"]) for a in after] == [
         ("generate", 0), ("generate", 1), ("upscale", 0), ("upscale", 1)

@@ -163,6 +163,7 @@ def test_a_model_loads_once_then_comes_from_the_cache(child: Child, tiny: Spec) 
     assert first[0]["cached"] is False
     assert second[0]["type"] == "loaded"
     assert second[0]["cached"] is True
+    assert second[0]["warm"] == ["tiny"]  # what routing advertises for this worker
     assert second[0]["seconds"] < first[0]["seconds"]
     assert first[-1]["pixels"] == second[-1]["pixels"]
 
@@ -361,6 +362,24 @@ def test_the_cache_keeps_the_most_recent_pipelines(models: dict[str, Spec]) -> N
     assert len(cache) == 0
 
 
+def test_the_cache_keeps_fewer_pipelines_when_their_weights_pass_the_budget(
+    models: dict[str, Spec],
+) -> None:
+    from dreamforge_adapters.sdxl.pipelines import PipelineCache, weight_bytes
+
+    tiny, single = cast(ModelSpec, models["folder"]), cast(ModelSpec, models["single"])
+    cache = PipelineCache(max_pipelines=3, device="cpu")
+    size = weight_bytes(cache.load(tiny, {})[0])
+    assert size > 0
+    cache.budget_bytes = int(size * 1.5)  # room for one
+    cache.load(single, {})
+    assert cache.warm_ids() == ["tiny-single"]  # the older one went, the one in use stays
+    cache.budget_bytes = None
+    cache.load(tiny, {})
+    assert cache.warm_ids() == ["tiny", "tiny-single"]
+    cache.clear()
+
+
 def test_an_interrupt_stops_the_request_at_its_next_step_and_the_child_serves_on(
     child: Child, tiny: Spec
 ) -> None:
@@ -446,3 +465,37 @@ def test_inpainting_repaints_where_the_mask_is_white(child: Child, tiny: Spec) -
 def test_a_mask_without_an_init_image_is_invalid_input(child: Child, tiny: Spec) -> None:
     reply = child.request(tiny, mask_image=_png(64, 64, right_half=255))[-1]
     assert (reply["type"], reply["code"]) == ("error", "invalid_input")
+
+
+class _Parked:
+    """A stand-in pipeline that remembers where it was moved."""
+
+    def __init__(self) -> None:
+        self.device = "cuda"
+
+    def to(self, device: str) -> _Parked:
+        self.device = device
+        return self
+
+
+def test_on_cuda_only_the_pipeline_in_use_stays_on_the_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dreamforge_adapters.sdxl import pipelines
+
+    monkeypatch.setattr(pipelines, "_check_files", lambda spec: None)
+    monkeypatch.setattr(pipelines, "_read", lambda spec, dtype: _Parked())
+    monkeypatch.setattr(pipelines, "prepare", lambda pipe, options, device: pipe.to(device))
+    monkeypatch.setattr(pipelines, "apply_switches", lambda pipe, options: None)
+    monkeypatch.setattr(pipelines, "free_memory", lambda device: None)
+    cache = pipelines.PipelineCache(max_pipelines=2, device="cuda")
+    spec_a = cast(ModelSpec, _spec("a", "sdxl-diffusers", Path("/a")))
+    spec_b = cast(ModelSpec, _spec("b", "sdxl-diffusers", Path("/b")))
+
+    a = cache.load(spec_a, {})[0]
+    b = cache.load(spec_b, {})[0]
+    assert (a.device, b.device) == ("cpu", "cuda")  # the idle one waits in CPU memory
+    again, _, cached = cache.load(spec_a, {})
+    assert (again is a, cached) == (True, True)
+    assert (a.device, b.device) == ("cuda", "cpu")  # moved back, not loaded again
+    assert cache.warm_ids() == ["a", "b"]

@@ -7,12 +7,13 @@ from typing import Any
 
 
 class RecordingListener:
-    """A RunnerListener that remembers the steps and note codes it was told."""
+    """A RunnerListener that remembers the steps and the notes (code, data) it was told."""
 
     def __init__(self) -> None:
         self.steps: list[tuple[int, int]] = []
         self.notes: list[str] = []
         self.previews: list[tuple[int, int, bytes]] = []
+        self.note_data: list[Mapping[str, Any]] = []
 
     def step(self, done: int, total: int) -> None:
         self.steps.append((done, total))
@@ -22,3 +23,4 @@ class RecordingListener:
 
     def note(self, code: str, message: str, data: Mapping[str, Any]) -> None:
         self.notes.append(code)
+        self.note_data.append(dict(data))

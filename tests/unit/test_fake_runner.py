@@ -4,6 +4,7 @@ the typed failures a test asks for."""
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -210,3 +211,51 @@ def test_inpainting_keeps_what_the_mask_leaves_black() -> None:
     )
     assert {pixels.getpixel((x, y)) for x in range(32) for y in range(48)} == {(0, 0, 255)}
     assert len({pixels.getpixel((x, y)) for x in range(32, 64) for y in range(48)}) > 1
+
+
+def _on(model_id: str, index: int = 0) -> GenerationRequest:
+    return replace(_request(index=index), model=replace(MODEL, id=model_id))
+
+
+def test_alternating_models_load_on_every_switch_with_one_warm_pipeline() -> None:
+    runner = FakeRunner(warm_models=1)
+    for i, model_id in enumerate(["a", "b", "a", "b"]):
+        runner.generate(_on(model_id, i), _ignore)
+
+    assert runner.pipelines.loads == 4
+    assert runner.pipelines.warm == ["b"]
+
+
+def test_two_warm_pipelines_keep_the_idle_one_in_cpu_memory_and_move_it_back() -> None:
+    runner = FakeRunner(warm_models=2, load_s=0.05)
+    notes = []
+    for i, model_id in enumerate(["a", "b", "a", "b", "a"]):
+        seen = RecordingListener()
+        runner.generate(_on(model_id, i), seen)
+        notes.append(seen.notes[0])
+
+    assert runner.pipelines.loads == 2
+    assert runner.pipelines.restores == 3
+    assert notes == ["model_loaded", "model_loaded", *["model_cache_hit"] * 3]
+    assert runner.pipelines.warm == ["a", "b"]  # the one in use first
+
+
+def test_the_memory_budget_bounds_the_warm_pipelines_below_their_count() -> None:
+    runner = FakeRunner(warm_models=3, memory_budget_mb=15_000)  # two simulated pipelines fit
+    for i, model_id in enumerate(["a", "b", "c", "a"]):
+        runner.generate(_on(model_id, i), _ignore)
+
+    assert runner.pipelines.capacity == 2
+    assert runner.pipelines.loads == 4  # "a" was dropped when "c" loaded
+    assert runner.pipelines.warm == ["a", "c"]
+
+
+def test_a_load_takes_the_simulated_load_time_and_its_note_names_the_warm_models() -> None:
+    runner = FakeRunner(load_s=0.1)
+    seen = RecordingListener()
+    began = time.monotonic()
+    runner.generate(_on("a"), seen)
+
+    assert time.monotonic() - began >= 0.1
+    assert seen.note_data[0]["seconds"] == 0.1
+    assert seen.note_data[0]["warm"] == ["a"]

@@ -76,8 +76,9 @@ export class Gallery {
     actions.append(download);
     const ref = `artifact:${job.id}/${artifact.item_index}`;
     if (offers.inputImage) actions.append(this.button("Use as input", () => this.onUseAsInput(ref)));
-    if (offers.upscale) {
-      actions.append(this.button("Upscale", () => this.onUpscale(job, artifact, ref)));
+    // An image made from an input, or already upscaled, cannot be remade from its seed alone.
+    if (offers.upscale && !job.params.init_image && artifact.step !== "upscale") {
+      actions.append(this.button("Upscale", () => this.onUpscale(job, artifact)));
     }
     caption.append(prompt, facts, actions);
     figure.append(img, caption);

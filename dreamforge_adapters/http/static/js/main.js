@@ -27,13 +27,20 @@ const gallery = new Gallery($("gallery"), $("gallery-empty"), {
     idempotencyKey = newIdempotencyKey();
     $("f-prompt").focus();
   },
-  async onUpscale(job, artifact, ref) {
-    const params = { ...job.params, seed: artifact.seed, count: 1, init_image: ref };
-    const upscale = form.schema.properties.upscale || {};
-    const factor = ((upscale.properties || {}).factor || {}).default || 2;
-    params.upscale = { factor };
+  async onUpscale(job, artifact) {
+    // Hires fix of this image: its own parameters and seed make the same first pass, which
+    // the upscale step then enlarges and repaints.
+    const { init_image: _i, mask_image: _m, strength: _s, upscale: _u, ...params } = job.params;
+    const spec = (form.schema.properties.upscale || {}).properties || {};
+    const preset = (name, fallback) => (spec[name] || {}).default || fallback;
+    params.seed = artifact.seed;
+    params.count = 1;
+    params.upscale = {
+      factor: preset("factor", 2),
+      strength: preset("strength", 0.5),
+      steps: preset("steps", params.steps || 20),
+    };
     for (const [name, value] of Object.entries(params)) if (value === null) delete params[name];
-    if (!form.offersInputImage) delete params.init_image;
     await submit({ model_id: job.model_id, params }, newIdempotencyKey());
   },
 });
