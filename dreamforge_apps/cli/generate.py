@@ -24,6 +24,17 @@ from dreamforge_apps.cli.server_options import server_options
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default=None)
 @click.option("--model", "model_id", default=None, help="Model id (default: the server's).")
 @click.option(
+    "--init-image",
+    default=None,
+    help="Image-to-image: a PNG, JPEG or WebP file, or artifact:<job_id>/<item_index>.",
+)
+@click.option("--mask", "mask_image", default=None, help="Inpainting mask (white: repaint).")
+@click.option("--strength", type=float, default=None, help="How much of the input is repainted.")
+@click.option("--lora", "loras", multiple=True, metavar="ID[:SCALE]", help="A LoRA (repeatable).")
+@click.option("--upscale", "upscale_factor", type=float, default=None, help="Hires fix factor.")
+@click.option("--upscale-strength", default=0.5, show_default=True, type=float)
+@click.option("--upscale-steps", type=int, default=None, help="[default: the job's steps]")
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -43,11 +54,19 @@ def generate(
     preset: str | None,
     fmt: str | None,
     model_id: str | None,
+    init_image: str | None,
+    mask_image: str | None,
+    strength: float | None,
+    loras: tuple[str, ...],
+    upscale_factor: float | None,
+    upscale_strength: float,
+    upscale_steps: int | None,
     out: Path | None,
     server: str,
     api_key: str | None,
 ) -> None:
     """Generate images on a running server, showing progress from its event stream."""
+    from dreamforge_apps.cli.generate_inputs import image_field, lora_entries, upscale_field
     from dreamforge_apps.cli.generate_run import run_generate
 
     params = {
@@ -62,6 +81,11 @@ def generate(
         "scheduler": scheduler,
         "preset": preset,
         "format": fmt,
+        "init_image": image_field(init_image),
+        "mask_image": image_field(mask_image),
+        "strength": strength,
+        "loras": lora_entries(loras),
+        "upscale": upscale_field(upscale_factor, upscale_strength, upscale_steps, steps),
     }
     sys.exit(
         run_generate(

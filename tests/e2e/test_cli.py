@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from dreamforge_adapters.imaging.reader import read_embedded_metadata
 from tests.e2e.conftest import ServerProcess
@@ -56,6 +57,35 @@ def test_generate_downloads_every_image_with_its_metadata(
     seeds = {read_embedded_metadata(f.read_bytes())["seed"] for f in files}
     assert len(seeds) == 2
     assert {str(f) for f in files} == set(result.stdout.split())
+
+
+def test_generate_sends_an_input_image_and_the_upscale_step(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    picture = tmp_path / "input.png"
+    Image.new("RGB", (96, 64), (200, 120, 40)).save(picture)
+    out = tmp_path / "out"
+    result = _dreamforge(
+        "generate", "a red fox", "--width", "64", "--height", "64", "--steps", "4",
+        "--init-image", str(picture), "--strength", "0.5",
+        "--upscale", "2", "--upscale-steps", "2", "--out", str(out), "--server", server.url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    made = {Image.open(f).size: read_embedded_metadata(f.read_bytes()) for f in out.iterdir()}
+    assert set(made) == {(64, 64), (128, 128)}  # the first pass and its upscaled image
+    assert "Denoising strength: 0.5" in made[(64, 64)]["parameters"]
+    assert "Hires upscale: 2" in made[(128, 128)]["parameters"]
+
+
+def test_generate_refuses_a_missing_input_file_and_a_bad_lora_scale(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    missing = _dreamforge("generate", "p", "--init-image", str(tmp_path / "no.png"))
+    assert missing.returncode == 2
+    assert "is not a file" in missing.stderr
+    bad = _dreamforge("generate", "p", "--lora", "some-lora:strong", "--server", server.url)
+    assert bad.returncode == 2
+    assert "scale" in bad.stderr
 
 
 def test_generate_reports_a_rejected_request(server: ServerProcess) -> None:
