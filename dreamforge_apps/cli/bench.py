@@ -1,7 +1,8 @@
 """`dreamforge bench …`: benchmarks that print figures.
 
 The benchmark code lives in `dreamforge_apps.benchmarks` and is imported only when a bench
-command runs: the services never load it.
+command runs: the services never load it. This module is only the table of commands and their
+options, a few lines each, which is why it is one module.
 """
 
 from __future__ import annotations

@@ -1,3 +1,12 @@
+"""Creating a job: the whole body checked at once (every broken rule named in one answer), the
+caller's limits, the `Idempotency-Key` replay, the job's input images stored before its row,
+then the row and its queue message.
+
+It is one module because these steps are one decision in a fixed order (nothing is stored
+until every check has passed, and a replay must not count against a limit); the rules
+themselves live in the domain modules it calls.
+"""
+
 from __future__ import annotations
 
 import contextlib
