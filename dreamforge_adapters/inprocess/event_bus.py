@@ -21,7 +21,7 @@ class InProcessEventBus(EventBus):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subs: dict[str, list[CallbackSubscription]] = {}
+        self._subs: dict[str, list[CallbackSubscription[Event]]] = {}
         self._previews = PreviewFanOut()
 
     def publish(self, events: Sequence[Event]) -> None:
@@ -35,7 +35,7 @@ class InProcessEventBus(EventBus):
                     log.exception("event subscriber failed")
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
-        sub = CallbackSubscription(job_id, callback, self._remove)
+        sub = CallbackSubscription[Event](job_id, callback, self._remove)
         with self._lock:
             self._subs.setdefault(job_id, []).append(sub)
         return sub
@@ -48,7 +48,7 @@ class InProcessEventBus(EventBus):
     ) -> Subscription:
         return self._previews.subscribe(job_id, callback)
 
-    def _remove(self, sub: CallbackSubscription) -> None:
+    def _remove(self, sub: CallbackSubscription[Event]) -> None:
         with self._lock:
             remove_subscription(self._subs, sub)
 

@@ -71,7 +71,7 @@ class PostgresEventBus(EventBus):
         self._source = source
         self._announced_by_repo = announced_by_repo
         self._lock = threading.Lock()
-        self._subs: dict[str, list[CallbackSubscription]] = {}
+        self._subs: dict[str, list[CallbackSubscription[Event]]] = {}
         self._last: dict[str, int] = {}  # per followed job, the last seq delivered
         self._stop = threading.Event()
         self._listening = threading.Event()
@@ -123,7 +123,7 @@ class PostgresEventBus(EventBus):
         return sub
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
-        sub = CallbackSubscription(job_id, callback, self._remove)
+        sub = CallbackSubscription[Event](job_id, callback, self._remove)
         with self._lock:
             self._subs.setdefault(job_id, []).append(sub)
         self.start()
@@ -162,7 +162,7 @@ class PostgresEventBus(EventBus):
             self._subs.clear()
             self._last.clear()
 
-    def _remove(self, sub: CallbackSubscription) -> None:
+    def _remove(self, sub: CallbackSubscription[Event]) -> None:
         with self._lock:
             if remove_subscription(self._subs, sub):
                 self._last.pop(sub.job_id, None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from dreamforge_core.domain.events import Event, LivePreview
 
@@ -14,15 +14,18 @@ class Subscription(Protocol):
     def close(self) -> None: ...
 
 
-class CallbackSubscription(Subscription):
-    """One follower's callback for one job, as a bus keeps it; closing it asks the bus to
-    `remove` it."""
+T = TypeVar("T")
+
+
+class CallbackSubscription(Subscription, Generic[T]):
+    """One follower's callback for one job (of events, or of previews), as a bus keeps it;
+    closing it asks the bus to `remove` it."""
 
     def __init__(
         self,
         job_id: str,
-        callback: Callable[[Event], None],
-        remove: Callable[[CallbackSubscription], None],
+        callback: Callable[[T], None],
+        remove: Callable[[Any], None],
     ) -> None:
         self.job_id = job_id
         self.callback = callback
@@ -53,21 +56,7 @@ class EventBus(Protocol):
     ) -> Subscription: ...
 
 
-class PreviewSubscription(Subscription):
-    """One follower's preview callback for one job; closing it asks the bus to `remove` it."""
-
-    def __init__(
-        self,
-        job_id: str,
-        callback: Callable[[LivePreview], None],
-        remove: Callable[[PreviewSubscription], None],
-    ) -> None:
-        self.job_id = job_id
-        self.callback = callback
-        self._remove = remove
-
-    def close(self) -> None:
-        self._remove(self)
+PreviewSubscription = CallbackSubscription[LivePreview]
 
 
 class PreviewFanOut:
@@ -98,15 +87,11 @@ class PreviewFanOut:
 
     def _remove(self, sub: PreviewSubscription) -> None:
         with self._lock:
-            listed = self._subs.get(sub.job_id, [])
-            if sub in listed:
-                listed.remove(sub)
-            if not listed:
-                self._subs.pop(sub.job_id, None)
+            remove_subscription(self._subs, sub)
 
 
 def remove_subscription(
-    subs: dict[str, list[CallbackSubscription]], sub: CallbackSubscription
+    subs: dict[str, list[CallbackSubscription[T]]], sub: CallbackSubscription[T]
 ) -> bool:
     """Takes `sub` out of a bus's lists by job; True when its job has no subscription left
     (the caller holds the bus's lock)."""
