@@ -6,7 +6,8 @@ SDXL runner on the demo model and its demo LoRA (one server per module and deplo
 - a LoRA made for other models (an SDXL LoRA, imported while the server runs) and an unknown
   one are refused with 422 naming the field;
 - previews arrive on the SSE stream every N steps as small JPEG data URLs, without an id, and
-  are neither in the job's log nor replayed on a resumed stream."""
+  are neither in the job's log nor replayed on a resumed stream;
+- image-to-image, inpainting and the upscale step run on the same loaded model."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from dreamforge_adapters.imaging.reader import parse_a1111_parameters, read_embe
 from dreamforge_apps.client import ApiError, DreamForgeClient
 from tests.e2e.conftest import ServerProcess, StackServer
 from tests.support.demo import create_demo
+from tests.support.images import mask_url
 from tests.support.loras import import_lora
 
 SHARED_SERVER_ENV = {
@@ -108,3 +110,25 @@ def test_previews_are_live_every_n_steps_and_never_stored(client: DreamForgeClie
     replayed = list(client.stream(job["id"], last_event_id=1))
     assert replayed
     assert all(e.event != "preview" for e in replayed)
+
+
+def test_images_in_and_the_upscale_step_run_through_the_real_runner(
+    client: DreamForgeClient,
+) -> None:
+    """Image-to-image, inpainting and the hires-fix step on the same loaded demo model."""
+    source = finish(client)[0]
+    picture = f"artifact:{source['id']}/0"
+    plain = image_of(client, source)
+
+    redrawn = image_of(client, finish(client, init_image=picture, strength=0.5)[0])
+    inpainted = image_of(client, finish(client, init_image=picture, mask_image=mask_url())[0])
+    assert len({plain, redrawn, inpainted}) == 3
+    assert "Denoising strength: 0.5" in read_embedded_metadata(redrawn)["parameters"]
+    assert "Mask blur: 4" in read_embedded_metadata(inpainted)["parameters"]
+
+    upscaled, _ = finish(client, upscale={"factor": 2, "strength": 0.5, "steps": 4})
+    made = {a["step"]: a for a in client.artifacts(upscaled["id"])}
+    assert [(a["width"], a["height"]) for a in made.values()] == [(64, 64), (128, 128)]
+    assert client.download(made["generate"]["url"]) == plain  # the same seed, the same pass
+    big = read_embedded_metadata(client.download(made["upscale"]["url"]))["parameters"]
+    assert "Hires upscale: 2" in big
