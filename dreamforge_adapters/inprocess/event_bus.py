@@ -1,44 +1,25 @@
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Sequence
 
 from dreamforge_core.domain.events import Event, LivePreview
-from dreamforge_core.ports.event_bus import (
-    CallbackSubscription,
-    EventBus,
-    PreviewFanOut,
-    Subscription,
-    remove_subscription,
-)
-
-log = logging.getLogger(__name__)
+from dreamforge_core.ports.event_bus import EventBus, FanOut, Subscription
 
 
 class InProcessEventBus(EventBus):
-    """Fans events out to callbacks registered per job, on the publisher's thread."""
+    """Fans events and previews out to callbacks registered per job, on the publisher's
+    thread."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subs: dict[str, list[CallbackSubscription[Event]]] = {}
-        self._previews = PreviewFanOut()
+        self._events = FanOut[Event]("event")
+        self._previews = FanOut[LivePreview]("preview")
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
-            with self._lock:
-                subs = list(self._subs.get(event.job_id, ()))
-            for sub in subs:
-                try:
-                    sub.callback(event)
-                except Exception:  # one broken follower must not stop a job
-                    log.exception("event subscriber failed")
+            self._events.deliver(event)
 
     def subscribe(self, job_id: str, callback: Callable[[Event], None]) -> Subscription:
-        sub = CallbackSubscription[Event](job_id, callback, self._remove)
-        with self._lock:
-            self._subs.setdefault(job_id, []).append(sub)
-        return sub
+        return self._events.subscribe(job_id, callback)
 
     def publish_preview(self, preview: LivePreview) -> None:
         self._previews.deliver(preview)
@@ -48,10 +29,5 @@ class InProcessEventBus(EventBus):
     ) -> Subscription:
         return self._previews.subscribe(job_id, callback)
 
-    def _remove(self, sub: CallbackSubscription[Event]) -> None:
-        with self._lock:
-            remove_subscription(self._subs, sub)
-
     def subscriber_count(self) -> int:
-        with self._lock:
-            return sum(len(s) for s in self._subs.values())
+        return self._events.count()

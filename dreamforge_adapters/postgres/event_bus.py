@@ -40,7 +40,7 @@ from dreamforge_core.errors import DreamForgeError
 from dreamforge_core.ports.event_bus import (
     CallbackSubscription,
     EventBus,
-    PreviewFanOut,
+    FanOut,
     Subscription,
     remove_subscription,
 )
@@ -77,7 +77,7 @@ class PostgresEventBus(EventBus):
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        self._previews = PreviewFanOut()
+        self._previews = FanOut[LivePreview]("preview")
         # per (job, item): the step whose parts are arriving, and the parts so far
         self._parts: dict[tuple[str, int], tuple[int, list[str]]] = {}
 

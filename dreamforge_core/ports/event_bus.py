@@ -56,18 +56,25 @@ class EventBus(Protocol):
     ) -> Subscription: ...
 
 
-PreviewSubscription = CallbackSubscription[LivePreview]
+class _OfAJob(Protocol):
+    @property
+    def job_id(self) -> str: ...
 
 
-class PreviewFanOut:
-    """The preview callbacks of a bus, per job; callbacks run on the caller's thread."""
+J = TypeVar("J", bound=_OfAJob)
 
-    def __init__(self) -> None:
+
+class FanOut(Generic[J]):
+    """Callbacks per job, run on the caller's thread: how a bus hands events or previews to
+    the followers in its own process."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what  # names the failing kind of follower in the log
         self._lock = threading.Lock()
-        self._subs: dict[str, list[PreviewSubscription]] = {}
+        self._subs: dict[str, list[CallbackSubscription[J]]] = {}
 
-    def subscribe(self, job_id: str, callback: Callable[[LivePreview], None]) -> Subscription:
-        sub = PreviewSubscription(job_id, callback, self._remove)
+    def subscribe(self, job_id: str, callback: Callable[[J], None]) -> Subscription:
+        sub = CallbackSubscription[J](job_id, callback, self._remove)
         with self._lock:
             self._subs.setdefault(job_id, []).append(sub)
         return sub
@@ -76,16 +83,20 @@ class PreviewFanOut:
         with self._lock:
             return job_id in self._subs
 
-    def deliver(self, preview: LivePreview) -> None:
+    def count(self) -> int:
         with self._lock:
-            subs = list(self._subs.get(preview.job_id, ()))
+            return sum(len(s) for s in self._subs.values())
+
+    def deliver(self, item: J) -> None:
+        with self._lock:
+            subs = list(self._subs.get(item.job_id, ()))
         for sub in subs:
             try:
-                sub.callback(preview)
+                sub.callback(item)
             except Exception:  # one broken follower must not stop a job
-                log.exception("preview subscriber failed")
+                log.exception("%s subscriber failed", self._what)
 
-    def _remove(self, sub: PreviewSubscription) -> None:
+    def _remove(self, sub: CallbackSubscription[J]) -> None:
         with self._lock:
             remove_subscription(self._subs, sub)
 
