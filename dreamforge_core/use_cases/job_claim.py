@@ -26,44 +26,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import ConcurrentUpdate, Unavailable
-from dreamforge_core.ports.job_metrics import JobMetrics
-from dreamforge_core.ports.job_queue import JobQueue
-from dreamforge_core.ports.log_context import LogContext
-from dreamforge_core.ports.stop_signal import StopSignal
-from dreamforge_core.ports.threads import Threads
-from dreamforge_core.ports.tracer import Tracer
 from dreamforge_core.use_cases.abandoned import reclaim_abandoned
+from dreamforge_core.use_cases.job_ports import JobPorts
 from dreamforge_core.use_cases.lease_renewal import LeaseRenewal
 from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.progress_pacer import ProgressPacer
-from dreamforge_core.use_cases.running_job import JobLimits, JobStore, RunningJob
+from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
 from dreamforge_core.use_cases.worker_gap import WorkerGap
-
-
-class ClaimPorts(JobStore, Protocol):
-    @property
-    def queue(self) -> JobQueue: ...
-
-    @property
-    def metrics(self) -> JobMetrics: ...
-
-    @property
-    def log_context(self) -> LogContext: ...
-
-    @property
-    def tracer(self) -> Tracer: ...
-
-    @property
-    def stop(self) -> StopSignal: ...
-
-    @property
-    def threads(self) -> Threads: ...
-
 
 #: The longest a worker waits before it looks at the queue again after passing its turn.
 PASS_PAUSE_S = 0.25
@@ -77,7 +50,7 @@ class JobClaim:
 
     def __init__(
         self,
-        ports: ClaimPorts,
+        ports: JobPorts,
         retry: RetryPolicy,
         limits: JobLimits,
         *,

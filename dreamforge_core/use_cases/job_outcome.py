@@ -14,29 +14,16 @@ Rules:
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Protocol
 
 from dreamforge_core.domain.job import GENERATE, ErrorInfo, ItemState, Job
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError
-from dreamforge_core.ports.job_metrics import JobMetrics
-from dreamforge_core.ports.job_queue import JobQueue
-from dreamforge_core.ports.stop_signal import Stopping, StopSignal
-from dreamforge_core.use_cases.running_job import JobStore, RunningJob
+from dreamforge_core.ports.stop_signal import Stopping
+from dreamforge_core.use_cases.job_ports import JobPorts
+from dreamforge_core.use_cases.running_job import RunningJob
 
 # Codes whose failure marks a poisoned message: it goes to the dead-letter queue.
 _POISON = frozenset({"internal"})
-
-
-class OutcomePorts(JobStore, Protocol):
-    @property
-    def queue(self) -> JobQueue: ...
-
-    @property
-    def metrics(self) -> JobMetrics: ...
-
-    @property
-    def stop(self) -> StopSignal: ...
 
 
 def job_duration(job: Job) -> float:
@@ -45,7 +32,7 @@ def job_duration(job: Job) -> float:
 
 
 class JobOutcome:
-    def __init__(self, ports: OutcomePorts, retry: RetryPolicy) -> None:
+    def __init__(self, ports: JobPorts, retry: RetryPolicy) -> None:
         self._ports = ports
         self._retry = retry
 

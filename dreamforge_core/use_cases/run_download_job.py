@@ -14,19 +14,11 @@ from typing import Protocol
 from dreamforge_core.domain.job import MODEL_DOWNLOAD
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.errors import StepTimeout
-from dreamforge_core.ports.clock import Clock
-from dreamforge_core.ports.event_bus import EventBus
-from dreamforge_core.ports.job_metrics import JobMetrics
-from dreamforge_core.ports.job_queue import JobQueue
-from dreamforge_core.ports.job_repo import JobRepo
-from dreamforge_core.ports.log_context import LogContext
 from dreamforge_core.ports.model_source import ResolvedModel
-from dreamforge_core.ports.stop_signal import NO_STOP, StopSignal
-from dreamforge_core.ports.threads import Threads
-from dreamforge_core.ports.tracer import NO_TRACER, Tracer
 from dreamforge_core.use_cases.install_model import InstallResult
 from dreamforge_core.use_cases.job_claim import JobClaim
 from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
+from dreamforge_core.use_cases.job_ports import JobPorts
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
 
 #: Stored progress of a download at most this often: a long download should not fill its
@@ -52,20 +44,13 @@ ModelInstaller = Callable[[str, DownloadWatch], InstallResult]
 PartialCleanup = Callable[[ResolvedModel], None]
 
 
-@dataclass(frozen=True, slots=True)
-class DownloadJobPorts:
-    repo: JobRepo
-    queue: JobQueue
-    bus: EventBus
-    clock: Clock
-    metrics: JobMetrics
-    log_context: LogContext
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownloadJobPorts(JobPorts):
+    """What a `model_download` job adds. Its `stop` is not drained: a stopping IO worker
+    leaves its download, which resumes from its part files."""
+
     install: ModelInstaller
-    threads: Threads
-    tracer: Tracer = NO_TRACER
     discard_partial: PartialCleanup | None = None
-    # Not drained: a stopping IO worker leaves its download, which resumes from its part files.
-    stop: StopSignal = NO_STOP
 
 
 class RunDownloadJob:

@@ -31,7 +31,6 @@ import contextvars
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from dreamforge_core.domain.artifact import job_prefix
 from dreamforge_core.domain.image_inputs import INIT_IMAGE, MASK_IMAGE, is_input_key
@@ -41,24 +40,13 @@ from dreamforge_core.domain.presets import DEFAULT_PRESETS, Preset
 from dreamforge_core.domain.retry import RetryPolicy
 from dreamforge_core.domain.upscale import UPSCALE
 from dreamforge_core.errors import InvalidInput, StepTimeout
-from dreamforge_core.ports.blob_store import BlobStore
-from dreamforge_core.ports.clock import Clock
-from dreamforge_core.ports.event_bus import EventBus
-from dreamforge_core.ports.image_encoder import ImageEncoder
-from dreamforge_core.ports.job_metrics import JobMetrics
-from dreamforge_core.ports.job_queue import JobQueue
-from dreamforge_core.ports.job_repo import JobRepo
-from dreamforge_core.ports.log_context import LogContext
-from dreamforge_core.ports.model_registry import ModelRegistry
-from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, Runner
-from dreamforge_core.ports.seed_source import SeedSource
-from dreamforge_core.ports.stop_signal import NO_STOP, Stopping, StopSignal
-from dreamforge_core.ports.threads import Threads
-from dreamforge_core.ports.tracer import NO_TRACER, Tracer
+from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest
+from dreamforge_core.ports.stop_signal import Stopping
 from dreamforge_core.use_cases.job_claim import JobClaim
 from dreamforge_core.use_cases.job_inputs import load_inputs
 from dreamforge_core.use_cases.job_loras import applied_loras
 from dreamforge_core.use_cases.job_outcome import JobOutcome, job_duration
+from dreamforge_core.use_cases.job_ports import GenerateJobPorts
 from dreamforge_core.use_cases.model_routing import ModelRouting
 from dreamforge_core.use_cases.runner_reports import RunnerReports
 from dreamforge_core.use_cases.running_job import JobLimits, RunningJob
@@ -66,24 +54,6 @@ from dreamforge_core.use_cases.store_image import StoreImage
 from dreamforge_core.use_cases.upscale_items import generated_image, upscale_params
 
 __all__ = ["GenerateJobPorts", "JobLimits", "RunGenerateJob"]
-
-
-@dataclass(frozen=True, slots=True)
-class GenerateJobPorts:
-    repo: JobRepo
-    queue: JobQueue
-    bus: EventBus
-    registry: ModelRegistry
-    runner: Runner
-    encoder: ImageEncoder
-    blobs: BlobStore
-    clock: Clock
-    seeds: SeedSource
-    metrics: JobMetrics
-    log_context: LogContext
-    threads: Threads
-    tracer: Tracer = NO_TRACER
-    stop: StopSignal = NO_STOP
 
 
 class RunGenerateJob:

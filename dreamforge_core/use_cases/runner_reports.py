@@ -6,37 +6,21 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from dreamforge_core.domain.events import LivePreview
-from dreamforge_core.ports.clock import Clock
-from dreamforge_core.ports.event_bus import EventBus
-from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.runner import (
     NOTE_CLEANUP,
     NOTE_MEMORY,
     NOTE_MODEL_CACHED,
     NOTE_MODEL_LOADED,
 )
-from dreamforge_core.ports.stop_signal import Stopping, StopSignal
+from dreamforge_core.ports.stop_signal import Stopping
+from dreamforge_core.use_cases.job_ports import JobPorts
 from dreamforge_core.use_cases.running_job import RunningJob
 
 #: How long a record may wait for another write to ride along with (see RunnerReports).
 RIDE_ALONG_S = 0.01
-
-
-class ReportPorts(Protocol):
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def metrics(self) -> JobMetrics: ...
-
-    @property
-    def stop(self) -> StopSignal: ...
-
-    @property
-    def bus(self) -> EventBus: ...
 
 
 class RunnerReports:
@@ -56,7 +40,7 @@ class RunnerReports:
 
     def __init__(
         self,
-        ports: ReportPorts,
+        ports: JobPorts,
         run: RunningJob,
         index: int,
         *,

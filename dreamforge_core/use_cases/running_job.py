@@ -10,13 +10,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
 
 from dreamforge_core.domain.job import Job, JobState
 from dreamforge_core.errors import DreamForgeError
-from dreamforge_core.ports.clock import Clock
-from dreamforge_core.ports.event_bus import EventBus
-from dreamforge_core.ports.job_repo import JobRepo
+from dreamforge_core.use_cases.job_ports import JobPorts
 from dreamforge_core.use_cases.progress_pacer import ProgressPacer
 
 
@@ -34,25 +31,12 @@ class JobLimits:
     worker_id: str = field(default_factory=_default_worker_id)
 
 
-class JobStore(Protocol):
-    """The ports a running job saves through."""
-
-    @property
-    def repo(self) -> JobRepo: ...
-
-    @property
-    def bus(self) -> EventBus: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-
 class RunningJob:
     """A claimed job: one lock around the job object (the runner's reports, the storing
     thread and the lease renewal all change it), saves that renew the lease and publish
     the events, and the pacing of progress writes."""
 
-    def __init__(self, store: JobStore, job: Job, lease_s: float, pacer: ProgressPacer) -> None:
+    def __init__(self, store: JobPorts, job: Job, lease_s: float, pacer: ProgressPacer) -> None:
         self.store = store
         self.job = job
         self.lock = threading.RLock()

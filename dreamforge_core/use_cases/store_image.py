@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import time
 from dataclasses import replace
-from typing import Protocol
 
 from dreamforge_core.domain.artifact import CONTENT_TYPES, Artifact, artifact_key
 from dreamforge_core.domain.clock import new_id
@@ -15,42 +14,17 @@ from dreamforge_core.domain.metadata import ImageMetadata
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.domain.upscale import UPSCALE
 from dreamforge_core.errors import ConcurrentUpdate, DreamForgeError, StorageError
-from dreamforge_core.ports.blob_store import BlobStore
-from dreamforge_core.ports.clock import Clock
-from dreamforge_core.ports.image_encoder import ImageEncoder
-from dreamforge_core.ports.job_metrics import JobMetrics
-from dreamforge_core.ports.model_registry import ModelRegistry
 from dreamforge_core.ports.runner import GeneratedImage
-from dreamforge_core.ports.tracer import Tracer
 from dreamforge_core.use_cases.job_loras import lora_hashes
+from dreamforge_core.use_cases.job_ports import GenerateJobPorts
 from dreamforge_core.use_cases.running_job import RunningJob
-
-
-class StorePorts(Protocol):
-    @property
-    def encoder(self) -> ImageEncoder: ...
-
-    @property
-    def blobs(self) -> BlobStore: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def metrics(self) -> JobMetrics: ...
-
-    @property
-    def tracer(self) -> Tracer: ...
-
-    @property
-    def registry(self) -> ModelRegistry: ...
 
 
 class StoreImage:
     """Runs on the storing thread for every item but the last; `generator` names this
     program in the metadata embedded in images."""
 
-    def __init__(self, ports: StorePorts, generator: str) -> None:
+    def __init__(self, ports: GenerateJobPorts, generator: str) -> None:
         self._p = ports
         self._generator = generator
 

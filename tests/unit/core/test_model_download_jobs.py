@@ -126,14 +126,14 @@ def build(
     io = RecordingQueue(lambda job_id: holder[0](job_id))
     execute = RunDownloadJob(
         DownloadJobPorts(
-            repo,
-            io,
-            InProcessEventBus(),
-            clock,
-            NoMetrics(),
-            RecordingLogContext(),
-            installer,
-            SystemThreads(),
+            repo=repo,
+            queue=io,
+            bus=InProcessEventBus(),
+            clock=clock,
+            metrics=NoMetrics(),
+            log_context=RecordingLogContext(),
+            install=installer,
+            threads=SystemThreads(),
             discard_partial=discarded.append if discarded is not None else None,
         ),
         retry,
