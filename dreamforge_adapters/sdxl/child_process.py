@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -20,17 +19,13 @@ class ChildOptions:
     compile_mode: str | None = None  # torch.compile's mode for presets that compile (None: theirs)
     test_hooks: bool = False  # honour the prompt markers of protocol.py (tests only)
     start_timeout_s: float = 300.0
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def to_child(self) -> dict[str, Any]:
-        return {
-            "threads": self.threads,
-            "pipeline_cache_size": self.pipeline_cache_size,
-            "memory_budget_mb": self.memory_budget_mb,
-            "compile_cache_dir": self.compile_cache_dir,
-            "compile_mode": self.compile_mode,
-            "env": dict(self.env),
-        }
+        """What the child reads: all but what only the parent uses."""
+        sent = asdict(self)
+        del sent["test_hooks"], sent["start_timeout_s"]
+        return sent
 
 
 class ChildProcess:

@@ -53,18 +53,9 @@ class Artifact:
     checkpoint_hash: str | None = None  # sha256 of the weights that made it (NFR-060)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "item_index": self.item_index,
-            "step": self.step,
-            "key": self.key,
-            "content_type": self.content_type,
-            "format": self.format,
-            "width": self.width,
-            "height": self.height,
-            "seed": self.seed,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-            "checkpoint_hash": self.checkpoint_hash,
-            "created_at": iso(self.created_at),
-        }
+        """Every field but the job's id, which the reader knows already."""
+        shown = {name: getattr(self, name) for name in _SHOWN_FIELDS}
+        return {**shown, "created_at": iso(self.created_at)}
+
+
+_SHOWN_FIELDS = tuple(f for f in Artifact.__dataclass_fields__ if f not in ("job_id", "created_at"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -34,35 +34,17 @@ class EventDraft:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A stored event."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event(EventDraft):
+    """A stored event: its draft, with its job and its place in the job's sequence."""
 
     job_id: str
     seq: int
-    kind: EventKind
-    code: str
-    message: str
-    ts: datetime
-    level: str = "info"
-    step_id: str | None = None
-    item_index: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def stored(cls, job_id: str, seq: int, draft: EventDraft) -> Event:
-        return cls(
-            job_id=job_id,
-            seq=seq,
-            kind=draft.kind,
-            code=draft.code,
-            message=draft.message,
-            ts=draft.ts,
-            level=draft.level,
-            step_id=draft.step_id,
-            item_index=draft.item_index,
-            data=draft.data,
-        )
+        drafted = {f.name: getattr(draft, f.name) for f in fields(EventDraft)}
+        return cls(job_id=job_id, seq=seq, **drafted)
 
     def to_dict(self) -> dict[str, Any]:
         """The NDJSON log line and SSE `data:` payload: fixed fields, then the event's data."""
@@ -99,10 +81,4 @@ class LivePreview:
 
     def to_dict(self) -> dict[str, Any]:
         """The SSE `preview` event's data."""
-        return {
-            "job_id": self.job_id,
-            "item_index": self.item_index,
-            "step": self.step,
-            "total": self.total,
-            "image": self.image,
-        }
+        return asdict(self)

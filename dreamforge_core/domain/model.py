@@ -51,24 +51,22 @@ class ModelDescriptor:
         return parameters_schema(self.limits, DEFAULT_PRESETS)
 
     def to_dict(self) -> dict[str, Any]:
-        """The descriptor as `dreamforge model install` writes it beside the weights."""
+        """The descriptor as `dreamforge model install` writes it beside the weights: the
+        limits as the parameters' schema, the times in ISO 8601."""
         return {
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "version": self.version,
-            "installed": self.installed,
-            "enabled": self.enabled,
+            **{name: getattr(self, name) for name in _AS_STORED},
             "parameters_schema": self.parameters_schema,
-            "checkpoint_hash": self.checkpoint_hash,
-            "source_uri": self.source_uri,
-            "local_path": self.local_path,
             "capabilities": list(self.capabilities),
             "provenance": dict(self.provenance),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
-            "schema_version": self.schema_version,
         }
+
+
+_AS_STORED = (
+    *("id", "name", "kind", "version", "installed", "enabled"),
+    *("checkpoint_hash", "source_uri", "local_path", "schema_version"),
+)
 
 
 def choose_default_model(models: Iterable[ModelDescriptor]) -> ModelDescriptor | None:

@@ -125,20 +125,7 @@ class GenerateParams:
         return extra
 
     def _text_to_image_dict(self) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "seed": self.seed,
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance": self.guidance,
-            "scheduler": self.scheduler,
-            "format": self.format,
-            "embed_metadata": self.embed_metadata,
-            "count": self.count,
-            "preset": self.preset,
-        }
+        return {name: getattr(self, name) for name in _TEXT_TO_IMAGE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateParams:
@@ -162,6 +149,8 @@ class GenerateParams:
 
 
 _FIELDS = tuple(GenerateParams.__dataclass_fields__)
+# Always written, in this order; the image inputs' fields after them only when set.
+_TEXT_TO_IMAGE_FIELDS = _FIELDS[: _FIELDS.index(INIT_IMAGE)]
 
 
 @dataclass(slots=True)

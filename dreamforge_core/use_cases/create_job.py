@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -107,6 +107,7 @@ def request_fingerprint(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
 class CreateJob:
     """Validates a job request, stores it and queues it.
 
@@ -142,32 +143,22 @@ class CreateJob:
       durable) and the sweeper enqueues it once the queue answers again.
     """
 
-    def __init__(
-        self,
-        repo: JobRepo,
-        queue: JobQueue,
-        registry: ModelRegistry,
-        clock: Clock,
-        *,
-        default_model_id: str | None,  # configured; None: chosen by rule at each request
-        idempotency_window_s: float,
-        presets: Mapping[str, Preset] = DEFAULT_PRESETS,
-        downloads: DownloadJobs | None = None,
-        limits: CallerLimits | None = None,
-        webhooks: WebhookTargets | None = None,  # None: webhooks are refused
-        inputs: JobInputs | None = None,  # None: image inputs are refused
-    ) -> None:
-        self._repo = repo
-        self._queue = queue
-        self._registry = registry
-        self._clock = clock
-        self._default_model_id = default_model_id
-        self._window = timedelta(seconds=idempotency_window_s)
-        self._presets = presets
-        self._downloads = downloads
-        self._limits = limits
-        self._webhooks = webhooks
-        self._inputs = inputs
+    repo: JobRepo
+    queue: JobQueue
+    registry: ModelRegistry
+    clock: Clock
+    _: KW_ONLY
+    default_model_id: str | None  # configured; None: chosen by rule at each request
+    idempotency_window_s: float
+    presets: Mapping[str, Preset] = field(default_factory=lambda: DEFAULT_PRESETS)
+    downloads: DownloadJobs | None = None
+    limits: CallerLimits | None = None
+    webhooks: WebhookTargets | None = None  # None: webhooks are refused
+    inputs: JobInputs | None = None  # None: image inputs are refused
+
+    @property
+    def idempotency_window(self) -> timedelta:
+        return timedelta(seconds=self.idempotency_window_s)
 
     def __call__(self, cmd: CreateJobCommand) -> CreateJobResult:
         if cmd.idempotency_key is not None:
@@ -177,24 +168,24 @@ class CreateJob:
             raise InvalidInput.for_fields([FieldError("body", "must be a JSON object")])
         job_type = body.get("type", GENERATE)
         type_error = self._type_error(job_type)
-        queue = self._queue
+        queue = self.queue
         params: JobParams
         checkpoint_hash = None
         priority = PRIORITIES["normal"]
         webhook: Webhook | None
         images = NO_INPUTS
-        if type_error is None and job_type == MODEL_DOWNLOAD and self._downloads is not None:
+        if type_error is None and job_type == MODEL_DOWNLOAD and self.downloads is not None:
             if not cmd.caller.admin:
                 raise Forbidden(
                     "model_download jobs need an admin API key",
                     details={"type": MODEL_DOWNLOAD},
                 )
-            download, webhook = self._download_params(body, self._downloads)
+            download, webhook = self._download_params(body, self.downloads)
             params, provider, model_id = download, download.source, ""
-            queue = self._downloads.queue
+            queue = self.downloads.queue
         else:
             provider, model_id, raw_params, priority, webhook = self._top_level(body, type_error)
-            model = self._registry.get(model_id)
+            model = self.registry.get(model_id)
             if model is None or not model.enabled or not model.installed:
                 state = "unknown" if model is None else "not installed or disabled"
                 raise InvalidInput.for_fields(
@@ -204,18 +195,18 @@ class CreateJob:
                 raise InvalidInput.for_fields(
                     [FieldError("model_id", f"{model_id!r} is a LoRA; name it in params.loras")]
                 )
-            validated = validate_params(raw_params, model.limits, self._presets)
-            lora_errors = check_loras(validated.loras, model, self._registry.get)
+            validated = validate_params(raw_params, model.limits, self.presets)
+            lora_errors = check_loras(validated.loras, model, self.registry.get)
             if lora_errors:  # before any input image is stored
                 raise InvalidInput.for_fields(lora_errors)
             params, images = self._image_inputs(raw_params, validated, cmd.caller)
             model_id, checkpoint_hash = model.id, model.checkpoint_hash
-        if self._limits is not None:
-            self._limits.check(cmd.caller)  # a valid request, before anything is stored
+        if self.limits is not None:
+            self.limits.check(cmd.caller)  # a valid request, before anything is stored
         fingerprint = request_fingerprint(
             job_type, provider, model_id, params.to_dict(), priority=priority, webhook=webhook
         )
-        now = self._clock.now()
+        now = self.clock.now()
         job = Job.create(
             params=params,
             model_id=model_id,
@@ -245,8 +236,8 @@ class CreateJob:
     def _image_inputs(
         self, raw: Any, params: GenerateParams, caller: Caller
     ) -> tuple[GenerateParams, PreparedInputs]:
-        if self._inputs is not None:
-            return self._inputs.prepare(raw, params, caller)
+        if self.inputs is not None:
+            return self.inputs.prepare(raw, params, caller)
         if any(name in raw for name in INPUT_FIELDS):
             raise InvalidInput.for_fields(
                 [FieldError(f"params.{n}", "is not offered here") for n in INPUT_FIELDS if n in raw]
@@ -255,26 +246,26 @@ class CreateJob:
 
     def _store(self, job: Job, images: PreparedInputs) -> tuple[Job, bool]:
         """The job's inputs first, then its row; inputs no row names are deleted again."""
-        if self._inputs is None or not images.images:
-            return self._repo.create(job, job.created_at - self._window)
-        keys = self._inputs.store(job, images)
+        if self.inputs is None or not images.images:
+            return self.repo.create(job, job.created_at - self.idempotency_window)
+        keys = self.inputs.store(job, images)
         try:
-            stored, created = self._repo.create(job, job.created_at - self._window)
+            stored, created = self.repo.create(job, job.created_at - self.idempotency_window)
         except BaseException:
-            self._inputs.discard(keys)
+            self.inputs.discard(keys)
             raise
         if not created:  # a replay: the first job has its own inputs
-            self._inputs.discard(keys)
+            self.inputs.discard(keys)
         return stored, created
 
     def _default_model(self) -> str | None:
-        if self._default_model_id is not None:
-            return self._default_model_id
-        chosen = choose_default_model(self._registry.list())
+        if self.default_model_id is not None:
+            return self.default_model_id
+        chosen = choose_default_model(self.registry.list())
         return None if chosen is None else chosen.id
 
     def _type_error(self, job_type: Any) -> FieldError | None:
-        offered = JOB_TYPES if self._downloads is not None else (GENERATE,)
+        offered = JOB_TYPES if self.downloads is not None else (GENERATE,)
         if job_type in offered:
             return None
         if job_type == MODEL_DOWNLOAD:
@@ -304,7 +295,7 @@ class CreateJob:
         errors.extend(problems)
         if webhook is None:
             return None
-        if self._webhooks is None:
+        if self.webhooks is None:
             errors.append(
                 FieldError(
                     "webhook",
@@ -314,7 +305,7 @@ class CreateJob:
             )
         elif not errors:
             try:
-                self._webhooks.check(webhook.url)
+                self.webhooks.check(webhook.url)
             except RefusedTarget as e:
                 errors.append(FieldError("webhook", e.message))
         return webhook

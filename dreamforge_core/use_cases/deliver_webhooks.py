@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
 from dreamforge_core.domain.events import EventDraft, EventKind
@@ -24,62 +25,52 @@ from dreamforge_core.ports.job_metrics import JobMetrics
 from dreamforge_core.ports.webhooks import AttemptRecord, WebhookOutbox, WebhookSender
 
 
+@dataclass(frozen=True, slots=True)
 class DeliverWebhooks:
-    def __init__(
-        self,
-        outbox: WebhookOutbox,
-        sender: WebhookSender,
-        bus: EventBus,
-        clock: Clock,
-        metrics: JobMetrics,
-        *,
-        key: bytes,
-        retry: WebhookRetry,
-        timeout_s: float,
-    ) -> None:
-        self._outbox = outbox
-        self._sender = sender
-        self._bus = bus
-        self._clock = clock
-        self._metrics = metrics
-        self._key = key
-        self._retry = retry
-        self.timeout_s = timeout_s
+    outbox: WebhookOutbox
+    sender: WebhookSender
+    bus: EventBus
+    clock: Clock
+    metrics: JobMetrics
+    _: KW_ONLY
+    key: bytes
+    retry: WebhookRetry
+    timeout_s: float
 
     def claim(self, limit: int) -> list[Delivery]:
         """Due messages, each now this deliverer's until its attempt can have ended."""
-        now = self._clock.now()
+        now = self.clock.now()
         lease_until = now + timedelta(seconds=2 * self.timeout_s + 5)
-        return self._outbox.claim(now, lease_until, limit)
+        return self.outbox.claim(now, lease_until, limit)
 
     def attempt(self, delivery: Delivery) -> bool:
         """One attempt at one claimed message; True when it was delivered."""
-        timestamp = int(self._clock.now().timestamp())
-        headers = signed_headers(self._key, delivery.id, timestamp, delivery.body)
+        timestamp = int(self.clock.now().timestamp())
+        headers = signed_headers(self.key, delivery.id, timestamp, delivery.body)
         status: int | None = None
         try:
-            status = self._sender.post(delivery.url, headers, delivery.body, self.timeout_s)
+            status = self.sender.post(delivery.url, headers, delivery.body, self.timeout_s)
             problem = f"answered {status}"
         except DreamForgeError as e:
             problem = e.message
         delivered = status is not None and 200 <= status < 300
         outcome = self._outcome(delivery, delivered, status, problem)
-        self._bus.publish(self._outbox.record(outcome))
+        self.bus.publish(self.outbox.record(outcome))
         ended = "given_up" if outcome.retry_at is None else "retried"
-        self._metrics.webhook_attempt("delivered" if delivered else ended)
+        self.metrics.webhook_attempt("delivered" if delivered else ended)
         return delivered
 
     def seconds_to_next(self, longest_s: float) -> float:
         """How long the deliverer may sleep before a message is due (at most `longest_s`)."""
-        due = self._outbox.next_due()
+        due = self.outbox.next_due()
         if due is None:
             return longest_s
-        return max(0.0, min(longest_s, (due - self._clock.now()).total_seconds()))
+        return max(0.0, min(longest_s, (due - self.clock.now()).total_seconds()))
 
     def _outcome(
         self, delivery: Delivery, delivered: bool, status: int | None, problem: str
     ) -> AttemptRecord:
-        now = self._clock.now()
+        now = self.clock.now()
         attempt = delivery.attempts + 1
         data: dict[str, object] = {
             "webhook_id": delivery.id,
@@ -96,8 +87,8 @@ class DeliverWebhooks:
                 data=data,
             )
             return AttemptRecord(delivery, True, None, event)
-        next_try = now + timedelta(seconds=self._retry.delay_s(attempt))
-        retry_at = None if self._retry.gives_up(delivery.created_at, next_try) else next_try
+        next_try = now + timedelta(seconds=self.retry.delay_s(attempt))
+        retry_at = None if self.retry.gives_up(delivery.created_at, next_try) else next_try
         then = f"next attempt at {retry_at.isoformat()}" if retry_at is not None else "giving up"
         data |= {"will_retry": retry_at is not None}
         event = EventDraft(

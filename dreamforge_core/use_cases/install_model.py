@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 
 from dreamforge_core.domain.loras import KIND_LORA
@@ -62,26 +62,19 @@ class InstallResult:
         return sum(f.fetched_bytes for f in self.files)
 
 
+@dataclass(frozen=True, slots=True)
 class InstallModel:
-    def __init__(
-        self,
-        sources: Mapping[str, ModelSource],
-        registry: ModelRegistry,
-        clock: Clock,
-        models_root: Path,
-        *,
-        budget: DiskBudget | None = None,
-    ) -> None:
-        self._sources = sources
-        self._registry = registry
-        self._clock = clock
-        self._root = models_root
-        self._budget = budget
+    sources: Mapping[str, ModelSource]
+    registry: ModelRegistry
+    clock: Clock
+    models_root: Path
+    _: KW_ONLY
+    budget: DiskBudget | None = None
 
     def source_for(self, ref: ModelRef) -> ModelSource:
-        source = self._sources.get(ref.source)
+        source = self.sources.get(ref.source)
         if source is None:
-            known = ", ".join(sorted(self._sources)) or "none"
+            known = ", ".join(sorted(self.sources)) or "none"
             raise InvalidInput.for_fields(
                 [FieldError("ref", f"no source for {ref.source!r} (installed: {known})")]
             )
@@ -110,15 +103,15 @@ class InstallModel:
         refuse_installer_names(resolved)
         model_id = _early_model_id(source, resolved)
         if register and not replace_installed and model_id is not None:
-            refuse_replacement(self._registry.get(model_id), resolved, model_id)
-        target = folder or model_folder(self._root, resolved)
-        if self._budget is not None:
-            needed = _bytes_to_fetch(self._budget.space, resolved, target)
-            self._budget.require(self._root, needed, str(parsed))
+            refuse_replacement(self.registry.get(model_id), resolved, model_id)
+        target = folder or model_folder(self.models_root, resolved)
+        if self.budget is not None:
+            needed = _bytes_to_fetch(self.budget.space, resolved, target)
+            self.budget.require(self.models_root, needed, str(parsed))
         target.mkdir(parents=True, exist_ok=True)
         files = source.fetch(resolved, target, progress)
         checksums = source.verify(resolved, files)
-        model = source.to_model_descriptor(resolved, target, checksums, self._clock.now())
+        model = source.to_model_descriptor(resolved, target, checksums, self.clock.now())
         if resolved.checkpoint_file and resolved.kind in ("sdxl-checkpoint", KIND_LORA):
             # The runner loads a single-file checkpoint (or LoRA) by its file, not its folder.
             model = replace(model, local_path=str((target / resolved.checkpoint_file).resolve()))
@@ -126,12 +119,12 @@ class InstallModel:
             model = _as_lora(model, parsed)
         earlier = None
         if register:
-            earlier = self._registry.get(model.id)
+            earlier = self.registry.get(model.id)
             if not replace_installed:
                 refuse_replacement(earlier, resolved, model.id)
             if earlier is not None:
                 model = replace(model, enabled=earlier.enabled, created_at=earlier.created_at)
-            self._registry.upsert(model)
+            self.registry.upsert(model)
         (target / DESCRIPTOR_FILE).write_text(
             json.dumps(model.to_dict(), indent=2) + "\n", encoding="utf-8"
         )

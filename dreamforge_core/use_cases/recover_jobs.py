@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
 from dreamforge_core.domain.job import GENERATE, JobState
@@ -12,6 +13,7 @@ from dreamforge_core.ports.job_repo import JobRepo
 from dreamforge_core.use_cases.abandoned import reclaim_abandoned
 
 
+@dataclass(frozen=True, slots=True)
 class RecoverJobs:
     """Finds jobs of `job_type` that their queue has lost sight of and puts them back on it.
 
@@ -29,52 +31,42 @@ class RecoverJobs:
       enqueued (the in-process queue starts empty).
     """
 
-    def __init__(
-        self,
-        repo: JobRepo,
-        queue: JobQueue,
-        bus: EventBus,
-        clock: Clock,
-        retry: RetryPolicy,
-        *,
-        assume_dead: bool = False,
-        grace_s: float = 0.0,
-        job_type: str = GENERATE,
-    ) -> None:
-        self._repo = repo
-        self._queue = queue
-        self._bus = bus
-        self._clock = clock
-        self._retry = retry
-        self._assume_dead = assume_dead
-        self._grace = timedelta(seconds=grace_s)
-        self._job_type = job_type
+    repo: JobRepo
+    queue: JobQueue
+    bus: EventBus
+    clock: Clock
+    retry: RetryPolicy
+    _: KW_ONLY
+    assume_dead: bool = False
+    grace_s: float = 0.0
+    job_type: str = GENERATE
 
     def __call__(self) -> int:
         recovered = 0
-        depth = self._queue.depth()
+        depth = self.queue.depth()
         queue_idle = depth.get("ready", 0) + depth.get("delayed", 0) == 0
-        for job_id in self._repo.job_ids_in([JobState.RUNNING, JobState.QUEUED]):
-            job = self._repo.get(job_id)
-            if job is None or job.type != self._job_type:
+        grace = timedelta(seconds=self.grace_s)
+        for job_id in self.repo.job_ids_in([JobState.RUNNING, JobState.QUEUED]):
+            job = self.repo.get(job_id)
+            if job is None or job.type != self.job_type:
                 continue
-            now = self._clock.now()
+            now = self.clock.now()
             if job.state is JobState.RUNNING:
-                if not (self._assume_dead or job.lease_expired(now)):
+                if not (self.assume_dead or job.lease_expired(now)):
                     continue
-                poisoned = reclaim_abandoned(job, now, self._retry)
+                poisoned = reclaim_abandoned(job, now, self.retry)
                 try:
-                    self._bus.publish(self._repo.save(job))
+                    self.bus.publish(self.repo.save(job))
                 except ConcurrentUpdate:
                     continue
                 if poisoned:
-                    self._queue.dead_letter(job.id, poisoned)
+                    self.queue.dead_letter(job.id, poisoned)
                     continue
-            elif not self._assume_dead and (now - job.updated_at < self._grace or not queue_idle):
+            elif not self.assume_dead and (now - job.updated_at < grace or not queue_idle):
                 continue
             delay = 0.0
             if job.next_attempt_at is not None:
                 delay = max(0.0, (job.next_attempt_at - now).total_seconds())
-            self._queue.enqueue(job.id, delay)
+            self.queue.enqueue(job.id, delay)
             recovered += 1
         return recovered

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import schemathesis
 
 ENVELOPE_KEYS = {"code", "message", "details", "correlation_id", "job_id"}
-STATUS_BY_CODE = {  # the contract's codes, and the additions the server documents
-    "invalid_input": 422,
-    "not_found": 404,
-    "idempotency_conflict": 409,
-    "invalid_state": 409,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "method_not_allowed": 405,
-    "request_timeout": 408,
-    "payload_too_large": 413,
-    "misdirected_request": 421,
-    "rate_limited": 429,
-    "headers_too_large": 431,
-    "unsupported_media_type": 415,
-    "unavailable": 503,
-    "internal": 500,
-}
+# The contract's codes and statuses, read from the table of docs/api.md's "Errors".
+_ERROR_ROW = re.compile(r"^\| `(\w+)` \| (\d{3}) \|", re.MULTILINE)
+_API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+STATUS_BY_CODE = {code: int(status) for code, status in _ERROR_ROW.findall(_API_DOC.read_text())}
 
 
 def envelope_problems(status: int, headers: dict[str, str], text: str) -> list[str]:
