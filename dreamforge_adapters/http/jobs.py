@@ -18,9 +18,8 @@ from dreamforge_adapters.http.errors import QUERY_INT_MAX, VALUE_RULES
 from dreamforge_adapters.http.openapi import (
     EXAMPLE_JOB,
     CreateJobOperation,
-    DocumentedOperation,
+    documented,
     optional_value,
-    responses,
 )
 from dreamforge_adapters.http.services import MAX_IMAGE_BODY_BYTES, ApiServices, HttpSettings
 from dreamforge_adapters.http.shapes import ArtifactList, Job, Progress
@@ -83,10 +82,14 @@ def _check_size(request: Request[Any, Any, Any], raw: bytes, body: Any) -> None:
     "/v1/jobs",
     status_code=202,
     request_max_body_size=MAX_IMAGE_BODY_BYTES,
-    operation_class=CreateJobOperation,
-    responses=responses(202, 403, 409, 413, 415, 422, 429, ok=Job, ok_example=EXAMPLE_JOB),
-    summary="Create a generation job",
-    tags=["jobs"],
+    **documented(
+        *(202, 403, 409, 413, 415, 422, 429),
+        ok=Job,
+        ok_example=EXAMPLE_JOB,
+        summary="Create a generation job",
+        tag="jobs",
+        operation=CreateJobOperation,
+    ),
 )
 async def create_job(
     request: Request[Any, Any, Any],
@@ -130,10 +133,7 @@ async def create_job(
 
 @get(
     "/v1/jobs/{job_id:str}",
-    operation_class=DocumentedOperation,
-    responses=responses(200, 404, ok=Job, ok_example=EXAMPLE_JOB),
-    summary="Job status",
-    tags=["jobs"],
+    **documented(200, 404, ok=Job, ok_example=EXAMPLE_JOB, summary="Job status", tag="jobs"),
 )
 async def get_job(job_id: str, state: State) -> Job:
     return presenters.job(*await call(state, services(state).jobs.job_with_position, job_id))
@@ -142,13 +142,16 @@ async def get_job(job_id: str, state: State) -> Job:
 @post(
     "/v1/jobs/{job_id:str}/cancel",
     status_code=202,
-    operation_class=DocumentedOperation,
-    responses=responses(202, 404, 409, ok=Job, ok_example=EXAMPLE_JOB),
-    summary="Cancel a job",
-    description="A queued job never runs; a running job stops at its runner's next "
-    "denoising step. Finished items keep their artifacts. Cancelling a canceled job answers "
-    "202 again; a succeeded or failed job answers 409 invalid_state.",
-    tags=["jobs"],
+    **documented(
+        *(202, 404, 409),
+        ok=Job,
+        ok_example=EXAMPLE_JOB,
+        summary="Cancel a job",
+        tag="jobs",
+        description="A queued job never runs; a running job stops at its runner's next "
+        "denoising step. Finished items keep their artifacts. Cancelling a canceled job "
+        "answers 202 again; a succeeded or failed job answers 409 invalid_state.",
+    ),
 )
 async def cancel_job(job_id: str, state: State) -> Job:
     job = await call(state, services(state).cancel_job, job_id)
@@ -158,10 +161,9 @@ async def cancel_job(job_id: str, state: State) -> Job:
 
 @get(
     "/v1/jobs/{job_id:str}/artifacts",
-    operation_class=DocumentedOperation,
-    responses=responses(200, 404, 422, ok=ArtifactList),
-    summary="Artifacts with expiring URLs",
-    tags=["jobs"],
+    **documented(
+        200, 404, 422, ok=ArtifactList, summary="Artifacts with expiring URLs", tag="jobs"
+    ),
 )
 async def list_artifacts(
     request: Request[Any, Any, Any],
@@ -185,10 +187,7 @@ async def list_artifacts(
 @get(
     "/v1/jobs/{job_id:str}/logs",
     media_type="application/x-ndjson",
-    operation_class=DocumentedOperation,
-    responses=responses(404, 422),
-    summary="Job events as NDJSON, oldest first",
-    tags=["jobs"],
+    **documented(404, 422, summary="Job events as NDJSON, oldest first", tag="jobs"),
 )
 async def job_logs(
     request: Request[Any, Any, Any],
@@ -221,10 +220,7 @@ async def job_logs(
 
 @get(
     "/v1/jobs/{job_id:str}/progress",
-    operation_class=DocumentedOperation,
-    responses=responses(200, 404, ok=Progress),
-    summary="Aggregate and per-item progress",
-    tags=["jobs"],
+    **documented(200, 404, ok=Progress, summary="Aggregate and per-item progress", tag="jobs"),
 )
 async def job_progress(job_id: str, state: State) -> Progress:
     return presenters.progress(await call(state, services(state).jobs.job, job_id))

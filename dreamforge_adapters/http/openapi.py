@@ -252,6 +252,28 @@ def responses(
     return out
 
 
+def documented(
+    *codes: int,
+    summary: str,
+    tag: str,
+    ok: type[Any] | None = None,
+    ok_example: dict[str, Any] | None = None,
+    authenticated: bool = True,
+    description: str | None = None,
+    operation: type[DocumentedOperation] | None = None,
+) -> dict[str, Any]:
+    """A route's documentation, as the keyword arguments of Litestar's route decorators:
+    its responses (see `responses`), summary, tag and description."""
+    specs = responses(*codes, ok=ok, ok_example=ok_example, authenticated=authenticated)
+    return {
+        "operation_class": operation or DocumentedOperation,
+        "summary": summary,
+        "tags": [tag],
+        **({"responses": specs} if specs else {}),  # none: Litestar's own
+        **({"description": description} if description else {}),
+    }
+
+
 def _error_example(status: int) -> dict[str, Any]:
     if status == 422:
         return EXAMPLE_ERROR

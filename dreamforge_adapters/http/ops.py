@@ -10,7 +10,7 @@ from litestar.datastructures import State
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import DocumentedOperation, responses
+from dreamforge_adapters.http.openapi import documented
 from dreamforge_adapters.http.shapes import Health, Readiness
 from dreamforge_core.errors import NotFound, Unavailable
 
@@ -19,9 +19,7 @@ log = logging.getLogger(__name__)
 
 @get(
     "/health",
-    operation_class=DocumentedOperation,
-    summary="The process is alive",
-    tags=["operations"],
+    **documented(summary="The process is alive", tag="operations", authenticated=False),
 )
 async def health() -> Health:
     return Health(status="ok")
@@ -29,10 +27,14 @@ async def health() -> Health:
 
 @get(
     "/ready",
-    operation_class=DocumentedOperation,
-    responses=responses(200, 503, ok=Readiness, authenticated=False),
-    summary="Dependencies are reachable",
-    tags=["operations"],
+    **documented(
+        200,
+        503,
+        ok=Readiness,
+        authenticated=False,
+        summary="Dependencies are reachable",
+        tag="operations",
+    ),
 )
 async def ready(state: State) -> Readiness:
     checks: dict[str, str] = {}

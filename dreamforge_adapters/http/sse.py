@@ -23,7 +23,7 @@ from litestar.response import Stream
 
 from dreamforge_adapters.http.blocking import call
 from dreamforge_adapters.http.jobs import services
-from dreamforge_adapters.http.openapi import DocumentedOperation, optional_value, responses
+from dreamforge_adapters.http.openapi import documented, optional_value
 from dreamforge_adapters.http.services import ApiServices, HttpSettings
 from dreamforge_core.domain.events import Event, LivePreview
 from dreamforge_core.errors import FieldError, InvalidInput
@@ -130,10 +130,9 @@ async def _follow(
 @get(
     "/v1/jobs/{job_id:str}/progress/stream",
     media_type="text/event-stream",
-    operation_class=DocumentedOperation,
-    responses=responses(404, 422),
-    summary="Live job events (SSE), resumable with Last-Event-ID",
-    tags=["jobs"],
+    **documented(
+        404, 422, summary="Live job events (SSE), resumable with Last-Event-ID", tag="jobs"
+    ),
 )
 async def job_stream(
     job_id: str,

@@ -3,15 +3,13 @@ running jobs on that server and prints and writes their latency figures."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.e2e.conftest import ServerProcess
+from tests.support.bench import run_bench
 
 CANCELS = 3
 KEY = "bench-key"
@@ -27,25 +25,17 @@ def test_bench_cancel_cancels_jobs_on_the_server_and_reports_their_latency(
     server.start()
     try:
         out = tmp_path / "cancel.json"
-        command = [sys.executable, "-m", "dreamforge_apps.cli", "bench", "cancel"]
-        options = ["--url", server.url, "--api-key", KEY, "--cancels", str(CANCELS)]
-        done = subprocess.run(
-            [*command, *options, "--json-out", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
+        options = ("--url", server.url, "--api-key", KEY, "--cancels", str(CANCELS))
+        figures, stdout = run_bench("cancel", *options, json_out=out, timeout=60)
         metrics = httpx.get(f"{server.url}/metrics").text
     finally:
         server.stop()
 
-    assert done.stdout.startswith("machine: ")
-    assert re.search(r"^  queued +cancel → canceled seen +p50 [\d.]+ ms", done.stdout, re.M)
-    assert re.search(r"^  running +cancel → canceled seen +p50 [\d.]+ ms", done.stdout, re.M)
-    assert re.search(r"cancel → next job running +p50 [\d.]+ ms", done.stdout)
+    assert stdout.startswith("machine: ")
+    assert re.search(r"^  queued +cancel → canceled seen +p50 [\d.]+ ms", stdout, re.M)
+    assert re.search(r"^  running +cancel → canceled seen +p50 [\d.]+ ms", stdout, re.M)
+    assert re.search(r"cancel → next job running +p50 [\d.]+ ms", stdout)
 
-    figures = json.loads(out.read_text())
     assert figures["models"] == ["fake-sdxl"]
     for kind in ("queued", "running"):
         got = figures[kind]

@@ -4,25 +4,15 @@ faults are classified and survived."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.bench import run_bench
 
 
 def test_bench_gpu_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
     out = tmp_path / "gpu.json"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "dreamforge_apps.cli", "bench", "gpu", "--quick",
-            "--images", "2", "--work-dir", str(tmp_path), "--json-out", str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    options = ("--quick", "--images", "2", "--work-dir", str(tmp_path))
+    report, stdout = run_bench("gpu", *options, json_out=out, timeout=300)
     assert report["device"] == "cpu"
     assert report["model"] == "demo-sdxl-tiny"
     assert set(report["modes"]) == {"raw diffusers", "preset quality", "preset cpu"}
@@ -42,6 +32,6 @@ def test_bench_gpu_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
     assert (timed_out["state"], timed_out["error_code"]) == ("failed", "timeout")
     assert timed_out["next_job"] == "succeeded"
     assert timed_out["ended_after_s"] < 2 * timed_out["limit_s"]  # cut at the limit
-    assert "service, preset" in done.stdout
-    assert "job failed `timeout`" in done.stdout
+    assert "service, preset" in stdout
+    assert "job failed `timeout`" in stdout
     assert list(tmp_path.glob("dreamforge-bench-gpu-*")) == []  # the work folder is removed

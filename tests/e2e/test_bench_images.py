@@ -4,11 +4,9 @@ while the rows it times land."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.bench import run_bench
 from tests.support.demo import create_demo
 
 TIMED_HERE = ("text-to-image", "with one LoRA", "preview_every=1")
@@ -25,30 +23,22 @@ ROWS = (
 def test_bench_images_quick_reports_every_row(tmp_path: Path) -> None:
     create_demo(tmp_path)  # the run's demo build, reused by the bench
     out = tmp_path / "images.json"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "dreamforge_apps.cli", "bench", "images", "--quick",
-            "--work-dir", str(tmp_path), "--json-out", str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    report, stdout = run_bench(
+        "images", "--quick", "--work-dir", str(tmp_path), json_out=out, timeout=300
+    )
     assert tuple(report["rows"]) == ROWS
     for name, row in report["rows"].items():
         if row["available"]:
             assert row["s_per_image"] > 0
             assert row["vs_text_to_image"] > 0
-            assert f"{name:30} {row['s_per_image']:.4f} s/image" in done.stdout
+            assert f"{name:30} {row['s_per_image']:.4f} s/image" in stdout
         else:
             assert name not in TIMED_HERE
             assert "params." in row["reason"]
-            assert f"{name:30} not available (" in done.stdout
+            assert f"{name:30} not available (" in stdout
     for name in TIMED_HERE:
         assert report["rows"][name]["available"], name
     assert report["rows"]["preview_every=1"]["previews_per_image"] >= 1
     assert report["preview_ratio"] > 0
     assert report["preview_paired_ratio"] > 0
-    assert "preview_every=1 against none: wall time ratio" in done.stdout
+    assert "preview_every=1 against none: wall time ratio" in stdout

@@ -3,28 +3,17 @@ each, and prints and writes the throughput of both and their ratio."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.bench import run_bench
 
 
 def test_bench_limits_measures_both_servers_and_their_ratio(tmp_path: Path) -> None:
     out = tmp_path / "limits.json"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "dreamforge_apps.cli", "bench", "limits",
-            "--requests", "60", "--rounds", "1", "--json-out", str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    report, stdout = run_bench("limits", "--requests", "60", "--rounds", "1", json_out=out)
+    lines = stdout.splitlines()
     assert any("limits off" in line for line in lines)
     assert any("limits on" in line for line in lines)
-    report = json.loads(out.read_text())
     assert report["limits"] == ["per-minute", "active"]
     off, on = report["runs"]["off"][0], report["runs"]["on"][0]
     assert off["creations_per_s"] > 0

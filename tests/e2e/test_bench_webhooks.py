@@ -3,31 +3,20 @@ its first three answers gets each event exactly once; it prints and writes both.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.bench import run_bench
 
 
 def test_bench_webhooks_times_deliveries_and_checks_a_failing_receiver(tmp_path: Path) -> None:
     out = tmp_path / "webhooks.json"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "dreamforge_apps.cli", "bench", "webhooks",
-            "--deployment", "embedded", "--jobs", "5", "--failing-jobs", "2",
-            "--retry-base", "0.05", "--json-out", str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(out.read_text())
+    options = ("--deployment", "embedded", "--jobs", "5", "--failing-jobs", "2")
+    report, stdout = run_bench("webhooks", *options, "--retry-base", "0.05", json_out=out)
     assert report["jobs"] == 5
     assert 0 < report["end_to_2xx_p50_ms"] <= report["end_to_2xx_p99_ms"]
     failing = report["failing_receiver"]
     assert failing["events"] == 2
     assert failing["accepted_once"] is True
     assert failing["attempts_per_event"] == 4
-    assert f"p50 {report['end_to_2xx_p50_ms']} ms" in done.stdout
-    assert "each accepted exactly once after 4 attempts" in done.stdout
+    assert f"p50 {report['end_to_2xx_p50_ms']} ms" in stdout
+    assert "each accepted exactly once after 4 attempts" in stdout
