@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The virtualenv is (re)installed when pyproject.toml is newer than its install stamp, as
-# for `make check`: an unchanged one costs no pip run.
-make -s install
+# for `make check`: an unchanged one costs no pip run. The project is byte-compiled once for
+# the hundreds of processes the tests start (see the Makefile).
+make -s install bytecode
 
 ./scripts/services.sh
 ./scripts/browser.sh
