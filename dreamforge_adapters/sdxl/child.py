@@ -1,24 +1,26 @@
 """The child side of the runner protocol (`protocol.py`): one long-lived process per GPU.
 
-The parent starts `child_main` with the "spawn" context and owns its life: it kills the child
-on timeout or crash, because only process exit reliably frees GPU memory. So the child keeps
-serving after an error and leaves that decision to the parent; it reports what failed and how
-(`oom`, `invalid_input`, `provider_error`), with the memory figures of the item.
+The parent starts `child_main` from its fork server (`runner_context`) and owns its life: it
+kills the child on timeout or crash, because only process exit reliably frees GPU memory. So
+the child keeps serving after an error and leaves that decision to the parent; it reports what
+failed and how (`oom`, `invalid_input`, `provider_error`), with the memory figures of the item.
 
 The parent imports this module to name the target, so torch and diffusers are imported inside
-`child_main` only, after the environment has been made offline.
+`child_main` only, after the environment has been made offline; a child forked from the fork
+server finds them imported already (`child_preload.py`).
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from dreamforge_adapters.sdxl.child_environment import prepare_environment
 from dreamforge_adapters.sdxl.child_request import (
     Interrupted,
     Request,
@@ -30,33 +32,9 @@ from dreamforge_adapters.sdxl.loras import LoraLoadError, apply_loras
 from dreamforge_adapters.sdxl.memory import MemoryProbe
 from dreamforge_adapters.sdxl.protocol import ChildMessage, GenerateMessage
 
-# Set before diffusers or huggingface_hub is imported: they read these once, at import, and
-# diffusers' single-file loader otherwise quietly asks the hub for configs.
-_OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
-    "DISABLE_TELEMETRY": "1",
-}
-
 
 class ParentGone(Exception):
     """Raised when the pipe to the parent is closed: nobody is left to serve."""
-
-
-def _prepare_environment(options: Mapping[str, Any]) -> None:
-    """The parent's extra variables first, then the offline switches, which always win."""
-    os.environ.update({str(k): str(v) for k, v in (options.get("env") or {}).items()})
-    os.environ.update(_OFFLINE_ENV)
-    cache_dir = options.get("compile_cache_dir") or os.environ.get("DREAMFORGE_COMPILE_CACHE_DIR")
-    if cache_dir:  # compiled kernels outlive the child, so a restarted child skips compiling
-        os.makedirs(cache_dir, exist_ok=True)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir)
-        os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "1"
-        os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "1"
 
 
 class _Server:
@@ -228,7 +206,8 @@ def child_main(conn: Any, options: dict[str, Any]) -> None:
     # The parent decides when the child ends; a Ctrl-C in a terminal reaches the whole process
     # group and must not kill the child in the middle of an item.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _prepare_environment(options)
+    preloaded = "torch" in sys.modules  # forked from the fork server (child_preload.py)
+    prepare_environment(options)
     import diffusers
     import torch
     import transformers
@@ -251,6 +230,7 @@ def child_main(conn: Any, options: dict[str, Any]) -> None:
             "device": server.device,
             "torch": torch.__version__,
             "diffusers": diffusers.__version__,
+            "preloaded": preloaded,
         }
     )
     while not server.shutdown_requested:

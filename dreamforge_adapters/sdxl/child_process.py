@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from dataclasses import asdict, dataclass, field
+from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -28,11 +29,23 @@ class ChildOptions:
         return sent
 
 
+PRELOAD = "dreamforge_adapters.sdxl.child_preload"
+
+
+def runner_context() -> ForkServerContext:
+    """Where runner processes come from: a fork server started once per parent process, which
+    imports torch and diffusers before its first fork (`child_preload.py`). The parent itself
+    is never forked: forking a process that initialised CUDA breaks CUDA."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD])
+    return context
+
+
 class ChildProcess:
     def __init__(self, options: ChildOptions) -> None:
         from dreamforge_adapters.sdxl.child import child_main  # torch-free at import time
 
-        ctx = multiprocessing.get_context("spawn")  # forking a CUDA parent breaks CUDA
+        ctx = runner_context()
         self.conn, child_conn = ctx.Pipe()
         self.process: BaseProcess = ctx.Process(
             target=child_main,

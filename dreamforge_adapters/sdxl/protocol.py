@@ -15,7 +15,8 @@ Parent → child:
   {"op": "shutdown"}                       also interrupts the running request
 
 Child → parent (all but `ready` carry the request's "request_id"):
-  {"type": "ready", "device": "cuda"|"cpu", "torch": str, "diffusers": str}   once, at start
+  {"type": "ready", "device": "cuda"|"cpu", "torch": str, "diffusers": str,
+   "preloaded": bool (forked with the libraries imported, ADR 0043)}          once, at start
   {"type": "loaded", "model_id": str, "seconds": float, "cached": bool,
    "warm": [model id, ...] (the models kept warm now, the one in use first),
    "loras_loaded": [str]}                                                    per request

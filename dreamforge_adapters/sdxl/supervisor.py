@@ -47,7 +47,8 @@ ConfigResolver = Callable[[ModelDescriptor], str | None]
 
 
 class SubprocessRunner(Runner):
-    """The `Runner` port over a long-lived child process (spawned, never forked)."""
+    """The `Runner` port over a long-lived child process (forked from the fork server of
+    `runner_context`, never from this process)."""
 
     def __init__(self, options: ChildOptions, config_resolver: ConfigResolver) -> None:
         self._options = options

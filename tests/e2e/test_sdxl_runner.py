@@ -19,6 +19,7 @@ from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
 from tests.support.demo import create_demo
 from tests.support.images import mask_url, png_url
+from tests.support.processes import runner_pids
 
 pytestmark = pytest.mark.embedded_only
 
@@ -154,18 +155,6 @@ def test_simulated_oom_fails_the_job_with_cleanup_and_the_next_job_runs(
     assert after["state"] == "succeeded"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_killing_the_runner_mid_item_is_retried_and_the_job_completes(
     sdxl_server: ServerProcess,
     sdxl: DreamForgeClient,
@@ -175,11 +164,7 @@ def test_killing_the_runner_mid_item_is_retried_and_the_job_completes(
     for event in sdxl.stream(job["id"]):
         if not killed and event.event == "progress" and event.data["item_index"] == 1:
             assert sdxl_server.proc is not None
-            runners = [
-                p
-                for p in _children(sdxl_server.proc.pid)
-                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
-            ]
+            runners = runner_pids(sdxl_server.proc.pid)
             assert len(runners) == 1
             os.kill(runners[0], signal.SIGKILL)
             killed = True

@@ -16,8 +16,9 @@ import pytest
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.test_sdxl_runner import SDXL_ENV, _children, run
+from tests.e2e.test_sdxl_runner import SDXL_ENV, run
 from tests.support.demo import create_demo
+from tests.support.processes import runner_pids
 
 pytestmark = pytest.mark.embedded_only
 
@@ -43,7 +44,7 @@ def test_step_timeout_fails_the_job_kills_the_runner_and_the_next_job_succeeds(
     client = DreamForgeClient(server.url, timeout=120)
     assert run(client)[0]["state"] == "succeeded"  # warm: the runner is up and the model loaded
     assert server.proc is not None
-    before = _children(server.proc.pid)
+    before = runner_pids(server.proc.pid)
 
     job, events = run(client, prompt="[[slow:3]] a lighthouse", steps=25)  # 75 s > 60 s
     assert job["state"] == "failed"
@@ -63,7 +64,7 @@ def test_step_timeout_fails_the_job_kills_the_runner_and_the_next_job_succeeds(
     assert float(metrics[memory % "end"]) == 0  # the process is gone
     assert float(metrics['dreamforge_runner_peak_memory_bytes_count{kind="process"}']) == 2
     deadline = time.monotonic() + 10
-    while cleanup[0]["pid"] in _children(server.proc.pid):
+    while cleanup[0]["pid"] in runner_pids(server.proc.pid):
         assert time.monotonic() < deadline, "the timed-out runner process is still there"
         time.sleep(0.1)
     assert run(client)[0]["state"] == "succeeded"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import multiprocessing
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, cast
 import pytest
 
 from dreamforge_adapters.sdxl.child import child_main
+from dreamforge_adapters.sdxl.child_process import runner_context
 from dreamforge_adapters.sdxl.demo_checkpoint import build_demo_single_file
 from dreamforge_adapters.sdxl.demo_model import build_demo_diffusers
 from dreamforge_adapters.sdxl.protocol import ModelSpec
@@ -31,10 +31,10 @@ WAIT_S = 120  # one message; generous for a loaded CI machine, never reached whe
 
 
 class Child:
-    """A spawned `child_main` and the parent's end of its pipe."""
+    """A `child_main` started as the runner starts it, and the parent's end of its pipe."""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = runner_context()
         self.conn, child_conn = ctx.Pipe()
         self.process = ctx.Process(
             target=child_main, args=(child_conn, {"threads": 2, **(options or {})}), daemon=True
@@ -151,6 +151,7 @@ def test_the_child_announces_itself_ready_on_cpu(child: Child) -> None:
     assert ready["device"] == "cpu"
     assert ready["torch"].startswith("2.")
     assert ready["diffusers"]
+    assert ready["preloaded"] is True  # forked from the server that imported the libraries
 
 
 def test_a_model_loads_once_then_comes_from_the_cache(child: Child, tiny: Spec) -> None:
@@ -301,6 +302,11 @@ def test_the_crash_marker_ends_the_child_abruptly(tiny: Spec) -> None:
     child.process.join(WAIT_S)
     assert child.process.exitcode == 3
     child.conn.close()
+    # The next runner process forks from the same server: nothing is imported again.
+    again = Child({"threads": 1})
+    assert again.ready["preloaded"] is True
+    assert again.pixels(tiny, steps=2)
+    assert again.stop() == 0
 
 
 def test_vae_switches_apply_without_reloading_the_model(child: Child, tiny: Spec) -> None:
