@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -58,14 +59,32 @@ def _listed(stack: StackProcesses) -> list[list[str]]:
     return [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
 
 
-def _wait_listed(stack: StackProcesses, job_id: str) -> list[str]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        rows = [row for row in _listed(stack) if row[0] == job_id]
-        if rows:
-            return rows[0]
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} never appeared in `dreamforge dlq list`")
+def _wait_parked(stack: StackProcesses, job_id: str, after: datetime | None = None) -> datetime:
+    """Waits until the GPU queue holds `job_id` as a dead letter (parked after `after`),
+    reading Redis from here: each `dreamforge dlq` command is a process start, so the CLI is
+    asked once the answer is known."""
+    env = stack.env
+    broker = make_broker(env["DREAMFORGE_REDIS_URL"], namespace=env["DREAMFORGE_REDIS_NAMESPACE"])
+    try:
+        queue, deadline = DramatiqJobQueue(broker), time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for letter in queue.dead_letters():
+                if letter.job_id == job_id and (after is None or letter.at > after):
+                    return letter.at
+            time.sleep(0.1)
+    finally:
+        close_broker(broker)
+    raise AssertionError(f"job {job_id} was never dead-lettered")
+
+
+def _wait_listed(
+    stack: StackProcesses, job_id: str, after: datetime | None = None
+) -> tuple[list[str], datetime]:
+    """The job's line in `dreamforge dlq list` once it is parked, and when it was parked."""
+    at = _wait_parked(stack, job_id, after)
+    rows = [row for row in _listed(stack) if row[0] == job_id]
+    assert rows, f"job {job_id} is parked but `dreamforge dlq list` does not show it"
+    return rows[0], at
 
 
 def test_a_dead_lettered_job_is_listed_and_runs_again_when_requeued(
@@ -76,7 +95,7 @@ def test_a_dead_lettered_job_is_listed_and_runs_again_when_requeued(
     failed = wait_for_state(client, job["id"], {"failed"})
     assert failed["attempts"] == 2
 
-    job_id, queue, at, reason = _wait_listed(stack, job["id"])
+    (job_id, queue, at, reason), parked_at = _wait_listed(stack, job["id"])
     assert queue == "gpu"
     assert at.startswith("20")
     assert reason.startswith("provider_error: ")
@@ -96,7 +115,7 @@ def test_a_dead_lettered_job_is_listed_and_runs_again_when_requeued(
     reopened = codes.index("job_reopened")
     assert codes[reopened + 1 :].count("job_started") == 1
     assert codes[-2:] == ["job_failed", "end"]
-    parked_again = _wait_listed(stack, job_id)
+    parked_again, _ = _wait_listed(stack, job_id, after=parked_at)
     assert parked_again[1] == "gpu"
     assert parked_again[2] > at  # a new entry: the run after the requeue failed
 
