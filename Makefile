@@ -26,13 +26,16 @@ types: install
 imports: install
 	.venv/bin/lint-imports
 
-# The tests start hundreds of Python processes that import the project. Compiled once here,
-# none compiles it again, even where PYTHONDONTWRITEBYTECODE stops them caching what they compile.
+# The tests start hundreds of Python processes that import the project, and every test worker
+# collects every test module. Compiled once here (and the test modules rewritten once for
+# pytest's assertions), none of them compiles again, even where PYTHONDONTWRITEBYTECODE stops
+# a process from caching what it compiled.
 bytecode: install
 	$(PY) -m compileall -q -j 0 dreamforge_core dreamforge_adapters dreamforge_apps tests >/dev/null
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q --collect-only -p no:cacheprovider >/dev/null
 
 # Tests run in parallel processes (ADR 0024); TEST_WORKERS=0 runs them in this one.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 test: install bytecode
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 

@@ -7,14 +7,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The virtualenv is (re)installed when pyproject.toml is newer than its install stamp, as
-# for `make check`: an unchanged one costs no pip run. The project is byte-compiled once for
-# the hundreds of processes the tests start (see the Makefile).
-make -s install bytecode
+# for `make check`: an unchanged one costs no pip run.
+make -s install
+
+# The project is byte-compiled, and the test modules rewritten for pytest, once for the
+# hundreds of processes the tests start (see the Makefile), on the second core while the
+# checks below run on the first.
+bytecode_log=$(mktemp)
+make -s bytecode PY=.venv/bin/python >"$bytecode_log" 2>&1 &
+bytecode_pid=$!
 
 ./scripts/services.sh
 ./scripts/browser.sh
 make -s secrets lint imports PY=.venv/bin/python
 ./scripts/validate-deploy.sh
+if ! wait "$bytecode_pid"; then
+    cat "$bytecode_log" >&2
+    echo "byte-compiling the project or collecting the tests failed" >&2
+    exit 1
+fi
+rm -f "$bytecode_log"
 
 # The type check (a single-threaded half minute on a fresh clone) runs beside the tests'
 # start-up instead of before it; its verdict counts as much as theirs.
@@ -24,7 +36,7 @@ types_pid=$!
 
 # Most tests wait on server processes, so more workers than cores pays (ADR 0024).
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-4}" --dist loadfile
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PYTEST_WORKERS:-6}" --dist loadfile
 status=$?
 wait "$types_pid"
 types_status=$?

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,14 @@ from dreamforge_core.domain.loras import base_family
 from dreamforge_core.domain.model import ModelDescriptor
 from dreamforge_core.use_cases.lora_files import addnet_hash
 
-# The demo modules import torch only when called, so these skips still apply to API-only installs.
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-np = pytest.importorskip("numpy")
-
-pytestmark = pytest.mark.timeout(240)
+# The demo modules import torch only when called, so these skips still apply to API-only
+# installs. torch is imported by the cases, not here: every worker of a parallel run collects
+# this module, and importing torch costs seconds of CPU.
+_NEEDS = ("torch", "diffusers", "numpy")
+pytestmark = [
+    pytest.mark.skipif(not all(find_spec(m) for m in _NEEDS), reason="needs torch and diffusers"),
+    pytest.mark.timeout(240),
+]
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 PROMPT = "a red cat at dawn"
@@ -82,6 +85,8 @@ def offline() -> Iterator[list[Any]]:
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Tiny convolutions run several times faster on one thread than on two, and steadier."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -147,6 +152,9 @@ def conversions() -> Any:
 
 
 def generate(pipe: Any, *, seed: int, width: int = 64, height: int = 64, steps: int = 20) -> Any:
+    import numpy as np
+    import torch
+
     with offline(), one_thread():
         result = pipe(
             PROMPT,
@@ -176,6 +184,8 @@ def test_sizes_that_are_multiples_of_8_generate(folder_pipe: Any, width: int, he
 
 
 def test_the_same_seed_gives_identical_pixels(folder_pipe: Any) -> None:
+    import numpy as np
+
     first = generate(folder_pipe, seed=7, steps=8)
     again = generate(folder_pipe, seed=7, steps=8)
     other = generate(folder_pipe, seed=8, steps=8)
@@ -188,6 +198,8 @@ def test_the_same_seed_gives_identical_pixels(folder_pipe: Any) -> None:
 def test_the_single_file_gives_the_folders_pixels(
     folder_pipe: Any, single_pipe: Any, width: int, height: int
 ) -> None:
+    import numpy as np
+
     from_folder = generate(folder_pipe, seed=3, width=width, height=height, steps=8)
     from_file = generate(single_pipe, seed=3, width=width, height=height, steps=8)
 
@@ -224,6 +236,7 @@ def test_the_single_file_is_recognised_as_sdxl_base(demo: Demo) -> None:
 
 def test_the_single_file_round_trips_through_diffusers_conversion(demo: Demo) -> None:
     """Every tensor comes back under its diffusers name, unchanged, via diffusers' own reader."""
+    import torch
     from safetensors.torch import load_file
 
     conv = conversions()
