@@ -201,7 +201,8 @@ def child_main(conn: Any, options: dict[str, Any]) -> None:
 
     options (all optional): "threads" (torch intra-op threads), "pipeline_cache_size" (models
     kept loaded, 1), "compile_cache_dir" (inductor's persistent cache; else the environment's
-    DREAMFORGE_COMPILE_CACHE_DIR), "env" (variables to set before torch is imported).
+    DREAMFORGE_COMPILE_CACHE_DIR), "env" (variables set before it serves; a forked child has
+    its libraries imported by then, see child_environment.py).
     """
     # The parent decides when the child ends; a Ctrl-C in a terminal reaches the whole process
     # group and must not kill the child in the middle of an item.
