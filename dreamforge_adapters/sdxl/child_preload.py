@@ -15,12 +15,17 @@ import os
 from dreamforge_adapters.sdxl.child_environment import IMPORT_TIME_ENV
 
 os.environ.update(IMPORT_TIME_ENV)
+# The imports make millions of objects and few cycles: without the collector running over them
+# again and again they cost a sixth less CPU (4.8 -> 4.0 s on the development machine).
+gc.disable()
 
-import diffusers
-import torch
-import transformers
+import diffusers  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
 
-from dreamforge_adapters.sdxl import child, modes, pipelines, schedulers
+from dreamforge_adapters.sdxl import child, modes, pipelines, schedulers  # noqa: E402
 
 PRELOADED = (diffusers, torch, transformers, child, modes, pipelines, schedulers)
+gc.collect()
 gc.freeze()
+gc.enable()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from dreamforge_apps import __version__
@@ -15,6 +17,7 @@ from dreamforge_apps.cli.errors import PoliteGroup
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Dream Forge: a self-hosted text-to-image job service."""
+    gc.enable()  # off while `python -m dreamforge_apps.cli` imported the commands
     ctx.ensure_object(CliContext)
 
 
