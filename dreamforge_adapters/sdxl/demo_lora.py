@@ -17,6 +17,7 @@ from typing import Any
 
 from dreamforge_core.domain.loras import KIND_LORA
 from dreamforge_core.domain.model import ModelDescriptor
+from dreamforge_core.domain.params import ModelLimits
 from dreamforge_core.use_cases.lora_files import addnet_hash
 
 DEMO_LORA_ID = "demo-sdxl-tiny-lora"
@@ -60,7 +61,7 @@ def build_demo_lora(demo_folder: Path, dest: Path) -> Path:
 
 def create_demo_lora(root: Path, demo_folder: Path, now: datetime) -> ModelDescriptor:
     """Builds the demo LoRA under `root` (or reuses an intact build) and describes it."""
-    from dreamforge_adapters.sdxl.demo_model import sha256_file
+    from dreamforge_adapters.sdxl.demo_model import demo_descriptor, sha256_file
 
     path = demo_lora_path(root)
     manifest = path.parent / _MANIFEST
@@ -70,27 +71,24 @@ def create_demo_lora(root: Path, demo_folder: Path, now: datetime) -> ModelDescr
         build_demo_lora(demo_folder, path)
         sha = sha256_file(path)
         manifest.write_text(json.dumps({"recipe": _RECIPE, "sha256": sha}) + "\n", "utf-8")
-    return ModelDescriptor(
-        id=DEMO_LORA_ID,
-        name=DEMO_LORA_ID,
-        kind=KIND_LORA,
+    model = demo_descriptor(
+        DEMO_LORA_ID,
+        KIND_LORA,
+        path,
+        sha,
+        now,
         version=DEMO_LORA_VERSION,
-        created_at=now,
-        updated_at=now,
-        checkpoint_hash=sha,
-        source_uri=f"demo:{DEMO_LORA_ID}",
-        local_path=str(path),
-        installed=True,
-        enabled=True,
-        capabilities=["lora"],
-        provenance={
-            "source": "demo",
-            "recipe": _RECIPE,
-            "base_model": "demo-sdxl-tiny",
-            "autov3": addnet_hash(path),
-            "files": {path.name: {"sha256": sha, "size": path.stat().st_size}},
-        },
+        limits=ModelLimits(),
+        capability="lora",
     )
+    model.provenance = {
+        "source": "demo",
+        "recipe": _RECIPE,
+        "base_model": "demo-sdxl-tiny",
+        "autov3": addnet_hash(path),
+        "files": {path.name: {"sha256": sha, "size": path.stat().st_size}},
+    }
+    return model
 
 
 def _intact(path: Path, manifest: Path) -> str | None:

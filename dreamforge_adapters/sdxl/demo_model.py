@@ -337,12 +337,23 @@ def create_demo(root: Path, *, now: datetime | None = None) -> list[ModelDescrip
     return [_folder_descriptor(folder, stamp), _single_descriptor(folder, single, stamp), lora]
 
 
-def _descriptor(model_id: str, kind: str, path: Path, sha: str, stamp: datetime) -> ModelDescriptor:
+def demo_descriptor(
+    model_id: str,
+    kind: str,
+    path: Path,
+    sha: str,
+    stamp: datetime,
+    *,
+    version: str = DEMO_VERSION,
+    limits: ModelLimits = DEMO_LIMITS,
+    capability: str = "generate",
+) -> ModelDescriptor:
+    """An installed, enabled demo build at `path`, its weights' sha256 `sha`."""
     return ModelDescriptor(
         id=model_id,
         name=model_id,
         kind=kind,
-        version=DEMO_VERSION,
+        version=version,
         created_at=stamp,
         updated_at=stamp,
         checkpoint_hash=sha,
@@ -350,21 +361,21 @@ def _descriptor(model_id: str, kind: str, path: Path, sha: str, stamp: datetime)
         local_path=str(path),
         installed=True,
         enabled=True,
-        limits=DEMO_LIMITS,
-        capabilities=["generate"],
+        limits=limits,
+        capabilities=[capability],
     )
 
 
 def _folder_descriptor(folder: Path, stamp: datetime) -> ModelDescriptor:
     files = _hash_tree(folder)
-    model = _descriptor(DEMO_ID, "sdxl-diffusers", folder, files[UNET_WEIGHTS], stamp)
+    model = demo_descriptor(DEMO_ID, "sdxl-diffusers", folder, files[UNET_WEIGHTS], stamp)
     model.provenance = {"source": "demo", "recipe": RECIPE, "base_model": DEMO_ID, "files": files}
     return model
 
 
 def _single_descriptor(folder: Path, single: Path, stamp: datetime) -> ModelDescriptor:
     sha = sha256_file(single)
-    model = _descriptor(DEMO_SINGLE_ID, "sdxl-checkpoint", single, sha, stamp)
+    model = demo_descriptor(DEMO_SINGLE_ID, "sdxl-checkpoint", single, sha, stamp)
     model.provenance = {
         "source": "demo",
         "recipe": RECIPE,

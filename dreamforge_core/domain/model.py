@@ -63,10 +63,8 @@ class ModelDescriptor:
         }
 
 
-_AS_STORED = (
-    *("id", "name", "kind", "version", "installed", "enabled"),
-    *("checkpoint_hash", "source_uri", "local_path", "schema_version"),
-)
+_AS_STORED = ("id", "name", "kind", "version", "installed", "enabled", "checkpoint_hash",
+              "source_uri", "local_path", "schema_version")  # fmt: skip
 
 
 def choose_default_model(models: Iterable[ModelDescriptor]) -> ModelDescriptor | None:
