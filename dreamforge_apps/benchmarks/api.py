@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
+from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 
 BODY = json.dumps(
     {"params": {"prompt": "bench: a red cube", "width": 64, "height": 64, "steps": 4}}
@@ -55,7 +55,9 @@ def embedded_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             try:
-                wait_until_ready(f"{url}/health", proc, timeout_s=30, request_timeout_s=1)
+                wait_until_ready(
+                    f"{url}/health", proc, timeout_s=START_TIMEOUT_S, request_timeout_s=1
+                )
             except NotReady:
                 raise click.ClickException("the server did not start") from None
             yield url

@@ -7,6 +7,11 @@ import time
 
 import httpx
 
+#: How long a started server may take to answer. Generous on purpose: a server with the SDXL
+#: runner imports torch and diffusers first (7 CPU-s on a small machine), and a start on a loaded
+#: machine shares its cores; a process that dies is noticed at once, whatever this is.
+START_TIMEOUT_S = 120.0
+
 
 class NotReady(Exception):
     """The process ended first (`exited`), or the URL did not answer 200 in time."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import click
 
 from dreamforge_apps.benchmarks.api import free_port
-from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
+from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from dreamforge_apps.settings import Settings
 
 REQUIRED_ENV = (
@@ -181,7 +181,7 @@ class StackUnderTest:
 
     def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
         try:
-            wait_until_ready(url, proc, timeout_s=60)
+            wait_until_ready(url, proc, timeout_s=START_TIMEOUT_S)
         except NotReady as e:
             what = "a stack process exited" if e.exited else f"{url} never became ready"
             raise click.ClickException(f"{what}:\n{self.log_tail()}") from None

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
+from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.hub_fixtures import demo, hub  # noqa: F401  (fixtures of the download tests)
 
@@ -73,7 +73,9 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
             )
         try:
-            wait_until_ready(f"{self.url}/health", self.proc, timeout_s=30, request_timeout_s=1)
+            wait_until_ready(
+                f"{self.url}/health", self.proc, timeout_s=START_TIMEOUT_S, request_timeout_s=1
+            )
         except NotReady as e:
             raise RuntimeError(f"{e}: {self.log.read_text()[-3000:]}") from None
 

@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
+from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from tests.e2e.conftest import _free_port
 from tests.support.seaweed import SeaweedS3
 from tests.support.services import REDIS_URL
@@ -127,6 +127,6 @@ class StackProcesses:
 
     def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
         try:
-            wait_until_ready(url, proc, timeout_s=60, interval_s=0.1)
+            wait_until_ready(url, proc, timeout_s=START_TIMEOUT_S, interval_s=0.1)
         except NotReady as e:
             raise RuntimeError(f"{e}: {self.log.read_text()[-4000:]}") from None

@@ -59,7 +59,9 @@ def test_sigterm_three_times_in_one_batch_hands_the_job_back_each_time(
     server = make_server(DREAMFORGE_FAKE_STEP_DELAY_S="0.03")  # type: ignore[operator]
     server.start()
     client = DreamForgeClient(server.url)
-    count = 12
+    # enough images that three stops, each with a restart, land before the batch is done
+    # even on a loaded machine
+    count = 24
     job = client.create_job({"prompt": "p", "count": count, "width": 64, "height": 64, "steps": 10})
     stored = 0
     for _ in range(STOPS):
