@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Whatever the processes below import and find uncompiled (the virtualenv is installed with only
+# what the project imports compiled: see the Makefile) is compiled once and kept, not once per
+# process: the tests start hundreds of them.
+unset PYTHONDONTWRITEBYTECODE
+
 # The virtualenv is (re)installed when pyproject.toml is newer than its install stamp, as
 # for `make check`: an unchanged one costs no pip run.
 make -s install

@@ -8,8 +8,8 @@ from dramatiq.brokers.redis import RedisBroker
 
 from dreamforge_adapters.dramatiq_queue import GPU_QUEUE, IO_QUEUE, DramatiqJobQueue
 from dreamforge_adapters.system import SystemClock
+from dreamforge_apps.bootstrap.postgres_stores import PostgresStores
 from dreamforge_apps.bootstrap.stack import stack_broker
-from dreamforge_apps.bootstrap.stores import PostgresStores
 from dreamforge_apps.settings import Settings
 from dreamforge_core.use_cases.requeue_dead_letters import RequeueDeadLetters
 

@@ -20,8 +20,8 @@ from dreamforge_adapters.s3 import S3BlobStore
 from dreamforge_adapters.system import SystemClock
 from dreamforge_apps.bootstrap import resources
 from dreamforge_apps.bootstrap.http_api import http_api_over
+from dreamforge_apps.bootstrap.postgres_stores import PostgresStores
 from dreamforge_apps.bootstrap.resources import ConfigurationError
-from dreamforge_apps.bootstrap.stores import PostgresStores
 from dreamforge_apps.bootstrap.use_cases import use_cases_over
 from dreamforge_apps.models import checked_registry
 from dreamforge_apps.settings import Settings
