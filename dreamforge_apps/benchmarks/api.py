@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,17 +23,12 @@ from urllib.parse import urlsplit
 
 import click
 
+from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 
 BODY = json.dumps(
     {"params": {"prompt": "bench: a red cube", "width": 64, "height": 64, "steps": 4}}
 ).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

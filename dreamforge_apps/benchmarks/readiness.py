@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
+from typing import Protocol
 
 import httpx
 
@@ -11,6 +11,12 @@ import httpx
 #: runner imports torch and diffusers first (7 CPU-s on a small machine), and a start on a loaded
 #: machine shares its cores; a process that dies is noticed at once, whatever this is.
 START_TIMEOUT_S = 120.0
+
+
+class Process(Protocol):
+    """What the wait needs of a started process (`subprocess.Popen` has it)."""
+
+    def poll(self) -> int | None: ...
 
 
 class NotReady(Exception):
@@ -23,7 +29,7 @@ class NotReady(Exception):
 
 def wait_until_ready(
     url: str,
-    proc: subprocess.Popen[bytes],
+    proc: Process,
     *,
     timeout_s: float,
     request_timeout_s: float = 2.0,

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from dreamforge_apps.benchmarks.api import free_port
+from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from dreamforge_apps.settings import Settings
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +13,17 @@ from typing import Any
 
 import pytest
 
+from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.hub_fixtures import demo, hub  # noqa: F401  (fixtures of the download tests)
+from tests.support.launcher import Service, start_service
 
 #: How long a fixture's teardown lets a server exit on SIGTERM before it kills it.
 TEARDOWN_GRACE_S = 3.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port
 
 
 class ServerProcess:
@@ -47,7 +44,7 @@ class ServerProcess:
             "DREAMFORGE_LOG_LEVEL": "warning",
             **env,
         }
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Service | None = None
         self.log = data_dir / "server.log"
 
     @property
@@ -57,21 +54,7 @@ class ServerProcess:
 
     def start(self, *args: str) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dreamforge_apps.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    *args,
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = start_service(["serve", "--port", str(self.port), *args], self.env, self.log)
         try:
             wait_until_ready(
                 f"{self.url}/health", self.proc, timeout_s=START_TIMEOUT_S, request_timeout_s=1
@@ -125,7 +108,7 @@ class StackServer:
         self.env = self.stack.env
         self.url = self.stack.url
         self.port = self.stack.port
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Service | None = None
         self.log = self.stack.log  # every API and worker process writes here
 
     @property

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from tests.e2e.conftest import _free_port
+from tests.support.launcher import Service, start_service
 from tests.support.seaweed import SeaweedS3
 from tests.support.services import REDIS_URL
 
@@ -44,18 +45,12 @@ class StackProcesses:
         }
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.apis: list[subprocess.Popen[bytes]] = []
-        self.workers: list[tuple[subprocess.Popen[bytes], str]] = []
+        self.apis: list[Service] = []
+        self.workers: list[tuple[Service, str]] = []
         self.log = work_dir / "stack.log"
 
-    def _spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "dreamforge_apps.cli", *args],
-                env=env or self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+    def _spawn(self, *args: str, env: dict[str, str] | None = None) -> Service:
+        return start_service(list(args), env or self.env, self.log)
 
     def migrate(self) -> None:
         subprocess.run(
@@ -125,7 +120,7 @@ class StackProcesses:
                 proc.kill()
                 proc.wait(5)
 
-    def _wait(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+    def _wait(self, url: str, proc: Service) -> None:
         try:
             wait_until_ready(url, proc, timeout_s=START_TIMEOUT_S, interval_s=0.1)
         except NotReady as e:

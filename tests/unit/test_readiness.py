@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dreamforge_apps.benchmarks.api import free_port
+from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import NotReady, wait_until_ready
 
 

@@ -11,6 +11,7 @@ import itertools
 import re
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from dreamforge_adapters.memory import ScriptedSeeds
 from dreamforge_core.domain.events import Event, EventKind
 from dreamforge_core.domain.job import ItemState, Job, JobState
 from dreamforge_core.ports.runner import GeneratedImage, GenerationRequest, RunnerListener
+from dreamforge_core.use_cases import runner_reports
 from dreamforge_core.use_cases.run_generate_job import JobLimits, RunGenerateJob
 
 from .conftest import CHECKPOINT_HASH, SMALL, Harness, HarnessFactory, StubRunner, make_model
@@ -357,9 +359,13 @@ def _writes_of(
 
 
 def test_a_fast_runners_note_and_last_step_ride_along_with_the_items_record(
-    harness: Harness,
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Steps well within one progress interval, whatever the load on the machine running this.
+    # Steps well within one progress interval, and within the ride-along window too whatever
+    # the load on the machine: the reports' clock stands still, where a busy machine could
+    # pause this thread past the window's 10 ms between the note and a step.
+    frozen = time.monotonic()
+    monkeypatch.setattr(runner_reports, "time", SimpleNamespace(monotonic=lambda: frozen))
     writes = _writes_of(harness, step_s=0.0, progress_interval_s=60)
     assert len(writes) == 2
     assert "model_cached" in writes[1]

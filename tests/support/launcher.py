@@ -1,0 +1,279 @@
+"""Service processes for the end-to-end tests, forked from a process that has already imported
+the service: `dreamforge serve`, `api` and `worker`, each a process of its own as in production.
+
+Started as `python -m dreamforge_apps.cli …`, each of these spends about a CPU-second importing
+Litestar, pydantic, structlog, Dramatiq and the project before it does anything, and the suite
+starts some two hundred of them on two cores. Here a launcher process, one per test process,
+imports all that once; each service is a fork of it that runs the same command line
+(`dreamforge_apps.cli` as `__main__`, with its own argv, environment and log file) and exits as
+the interpreter would. The test holds a `LaunchedProcess`, which answers as much of
+`subprocess.Popen` as the tests use: `pid`, `poll`, `wait`, `send_signal`, `terminate`, `kill`.
+
+The launcher only imports: it opens no connection, starts no thread and no event loop, so what
+each fork inherits is what a fresh interpreter would have made. `DREAMFORGE_TEST_COLD_START=1`
+starts every service as a fresh interpreter instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+#: What a service imports before it serves: the command line and the three services.
+PRELOAD = (
+    "dreamforge_apps.cli.main",
+    "dreamforge_apps.bootstrap.resources",
+    "dreamforge_apps.http_server",
+    "dreamforge_apps.serve",
+    "dreamforge_apps.stack_api",
+    "dreamforge_apps.stack_worker",
+)
+COLD_START = os.environ.get("DREAMFORGE_TEST_COLD_START") == "1"
+#: Variables a service reads only when its command runs.
+RUNTIME_VARIABLES = ("DREAMFORGE_", "PYTEST_")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LaunchedProcess:
+    """A service forked by the launcher: not this process's child, so its exit status comes
+    from the launcher, which reaps it."""
+
+    def __init__(self, launcher: Launcher, pid: int, args: list[str]) -> None:
+        self._launcher = launcher
+        self.pid = pid
+        self.args = args
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._launcher.exit_code(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.poll() is None:
+            self.returncode = self._launcher.wait(self.pid, timeout, self.args)
+        return self.returncode  # type: ignore[return-value]
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # as Popen: no signal to a process known to have exited
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Launcher:
+    """The client of one launcher process: asks it for forks and hears of their exits."""
+
+    def __init__(self) -> None:
+        self._env = dict(os.environ)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.launcher"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        self._lock = threading.Lock()  # one request at a time: answers come in order
+        self._changed = threading.Condition()
+        self._started: list[int] = []
+        self._exits: dict[int, int] = {}
+        self._reader = threading.Thread(target=self._read, name="launcher-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            message = json.loads(line)
+            with self._changed:
+                if "started" in message:
+                    self._started.append(message["started"])
+                else:
+                    self._exits[message["exited"]] = message["code"]
+                self._changed.notify_all()
+        with self._changed:
+            self._started.append(-1)  # the launcher is gone: wake any waiting request
+            self._changed.notify_all()
+
+    def can_start(self, env: dict[str, str]) -> bool:
+        """Whether a fork is what a fresh interpreter with `env` would be: only the project's
+        settings (read when the command runs) and pytest's own variables may differ from the
+        launcher's environment. Anything else, PYTHONPATH say, may be read by the interpreter
+        or a library as it starts or imports, so such a service starts as a fresh process."""
+        base = self._env
+        return all(
+            name.startswith(RUNTIME_VARIABLES)
+            for name in env.keys() | base.keys()
+            if env.get(name) != base.get(name)
+        )
+
+    def launch(self, args: list[str], env: dict[str, str], log: Path) -> LaunchedProcess:
+        request = {"args": args, "env": env, "log": str(log), "cwd": os.getcwd()}
+        with self._lock:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self._proc.stdin.flush()
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._started), timeout=30)
+                if not self._started or self._started[0] < 0:
+                    raise RuntimeError("the service launcher did not answer")
+                pid = self._started.pop(0)
+        return LaunchedProcess(self, pid, ["dreamforge", *args])
+
+    def exit_code(self, pid: int) -> int | None:
+        with self._changed:
+            return self._exits.get(pid)
+
+    def wait(self, pid: int, timeout: float | None, args: list[str]) -> int:
+        with self._changed:
+            if not self._changed.wait_for(lambda: pid in self._exits, timeout=timeout):
+                raise subprocess.TimeoutExpired(args, timeout or 0)
+            return self._exits[pid]
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()  # the launcher exits at the end of its input
+        self._proc.wait(10)
+
+
+#: A started service, as the tests hold it.
+Service = LaunchedProcess | subprocess.Popen[bytes]
+
+_launcher: Launcher | None = None
+
+
+def start_service(args: list[str], env: dict[str, str], log: Path) -> Service:
+    """`dreamforge <args>` as a process of its own, its output appended to `log`."""
+    global _launcher
+    if _launcher is None and not COLD_START:
+        _launcher = Launcher()
+        atexit.register(_launcher.close)
+    if _launcher is None or not _launcher.can_start(env):
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "dreamforge_apps.cli", *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+    return _launcher.launch(args, env, log)
+
+
+# The launcher process itself.
+
+
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()  # before any fork, so that no child inherits a half-written line
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _run_service(request: dict[str, Any], wakeup: tuple[int, int]) -> None:
+    """In the fork: become `python -m dreamforge_apps.cli <args>` and exit as it would."""
+    import runpy
+
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in wakeup:
+            os.close(fd)
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(stdin, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(stdin)
+        os.close(log)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        sys.argv = ["dreamforge", *request["args"]]
+        runpy.run_module("dreamforge_apps.cli", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code
+        else:
+            print(e.code, file=sys.stderr)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        # What the interpreter does at its end: wait for non-daemon threads, run the exit
+        # handlers, flush.
+        try:
+            threading._shutdown()  # type: ignore[attr-defined]
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _serve() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # the imported objects stay out of each fork's collections, their pages shared
+    wakeup = os.pipe()
+    for fd in wakeup:
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wakeup[1])
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    pending = b""
+    while True:
+        try:
+            readable, _, _ = select.select([0, wakeup[0]], [], [])
+        except InterruptedError:
+            continue
+        if wakeup[0] in readable:
+            while True:
+                try:
+                    if not os.read(wakeup[0], 512):
+                        break
+                except BlockingIOError:
+                    break
+            _reap()
+        if 0 in readable:
+            data = os.read(0, 65536)
+            if not data:
+                return  # the tests are done: their fixtures stop what they started
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _run_service(request, wakeup)
+                _send({"started": pid})
+
+
+if __name__ == "__main__":
+    _serve()
