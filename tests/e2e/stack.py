@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
 from tests.e2e.conftest import _free_port
-from tests.support.launcher import Service, start_service
+from tests.support.launcher import Service, run_command, start_service
 from tests.support.seaweed import SeaweedS3
 from tests.support.services import REDIS_URL
 
@@ -53,13 +52,8 @@ class StackProcesses:
         return start_service(list(args), env or self.env, self.log)
 
     def migrate(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "dreamforge_apps.cli", "db", "migrate"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        done = run_command(["db", "migrate"], self.env, timeout=60)
+        assert done.returncode == 0, done.stderr
 
     def start_api(self, port: int | None = None) -> str:
         port = port or (self.port if not self.apis else _free_port())

@@ -24,6 +24,7 @@ from dreamforge_adapters.dramatiq_queue import (
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import TEARDOWN_GRACE_S, wait_for_state
 from tests.e2e.stack import StackProcesses
+from tests.support.launcher import run_command
 from tests.support.seaweed import SeaweedS3
 
 SMALL = {"width": 64, "height": 64, "steps": 2}
@@ -44,13 +45,7 @@ def stack(tmp_path: Path, postgres_dsn: str, seaweed_s3: SeaweedS3) -> Iterator[
 
 
 def _dlq(stack: StackProcesses, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "dlq", *args],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_command(["dlq", *args], stack.env, timeout=60)
 
 
 def _listed(stack: StackProcesses) -> list[list[str]]:

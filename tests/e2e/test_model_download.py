@@ -28,6 +28,7 @@ from tests.e2e.hub_fixtures import (
 )
 from tests.e2e.test_sdxl_runner import SDXL_ENV
 from tests.support.fake_hub import CivitaiFile, FakeHub
+from tests.support.launcher import run_command
 
 pytestmark = pytest.mark.embedded_only
 
@@ -55,13 +56,7 @@ class Cli:
     def run(
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.args(*args),
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_command(list(args), {**self.env, **(env or {})}, timeout=300)
 
     def models(self) -> list[str]:
         listed = self.run("model", "list", "--all")

@@ -3,16 +3,24 @@ a fork behaves as `python -m dreamforge_apps.cli …` would."""
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import wait_until_ready
-from tests.support.launcher import LaunchedProcess, start_service
+from tests.support.launcher import (
+    NOT_PRELOADED,
+    PRELOAD,
+    LaunchedProcess,
+    run_command,
+    start_service,
+)
 
 
 def test_a_command_runs_with_its_own_arguments_environment_and_log(tmp_path: Path) -> None:
@@ -53,3 +61,24 @@ def test_an_environment_the_interpreter_reads_at_start_gets_a_fresh_interpreter(
     proc = start_service(["model", "list"], env, tmp_path / "out.log")
     assert isinstance(proc, subprocess.Popen)
     assert proc.wait(60) == 0
+
+
+def test_the_launcher_imports_no_library_that_reads_a_variable_a_fork_may_change() -> None:
+    imports = "; ".join(f"import {name}" for name in PRELOAD)
+    found = subprocess.run(
+        [sys.executable, "-c", f"{imports}; import sys; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loaded = {name.split(".")[0] for name in ast.literal_eval(found)}
+    assert loaded.isdisjoint(NOT_PRELOADED), loaded & set(NOT_PRELOADED)
+
+
+def test_a_command_run_to_its_end_gives_its_output_and_errors_apart(tmp_path: Path) -> None:
+    env = {**os.environ, "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
+    listed = run_command(["model", "list"], env, timeout=60)
+    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "no models registered\n", "")
+    failed = run_command(["model", "disable", "nothing"], env, timeout=60)
+    assert (failed.returncode, failed.stdout) == (1, "")
+    assert "no model with id 'nothing'" in failed.stderr

@@ -24,6 +24,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,12 @@ PRELOAD = (
     "dreamforge_apps.stack_worker",
 )
 COLD_START = os.environ.get("DREAMFORGE_TEST_COLD_START") == "1"
-#: Variables a service reads only when its command runs.
-RUNTIME_VARIABLES = ("DREAMFORGE_", "PYTEST_")
+#: Variables a service reads only when its command runs: the project's settings, its model
+#: sources' (`HF_*` is also read by huggingface_hub, which the launcher does not import:
+#: tests/integration/test_launcher.py checks), and pytest's own.
+RUNTIME_VARIABLES = ("DREAMFORGE_", "HF_", "CIVITAI_", "PYTEST_")
+#: Libraries that read variables of those prefixes as they are imported.
+NOT_PRELOADED = ("huggingface_hub", "diffusers", "transformers", "torch")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -107,9 +112,9 @@ class Launcher:
             self._changed.notify_all()
 
     def can_start(self, env: dict[str, str]) -> bool:
-        """Whether a fork is what a fresh interpreter with `env` would be: only the project's
-        settings (read when the command runs) and pytest's own variables may differ from the
-        launcher's environment. Anything else, PYTHONPATH say, may be read by the interpreter
+        """Whether a fork is what a fresh interpreter with `env` would be: only the variables
+        read when the command runs (`RUNTIME_VARIABLES`) may differ from the launcher's
+        environment. Anything else, PYTHONPATH say, may be read by the interpreter
         or a library as it starts or imports, so such a service starts as a fresh process."""
         base = self._env
         return all(
@@ -118,8 +123,16 @@ class Launcher:
             if env.get(name) != base.get(name)
         )
 
-    def launch(self, args: list[str], env: dict[str, str], log: Path) -> LaunchedProcess:
-        request = {"args": args, "env": env, "log": str(log), "cwd": os.getcwd()}
+    def launch(
+        self, args: list[str], env: dict[str, str], log: Path, errors: Path | None = None
+    ) -> LaunchedProcess:
+        request = {
+            "args": args,
+            "env": env,
+            "log": str(log),
+            "errors": str(errors or log),
+            "cwd": os.getcwd(),
+        }
         with self._lock:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -153,21 +166,43 @@ Service = LaunchedProcess | subprocess.Popen[bytes]
 _launcher: Launcher | None = None
 
 
-def start_service(args: list[str], env: dict[str, str], log: Path) -> Service:
-    """`dreamforge <args>` as a process of its own, its output appended to `log`."""
+def start_service(
+    args: list[str], env: dict[str, str], log: Path, errors: Path | None = None
+) -> Service:
+    """`dreamforge <args>` as a process of its own, its output appended to `log` (its standard
+    error to `errors`, if given)."""
     global _launcher
     if _launcher is None and not COLD_START:
         _launcher = Launcher()
         atexit.register(_launcher.close)
     if _launcher is None or not _launcher.can_start(env):
-        with log.open("ab") as out:
+        with log.open("ab") as out, (errors or log).open("ab") as err:
             return subprocess.Popen(
                 [sys.executable, "-m", "dreamforge_apps.cli", *args],
                 env=env,
                 stdout=out,
-                stderr=subprocess.STDOUT,
+                stderr=err,
             )
-    return _launcher.launch(args, env, log)
+    return _launcher.launch(args, env, log, errors)
+
+
+def run_command(
+    args: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`dreamforge <args>` to its end, as `subprocess.run(…, capture_output=True, text=True,
+    timeout=timeout)` runs it: killed, and TimeoutExpired raised, when it takes longer."""
+    with tempfile.TemporaryDirectory(prefix="dreamforge-command-") as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        proc = start_service(args, env, out, err)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        return subprocess.CompletedProcess(
+            ["dreamforge", *args], code, out.read_text(), err.read_text()
+        )
 
 
 # The launcher process itself.
@@ -200,12 +235,12 @@ def _run_service(request: dict[str, Any], wakeup: tuple[int, int]) -> None:
         for fd in wakeup:
             os.close(fd)
         stdin = os.open(os.devnull, os.O_RDONLY)
-        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(stdin, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
         os.close(stdin)
-        os.close(log)
+        for fd, path in ((1, request["log"]), (2, request["errors"])):
+            opened = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.dup2(opened, fd)
+            os.close(opened)
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
