@@ -4,7 +4,6 @@ a fork behaves as `python -m dreamforge_apps.cli …` would."""
 from __future__ import annotations
 
 import ast
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from tests.support.launcher import (
     NOT_PRELOADED,
     PRELOAD,
     LaunchedProcess,
+    launcher_environment,
     run_command,
     start_service,
 )
@@ -25,7 +25,7 @@ from tests.support.launcher import (
 
 def test_a_command_runs_with_its_own_arguments_environment_and_log(tmp_path: Path) -> None:
     log = tmp_path / "out.log"
-    env = {**os.environ, "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
+    env = {**launcher_environment(), "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
     proc = start_service(["model", "list"], env, log)
     assert isinstance(proc, LaunchedProcess)
     assert proc.wait(60) == 0
@@ -33,7 +33,7 @@ def test_a_command_runs_with_its_own_arguments_environment_and_log(tmp_path: Pat
 
 
 def test_a_failing_command_reports_its_exit_code(tmp_path: Path) -> None:
-    proc = start_service(["no-such-command"], dict(os.environ), tmp_path / "out.log")
+    proc = start_service(["no-such-command"], launcher_environment(), tmp_path / "out.log")
     assert proc.wait(60) == 2  # click's usage error
     assert "No such command" in (tmp_path / "out.log").read_text()
 
@@ -41,7 +41,7 @@ def test_a_failing_command_reports_its_exit_code(tmp_path: Path) -> None:
 def test_a_killed_service_reports_the_signal_and_waits_time_out_as_popen(tmp_path: Path) -> None:
     port = free_port()
     env = {
-        **os.environ,
+        **launcher_environment(),
         "DREAMFORGE_DATA_DIR": str(tmp_path / "data"),
         "DREAMFORGE_RUNNER": "fake",
     }
@@ -57,7 +57,8 @@ def test_a_killed_service_reports_the_signal_and_waits_time_out_as_popen(tmp_pat
 def test_an_environment_the_interpreter_reads_at_start_gets_a_fresh_interpreter(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "DREAMFORGE_DATA_DIR": str(tmp_path)}
+    env = {**launcher_environment(), "PYTHONPATH": str(tmp_path)}
+    env["DREAMFORGE_DATA_DIR"] = str(tmp_path)
     proc = start_service(["model", "list"], env, tmp_path / "out.log")
     assert isinstance(proc, subprocess.Popen)
     assert proc.wait(60) == 0
@@ -76,7 +77,7 @@ def test_the_launcher_imports_no_library_that_reads_a_variable_a_fork_may_change
 
 
 def test_a_command_run_to_its_end_gives_its_output_and_errors_apart(tmp_path: Path) -> None:
-    env = {**os.environ, "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
+    env = {**launcher_environment(), "DREAMFORGE_DATA_DIR": str(tmp_path / "data")}
     listed = run_command(["model", "list"], env, timeout=60)
     assert (listed.returncode, listed.stdout, listed.stderr) == (0, "no models registered\n", "")
     failed = run_command(["model", "disable", "nothing"], env, timeout=60)

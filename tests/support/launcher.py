@@ -83,7 +83,7 @@ class Launcher:
     """The client of one launcher process: asks it for forks and hears of their exits."""
 
     def __init__(self) -> None:
-        self._env = dict(os.environ)
+        self.environment = dict(os.environ)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.launcher"],
             stdin=subprocess.PIPE,
@@ -116,7 +116,7 @@ class Launcher:
         read when the command runs (`RUNTIME_VARIABLES`) may differ from the launcher's
         environment. Anything else, PYTHONPATH say, may be read by the interpreter
         or a library as it starts or imports, so such a service starts as a fresh process."""
-        base = self._env
+        base = self.environment
         return all(
             name.startswith(RUNTIME_VARIABLES)
             for name in env.keys() | base.keys()
@@ -166,16 +166,28 @@ Service = LaunchedProcess | subprocess.Popen[bytes]
 _launcher: Launcher | None = None
 
 
+def _the_launcher() -> Launcher | None:
+    global _launcher
+    if _launcher is None and not COLD_START:
+        _launcher = Launcher()
+        atexit.register(_launcher.close)
+    return _launcher
+
+
+def launcher_environment() -> dict[str, str]:
+    """The environment the launcher started with: a service whose own differs from it only in
+    `RUNTIME_VARIABLES` is forked."""
+    launcher = _the_launcher()
+    return dict(launcher.environment if launcher else os.environ)
+
+
 def start_service(
     args: list[str], env: dict[str, str], log: Path, errors: Path | None = None
 ) -> Service:
     """`dreamforge <args>` as a process of its own, its output appended to `log` (its standard
     error to `errors`, if given)."""
-    global _launcher
-    if _launcher is None and not COLD_START:
-        _launcher = Launcher()
-        atexit.register(_launcher.close)
-    if _launcher is None or not _launcher.can_start(env):
+    launcher = _the_launcher()
+    if launcher is None or not launcher.can_start(env):
         with log.open("ab") as out, (errors or log).open("ab") as err:
             return subprocess.Popen(
                 [sys.executable, "-m", "dreamforge_apps.cli", *args],
@@ -183,7 +195,7 @@ def start_service(
                 stdout=out,
                 stderr=err,
             )
-    return _launcher.launch(args, env, log, errors)
+    return launcher.launch(args, env, log, errors)
 
 
 def run_command(
