@@ -15,12 +15,12 @@ from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import wait_until_ready
 from tests.support.launcher import (
     NOT_PRELOADED,
-    PRELOAD,
     LaunchedProcess,
     launcher_environment,
     run_command,
     start_service,
 )
+from tests.support.launcher_process import PRELOAD
 
 
 def test_a_command_runs_with_its_own_arguments_environment_and_log(tmp_path: Path) -> None:

@@ -17,27 +17,15 @@ starts every service as a fresh interpreter instead.
 from __future__ import annotations
 
 import atexit
-import gc
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
-#: What a service imports before it serves: the command line and the three services.
-PRELOAD = (
-    "dreamforge_apps.cli.main",
-    "dreamforge_apps.bootstrap.resources",
-    "dreamforge_apps.http_server",
-    "dreamforge_apps.serve",
-    "dreamforge_apps.stack_api",
-    "dreamforge_apps.stack_worker",
-)
 COLD_START = os.environ.get("DREAMFORGE_TEST_COLD_START") == "1"
 #: Variables a service reads only when its command runs: the project's settings, its model
 #: sources' (`HF_*` is also read by huggingface_hub, which the launcher does not import:
@@ -85,7 +73,7 @@ class Launcher:
     def __init__(self) -> None:
         self.environment = dict(os.environ)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.launcher"],
+            [sys.executable, "-m", "tests.support.launcher_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
@@ -215,112 +203,3 @@ def run_command(
         return subprocess.CompletedProcess(
             ["dreamforge", *args], code, out.read_text(), err.read_text()
         )
-
-
-# The launcher process itself.
-
-
-def _send(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()  # before any fork, so that no child inherits a half-written line
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        _send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
-
-
-def _run_service(request: dict[str, Any], wakeup: tuple[int, int]) -> None:
-    """In the fork: become `python -m dreamforge_apps.cli <args>` and exit as it would."""
-    import runpy
-
-    code = 1
-    try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in wakeup:
-            os.close(fd)
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(stdin, 0)
-        os.close(stdin)
-        for fd, path in ((1, request["log"]), (2, request["errors"])):
-            opened = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.dup2(opened, fd)
-            os.close(opened)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        sys.argv = ["dreamforge", *request["args"]]
-        runpy.run_module("dreamforge_apps.cli", run_name="__main__", alter_sys=True)
-        code = 0
-    except SystemExit as e:
-        if e.code is None:
-            code = 0
-        elif isinstance(e.code, int):
-            code = e.code
-        else:
-            print(e.code, file=sys.stderr)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        # What the interpreter does at its end: wait for non-daemon threads, run the exit
-        # handlers, flush.
-        try:
-            threading._shutdown()  # type: ignore[attr-defined]
-            atexit._run_exitfuncs()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-def _serve() -> None:
-    import importlib
-
-    for name in PRELOAD:
-        importlib.import_module(name)
-    gc.collect()
-    gc.freeze()  # the imported objects stay out of each fork's collections, their pages shared
-    wakeup = os.pipe()
-    for fd in wakeup:
-        os.set_blocking(fd, False)
-    signal.set_wakeup_fd(wakeup[1])
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    pending = b""
-    while True:
-        try:
-            readable, _, _ = select.select([0, wakeup[0]], [], [])
-        except InterruptedError:
-            continue
-        if wakeup[0] in readable:
-            while True:
-                try:
-                    if not os.read(wakeup[0], 512):
-                        break
-                except BlockingIOError:
-                    break
-            _reap()
-        if 0 in readable:
-            data = os.read(0, 65536)
-            if not data:
-                return  # the tests are done: their fixtures stop what they started
-            pending += data
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                request = json.loads(line)
-                pid = os.fork()
-                if pid == 0:
-                    _run_service(request, wakeup)
-                _send({"started": pid})
-
-
-if __name__ == "__main__":
-    _serve()
