@@ -23,15 +23,12 @@ from tests.support.launcher import Service, start_service
 TEARDOWN_GRACE_S = 3.0
 
 
-_free_port = free_port
-
-
 class ServerProcess:
     """One embedded server; can be killed and started again on the same data directory."""
 
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         self.data_dir = data_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,

@@ -10,8 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
+from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
-from tests.e2e.conftest import _free_port
 from tests.support.launcher import Service, run_command, start_service
 from tests.support.seaweed import SeaweedS3
 from tests.support.services import REDIS_URL
@@ -42,7 +42,7 @@ class StackProcesses:
             "DREAMFORGE_LOG_LEVEL": "warning",
             **env,
         }
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.apis: list[Service] = []
         self.workers: list[tuple[Service, str]] = []
@@ -56,7 +56,7 @@ class StackProcesses:
         assert done.returncode == 0, done.stderr
 
     def start_api(self, port: int | None = None) -> str:
-        port = port or (self.port if not self.apis else _free_port())
+        port = port or (self.port if not self.apis else free_port())
         self.apis.append(self._spawn("api", "--port", str(port)))
         url = f"http://127.0.0.1:{port}"
         self._wait(f"{url}/ready", self.apis[-1])
@@ -68,7 +68,7 @@ class StackProcesses:
         return url
 
     def _spawn_worker(self) -> str:
-        port = _free_port()
+        port = free_port()
         env = {**self.env, "DREAMFORGE_WORKER_HTTP_PORT": str(port)}
         proc = self._spawn("worker", env=env)
         url = f"http://127.0.0.1:{port}"
@@ -77,7 +77,7 @@ class StackProcesses:
 
     def start_api_and_worker(self, port: int | None = None) -> None:
         """One API and one worker, started side by side: neither waits for the other."""
-        port = port or (self.port if not self.apis else _free_port())
+        port = port or (self.port if not self.apis else free_port())
         self.apis.append(self._spawn("api", "--port", str(port)))
         worker_url = self._spawn_worker()
         self._wait(f"http://127.0.0.1:{port}/ready", self.apis[-1])

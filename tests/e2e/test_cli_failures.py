@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ServerProcess, _free_port
+from dreamforge_apps.benchmarks.ports import free_port
+from tests.e2e.conftest import ServerProcess
 from tests.e2e.stack import REDIS_URL
 from tests.support.fake_hub import FakeHub
 
@@ -84,7 +85,7 @@ def _envelope(code: str, message: str) -> bytes:
 
 @pytest.mark.parametrize("command", sorted(CLIENT_COMMANDS))
 def test_a_server_that_cannot_be_reached_is_one_sentence(command: str, tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = _dreamforge(*CLIENT_COMMANDS[command], url, cwd=tmp_path)
     assert result.returncode != 0
     line = _one_sentence(result)
@@ -178,7 +179,7 @@ def test_generate_with_a_wrong_key_on_a_real_server(make_server: object, tmp_pat
 def test_admin_commands_report_bad_input_in_one_sentence(
     tmp_path: Path, args: list[str], env: dict[str, str], expected: str
 ) -> None:
-    port = str(_free_port())  # nothing listens there
+    port = str(free_port())  # nothing listens there
     result = _dreamforge(
         *args, cwd=tmp_path, **{k: v.replace("{port}", port) for k, v in env.items()}
     )
@@ -220,7 +221,7 @@ def test_model_download_of_a_model_the_source_does_not_have(tmp_path: Path) -> N
 
 
 def test_model_download_from_a_source_that_cannot_be_reached(tmp_path: Path) -> None:
-    endpoint = f"http://127.0.0.1:{_free_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     result = _dreamforge("model", "download", "hf:owner/name", cwd=tmp_path, HF_ENDPOINT=endpoint)
     assert result.returncode == 1
     assert "unavailable" in _one_sentence(result)

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
+from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.client import DreamForgeClient
-from tests.e2e.conftest import ServerProcess, _free_port, wait_for_state
+from tests.e2e.conftest import ServerProcess, wait_for_state
 
 
 @pytest.mark.embedded_only
@@ -21,7 +22,7 @@ def test_a_second_serve_on_the_same_data_dir_refuses_to_start(make_server: objec
     wait_for_state(client, job["id"], {"running"})
 
     second = subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", "dreamforge_apps.cli", "serve", "--port", str(free_port())],
         env=server.env,
         capture_output=True,
         text=True,

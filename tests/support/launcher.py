@@ -200,6 +200,4 @@ def run_command(
             proc.kill()
             proc.wait()
             raise
-        return subprocess.CompletedProcess(
-            ["dreamforge", *args], code, out.read_text(), err.read_text()
-        )
+        return subprocess.CompletedProcess(proc.args, code, out.read_text(), err.read_text())
