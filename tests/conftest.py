@@ -9,6 +9,13 @@ import pytest
 
 from tests.support.demo import DEMO_CACHE_ENV
 
+# Six workers share two cores, and torch's default of one OpenMP thread per core makes each
+# thread spin while it waits for its partner, which another worker holds off the other core:
+# three parallel runs of the runner-process tests took 147 CPU-s with two threads, 54 with one.
+# So torch takes one thread in the tests and in every process they start, unless told otherwise.
+# Set before any test module imports torch, which reads it once.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 pytest_plugins = ["tests.support.postgres", "tests.support.seaweed"]
 
 #: The modules that take longest (seconds of a loaded parallel run), longest first. With

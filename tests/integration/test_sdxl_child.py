@@ -37,7 +37,7 @@ class Child:
         ctx = runner_context()
         self.conn, child_conn = ctx.Pipe()
         self.process = ctx.Process(
-            target=child_main, args=(child_conn, {"threads": 2, **(options or {})}), daemon=True
+            target=child_main, args=(child_conn, {"threads": 1, **(options or {})}), daemon=True
         )
         self.process.start()
         child_conn.close()
