@@ -64,6 +64,14 @@ def test_an_environment_the_interpreter_reads_at_start_gets_a_fresh_interpreter(
     assert proc.wait(60) == 0
 
 
+def test_a_variable_torch_sets_in_the_test_process_still_gets_a_fork(tmp_path: Path) -> None:
+    env = {**launcher_environment(), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    env["DREAMFORGE_DATA_DIR"] = str(tmp_path)
+    proc = start_service(["model", "list"], env, tmp_path / "out.log")
+    assert isinstance(proc, LaunchedProcess)
+    assert proc.wait(60) == 0
+
+
 def test_the_launcher_imports_no_library_that_reads_a_variable_a_fork_may_change() -> None:
     imports = "; ".join(f"import {name}" for name in PRELOAD)
     found = subprocess.run(
