@@ -5,14 +5,13 @@ a job is created, so a model installed while the server runs is used without a r
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from dreamforge_apps.client import DreamForgeClient
 from tests.e2e.conftest import ServerProcess, wait_for_state
+from tests.support.launcher import run_checked
 
 SMALL = {"prompt": "p", "width": 64, "height": 64, "steps": 2}
 
@@ -38,13 +37,7 @@ def _import_model(server: ServerProcess, tmp_path: Path, name: str) -> str:
     the server runs; returns its sha256."""
     weights = tmp_path / f"{name}.safetensors"
     weights.write_bytes(hashlib.sha256(name.encode()).digest() * 64)
-    subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "model", "import", str(weights)],
-        env=server.env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    run_checked(["model", "import", str(weights)], server.env, timeout=120)
     return hashlib.sha256(weights.read_bytes()).hexdigest()
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.launcher import run_checked
 
 #: The run's directory for the built demo files; unset, each call builds its own.
 DEMO_CACHE_ENV = "DREAMFORGE_TEST_DEMO_CACHE"
@@ -42,10 +42,8 @@ def _built_once(cache: Path) -> Path:
 
 
 def _create_demo_command(data_dir: Path, env: dict[str, str] | None = None) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "model", "create-demo"],
-        env={**(env or os.environ), "DREAMFORGE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
-        check=True,
-        capture_output=True,
+    run_checked(
+        ["model", "create-demo"],
+        {**(env or os.environ), "DREAMFORGE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"},
         timeout=300,
     )

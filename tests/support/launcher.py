@@ -203,3 +203,13 @@ def run_command(
             proc.wait()
             raise
         return subprocess.CompletedProcess(proc.args, code, out.read_text(), err.read_text())
+
+
+def run_checked(
+    args: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`run_command` with `check=True`: CalledProcessError, carrying the output, when the
+    command fails."""
+    done = run_command(args, env, timeout)
+    done.check_returncode()
+    return done

@@ -3,12 +3,12 @@ base (the cross-attention input of an SDXL LoRA is 2048 wide, the demo model's 8
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save
+
+from tests.support.launcher import run_checked
 
 KEY = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
 
@@ -28,11 +28,5 @@ def import_lora(env: dict[str, str], folder: Path, name: str, width: int = 2048)
     would, into the store `env` names."""
     path = folder / f"{name}.safetensors"
     path.write_bytes(lora_bytes(width))
-    subprocess.run(
-        [sys.executable, "-m", "dreamforge_apps.cli", "model", "import", str(path)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    run_checked(["model", "import", str(path)], env, timeout=120)
     return path
