@@ -37,7 +37,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelDescripto
 
 @pytest.fixture(scope="module")
 def runner() -> Iterator[SubprocessRunner]:
-    runner = SubprocessRunner(ChildOptions(threads=2), lambda m: None)
+    runner = SubprocessRunner(ChildOptions(threads=1), lambda m: None)
     yield runner
     runner.close()
 
