@@ -29,9 +29,10 @@ from pathlib import Path
 COLD_START = os.environ.get("DREAMFORGE_TEST_COLD_START") == "1"
 #: Variables a service reads only when its command runs: the project's settings, its model
 #: sources' (`HF_*` is also read by huggingface_hub, which the launcher does not import:
-#: tests/integration/test_launcher.py checks), pytest's own, and torch's compiler's, which torch
-#: (not imported by the launcher either) sets in the test process itself once a test has
-#: compiled there: without it, every later service of that process would start fresh.
+#: tests/integration/test_launcher.py checks), pytest's own, and torch's compiler's: torch (not
+#: imported by the launcher either) sets `TORCHINDUCTOR_CACHE_DIR` in any process that imports
+#: diffusers, a test process included, and every later service of that process would otherwise
+#: start fresh.
 RUNTIME_VARIABLES = ("DREAMFORGE_", "HF_", "CIVITAI_", "PYTEST_", "TORCHINDUCTOR_")
 #: Libraries that read variables of those prefixes as they are imported.
 NOT_PRELOADED = ("huggingface_hub", "diffusers", "transformers", "torch")
