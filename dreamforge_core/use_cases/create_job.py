@@ -108,6 +108,20 @@ def request_fingerprint(
 
 
 @dataclass(frozen=True, slots=True)
+class _CheckedRequest:
+    """A request that passed every check: what its job is made of, and the queue it goes to."""
+
+    params: JobParams
+    provider: str
+    model_id: str  # "" for a download, until its model is installed
+    checkpoint_hash: str | None
+    priority: int
+    webhook: Webhook | None
+    queue: JobQueue
+    images: PreparedInputs = NO_INPUTS
+
+
+@dataclass(frozen=True, slots=True)
 class CreateJob:
     """Validates a job request, stores it and queues it.
 
@@ -168,59 +182,34 @@ class CreateJob:
             raise InvalidInput.for_fields([FieldError("body", "must be a JSON object")])
         job_type = body.get("type", GENERATE)
         type_error = self._type_error(job_type)
-        queue = self.queue
-        params: JobParams
-        checkpoint_hash = None
-        priority = PRIORITIES["normal"]
-        webhook: Webhook | None
-        images = NO_INPUTS
         if type_error is None and job_type == MODEL_DOWNLOAD and self.downloads is not None:
-            if not cmd.caller.admin:
-                raise Forbidden(
-                    "model_download jobs need an admin API key",
-                    details={"type": MODEL_DOWNLOAD},
-                )
-            download, webhook = self._download_params(body, self.downloads)
-            params, provider, model_id = download, download.source, ""
-            queue = self.downloads.queue
+            request = self._download_request(body, self.downloads, cmd.caller)
         else:
-            provider, model_id, raw_params, priority, webhook = self._top_level(body, type_error)
-            model = self.registry.get(model_id)
-            if model is None or not model.enabled or not model.installed:
-                state = "unknown" if model is None else "not installed or disabled"
-                raise InvalidInput.for_fields(
-                    [FieldError("model_id", f"model {model_id!r} is {state}")]
-                )
-            if model.kind == KIND_LORA:
-                raise InvalidInput.for_fields(
-                    [FieldError("model_id", f"{model_id!r} is a LoRA; name it in params.loras")]
-                )
-            validated = validate_params(raw_params, model.limits, self.presets)
-            lora_errors = check_loras(validated.loras, model, self.registry.get)
-            if lora_errors:  # before any input image is stored
-                raise InvalidInput.for_fields(lora_errors)
-            params, images = self._image_inputs(raw_params, validated, cmd.caller)
-            model_id, checkpoint_hash = model.id, model.checkpoint_hash
+            request = self._generate_request(body, type_error, cmd.caller)
         if self.limits is not None:
             self.limits.check(cmd.caller)  # a valid request, before anything is stored
         fingerprint = request_fingerprint(
-            job_type, provider, model_id, params.to_dict(), priority=priority, webhook=webhook
+            job_type,
+            request.provider,
+            request.model_id,
+            request.params.to_dict(),
+            priority=request.priority,
+            webhook=request.webhook,
         )
-        now = self.clock.now()
         job = Job.create(
-            params=params,
-            model_id=model_id,
-            provider=provider,
-            now=now,
+            params=request.params,
+            model_id=request.model_id,
+            provider=request.provider,
+            now=self.clock.now(),
             job_type=job_type,
             idempotency_key=cmd.idempotency_key,
             fingerprint=fingerprint,
             key_fingerprint=cmd.caller.key_fingerprint,
-            checkpoint_hash=checkpoint_hash,
-            priority=priority,
-            webhook=webhook,
+            checkpoint_hash=request.checkpoint_hash,
+            priority=request.priority,
+            webhook=request.webhook,
         )
-        stored, created = self._store(job, images)
+        stored, created = self._store(job, request.images)
         if not created:
             if stored.fingerprint != fingerprint:
                 raise IdempotencyConflict(
@@ -230,8 +219,43 @@ class CreateJob:
                 )
             return CreateJobResult(stored, replayed=True)
         with contextlib.suppress(Unavailable):  # stored is enough: the sweeper enqueues it
-            queue.enqueue(stored.id)
+            request.queue.enqueue(stored.id)
         return CreateJobResult(stored, replayed=False)
+
+    def _download_request(
+        self, body: Mapping[str, Any], downloads: DownloadJobs, caller: Caller
+    ) -> _CheckedRequest:
+        if not caller.admin:
+            raise Forbidden(
+                "model_download jobs need an admin API key", details={"type": MODEL_DOWNLOAD}
+            )
+        download, webhook = self._download_params(body, downloads)
+        return _CheckedRequest(
+            download, download.source, "", None, PRIORITIES["normal"], webhook, downloads.queue
+        )
+
+    def _generate_request(
+        self, body: Mapping[str, Any], type_error: FieldError | None, caller: Caller
+    ) -> _CheckedRequest:
+        provider, model_id, raw_params, priority, webhook = self._top_level(body, type_error)
+        model = self.registry.get(model_id)
+        if model is None or not model.enabled or not model.installed:
+            state = "unknown" if model is None else "not installed or disabled"
+            raise InvalidInput.for_fields(
+                [FieldError("model_id", f"model {model_id!r} is {state}")]
+            )
+        if model.kind == KIND_LORA:
+            raise InvalidInput.for_fields(
+                [FieldError("model_id", f"{model_id!r} is a LoRA; name it in params.loras")]
+            )
+        validated = validate_params(raw_params, model.limits, self.presets)
+        lora_errors = check_loras(validated.loras, model, self.registry.get)
+        if lora_errors:  # before any input image is stored
+            raise InvalidInput.for_fields(lora_errors)
+        params, images = self._image_inputs(raw_params, validated, caller)
+        return _CheckedRequest(
+            params, provider, model.id, model.checkpoint_hash, priority, webhook, self.queue, images
+        )
 
     def _image_inputs(
         self, raw: Any, params: GenerateParams, caller: Caller
