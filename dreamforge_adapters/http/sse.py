@@ -65,6 +65,12 @@ def _seq(name: str, raw: str | None) -> int | None:
 async def _follow(
     svc: ApiServices, state: State, job_id: str, after: int, keepalive_s: float
 ) -> AsyncIterator[bytes]:
+    """The stream's frames after `after`: what is stored first, then what the bus brings.
+
+    One generator, a few lines over the usual length, because its parts share `last`, the
+    sequence number sent last: the catch-up reads, the finished-job shortcut, the live loop,
+    and the read that fills a gap the bus left all advance it, and none may send an event
+    twice or out of order."""
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Event | LivePreview] = asyncio.Queue()
 

@@ -9,6 +9,9 @@ number of processes make one job per API key.
 
 As in the SQLite repo, the job object changes (version, last_seq, pending lists) only after
 the commit: a failed write leaves it as it was, ready to be saved again.
+
+It is one module because its statements write one aggregate: the job, its steps, events and
+artifacts change together, and the statements that read them back must agree with them.
 """
 
 from __future__ import annotations

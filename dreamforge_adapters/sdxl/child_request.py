@@ -109,6 +109,8 @@ def step_reporter(
     onto the requested step count and each step is reported once, in order, when it is done.
     Each call also looks for the parent's interrupt, so a request stops within one step.
     With `preview_every` N, every Nth reported step also sends a `preview` of its latents.
+    The two functions share their counters, so they are built together, in one function a
+    few lines over the usual length.
     """
     reported = 0
     calls = 0

@@ -167,6 +167,9 @@ class Job:
         priority: int = 0,
         webhook: Webhook | None = None,
     ) -> Job:
+        """A queued job with its steps and its first events (`job_created`, and
+        `seed_ignored` when a seed cannot be honoured). Most of its length is the job's
+        fields, passed by name."""
         names = [STEP_NAMES[job_type]]
         if isinstance(params, GenerateParams) and params.upscale is not None:
             names.append(UPSCALE)

@@ -39,7 +39,8 @@ class StoreImage:
         last: bool,
     ) -> None:
         """Encodes, stores and records item `index`; the last item's record also ends the job
-        (one write instead of two). `began` is when the item's generation began."""
+        (one write instead of two). `began` is when the item's generation began. It is one
+        method because its steps run in this order for one item, each on the last's result."""
         p, job = self._p, run.job
         params = job.generation
         data = p.encoder.encode(image, params.format, self._metadata(run, model, seed, image))

@@ -7,6 +7,8 @@ anything that would have arrived has arrived by then.
 
 The Postgres-only tests at the end cover what one process cannot show: two buses (two
 processes), payloads over NOTIFY's 8000-byte limit, and a listener whose connection is killed.
+
+It is one module because it is one contract: every case runs against both buses.
 """
 
 from __future__ import annotations

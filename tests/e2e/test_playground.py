@@ -5,6 +5,9 @@ One browser process serves the module; each test gets a fresh browser context (i
 session storage). Every page is checked to ask nothing of another origin: the requests the
 page makes are recorded, and any to another origin is refused and fails the test. Each test
 leaves a screenshot under test-results/playground/.
+
+It is one module because its cases share the browser and the server, which cost seconds to
+start.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Bad requests and the envelope each must get: run in-process against the app the containers
-build, and a share of them through real servers of both deployments."""
+build, and a share of them through real servers of both deployments.
+
+It is one module because it is one table: each bad request beside the envelope it must get.
+"""
 
 from __future__ import annotations
 

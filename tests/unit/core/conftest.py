@@ -3,6 +3,9 @@
 `Harness` is the production composition of the use cases (`UseCases`) with its ports
 overridden by the fakes; tests drive it and assert on what the repo, queue, blob store and
 runner saw.
+
+It is one module because pytest finds the core tests' fixtures here, beside the doubles they
+hand out.
 """
 
 from __future__ import annotations
@@ -228,7 +231,8 @@ def build_harness(
     webhooks: WebhookPorts | None = None,
 ) -> Harness:
     """The use cases as every deployment wires them, with the in-memory ports. With
-    `webhooks` (their secret and a recording sender) jobs may ask for a webhook."""
+    `webhooks` (their secret and a recording sender) jobs may ask for a webhook. It is long
+    because it names every port the container takes, as the deployments' containers do."""
 
     def deliver(job_id: str) -> None:
         execute_job(job_id)  # run_due() delivers on the test thread; no worker threads
