@@ -1,10 +1,11 @@
-"""Byte-compiles what the project imports, by importing it: every module of the three packages
-and what the SDXL runner's fork server preloads.
+"""Byte-compiles what the project imports, by importing it: every module of the three packages,
+`dreamforge_adapters.sdxl.child_preload` among them, which imports what the SDXL runner's fork
+server preloads (torch, diffusers, transformers).
 
 The virtualenv is installed without pip's compile step, which compiles every file of every
 package (most of torch and transformers is never imported) on one core: most of the install's
-time. This compiles only the modules that are imported, and writes them even where
-PYTHONDONTWRITEBYTECODE is set, so the processes that run afterwards start from bytecode.
+time. This compiles only the modules that are imported, so the processes that run afterwards
+start from bytecode. It must run with PYTHONDONTWRITEBYTECODE empty (the Makefile empties it).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ if os.environ.get("PYTHONDONTWRITEBYTECODE"):
     sys.exit("run with PYTHONDONTWRITEBYTECODE unset: this writes bytecode by importing")
 
 PACKAGES = ("dreamforge_core", "dreamforge_adapters", "dreamforge_apps")
-# What a process finds only by running: the runner's fork server imports torch and diffusers.
-PRELOADS = ("dreamforge_adapters.sdxl.child_preload",)
 
 
 def modules() -> list[str]:
@@ -34,7 +33,7 @@ def modules() -> list[str]:
 
 
 def main() -> None:
-    for name in (*modules(), *PRELOADS):
+    for name in modules():
         importlib.import_module(name)
 
 

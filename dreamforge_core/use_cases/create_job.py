@@ -231,7 +231,13 @@ class CreateJob:
             )
         download, webhook = self._download_params(body, downloads)
         return _CheckedRequest(
-            download, download.source, "", None, PRIORITIES["normal"], webhook, downloads.queue
+            params=download,
+            provider=download.source,
+            model_id="",
+            checkpoint_hash=None,
+            priority=PRIORITIES["normal"],
+            webhook=webhook,
+            queue=downloads.queue,
         )
 
     def _generate_request(
@@ -254,7 +260,14 @@ class CreateJob:
             raise InvalidInput.for_fields(lora_errors)
         params, images = self._image_inputs(raw_params, validated, caller)
         return _CheckedRequest(
-            params, provider, model.id, model.checkpoint_hash, priority, webhook, self.queue, images
+            params=params,
+            provider=provider,
+            model_id=model.id,
+            checkpoint_hash=model.checkpoint_hash,
+            priority=priority,
+            webhook=webhook,
+            queue=self.queue,
+            images=images,
         )
 
     def _image_inputs(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dreamforge_apps.benchmarks.ports import free_port
 from dreamforge_apps.benchmarks.readiness import START_TIMEOUT_S, NotReady, wait_until_ready
-from tests.support.launcher import Service, run_command, start_service
+from tests.support.launcher import Service, run_checked, start_service
 from tests.support.seaweed import SeaweedS3
 from tests.support.services import REDIS_URL
 
@@ -52,8 +52,7 @@ class StackProcesses:
         return start_service(list(args), env or self.env, self.log)
 
     def migrate(self) -> None:
-        done = run_command(["db", "migrate"], self.env, timeout=60)
-        assert done.returncode == 0, done.stderr
+        run_checked(["db", "migrate"], self.env, timeout=60)
 
     def start_api(self, port: int | None = None) -> str:
         port = port or (self.port if not self.apis else free_port())

@@ -209,8 +209,8 @@ def run_command(
 def run_checked(
     args: list[str], env: dict[str, str], timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    """`run_command` with `check=True`: CalledProcessError, carrying the output, when the
-    command fails."""
+    """`run_command` that fails the test, with the command's standard error, when the command
+    exits with a non-zero status."""
     done = run_command(args, env, timeout)
-    done.check_returncode()
+    assert done.returncode == 0, f"{done.args} exited {done.returncode}: {done.stderr}"
     return done
