@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,17 @@ def test_a_free_port_lies_below_the_range_that_outgoing_connections_take_theirs_
 def test_a_free_port_can_be_bound() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", free_port()))
+
+
+def test_processes_asking_at_once_never_get_the_same_port() -> None:
+    # A server binds its port only once it has started, seconds later for one with the SDXL
+    # runner: another test process must not be handed that port in between.
+    code = "from dreamforge_apps.benchmarks.ports import free_port\n"
+    code += "print(*(free_port() for _ in range(200)))"
+    askers = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    ports = [int(p) for asker in askers for p in asker.communicate(timeout=60)[0].split()]
+    assert len(ports) == 400
+    assert len(set(ports)) == len(ports)
