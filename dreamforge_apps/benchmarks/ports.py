@@ -36,13 +36,13 @@ def free_port() -> int:
             shared.seek(0)
             recorded = shared.read().strip()
             start = int(recorded) if recorded.isdigit() else random.randrange(low, high)
-            port = _first_bindable(start, low, high)
+            port = _firstport_is_free(start, low, high)
             shared.seek(0)
             shared.truncate()
             shared.write(str(port + 1))
             return port
     except OSError:  # no shared file here: a random pick, as good as it gets alone
-        return _first_bindable(random.randrange(low, high), low, high)
+        return _firstport_is_free(random.randrange(low, high), low, high)
 
 
 def _port_range() -> tuple[int, int]:
@@ -55,15 +55,15 @@ def _port_range() -> tuple[int, int]:
     return first_ephemeral - _BELOW_EPHEMERAL, first_ephemeral
 
 
-def _first_bindable(start: int, low: int, high: int) -> int:
+def _firstport_is_free(start: int, low: int, high: int) -> int:
     for offset in range(high - low):
         port = low + (start - low + offset) % (high - low)
-        if _bindable(port):
+        if port_is_free(port):
             return port
     raise OSError("no free loopback port below the ephemeral range")
 
 
-def _bindable(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     """Whether no listener holds the port."""
     with socket.socket() as s:
         try:

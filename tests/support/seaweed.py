@@ -29,6 +29,8 @@ import pytest
 import urllib3
 from minio import Minio
 
+from dreamforge_apps.benchmarks.ports import port_is_free
+
 REGION = "us-east-1"
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 10.0
@@ -59,20 +61,11 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def _admin_port(taken: set[int]) -> int:
     for _ in range(50):
         (port,) = _free_ports(1)
         grpc = port + _ADMIN_GRPC_OFFSET
-        if port not in taken and grpc <= 65535 and grpc not in taken and _port_is_free(grpc):
+        if port not in taken and grpc <= 65535 and grpc not in taken and port_is_free(grpc):
             return port
     raise RuntimeError("found no free port pair for the SeaweedFS admin server")
 
